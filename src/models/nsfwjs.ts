@@ -7,6 +7,8 @@ import path from 'node:path';
 import { createHash } from 'node:crypto';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { tf, initTf } from '../engine/tfjs.js';
+import { registerBackbone } from './registry.js';
+import type { BackboneSpec } from './types.js';
 
 export type NsfwjsModelName = 'mobilenet_v2' | 'inception_v3';
 
@@ -82,3 +84,55 @@ export async function loadNsfwjsModel(name: NsfwjsModelName): Promise<{ model: t
   );
   return { model, artifacts };
 }
+
+const hashCache = new Map<NsfwjsModelName, string>();
+
+function mobilenetCutPoints(): string[] {
+  const cuts = ['Conv1_relu', 'expanded_conv_project_BN'];
+  // Keras MobileNetV2: blocks 1..16; blocks with a residual end in block_i_add.
+  const residual = new Set([2, 4, 5, 7, 8, 9, 11, 12, 14, 15]);
+  for (let i = 1; i <= 16; i++) cuts.push(residual.has(i) ? `block_${i}_add` : `block_${i}_project_BN`);
+  cuts.push('out_relu');
+  return cuts;
+}
+
+const PROVENANCE =
+  'nsfwjs (MIT) weights: Keras applications network, ImageNet-initialised, then fine-tuned by the nsfwjs authors on a 5-class ' +
+  'content-safety task (drawing/hentai/neutral/porn/sexy); shipped uint8-quantised inside the npm package. Not plain ImageNet weights.';
+
+function nsfwjsSpec(arch: NsfwjsModelName, size: number, dim: number, cutPoints: string[]): BackboneSpec {
+  return {
+    name: `${arch}.nsfwjs`,
+    arch,
+    tag: 'nsfwjs',
+    preprocess: { size: [size, size], resize: 'squash', mean: [0, 0, 0], std: [1, 1, 1] },
+    featureLayer: 'flatten_1',
+    featureDim: dim,
+    cutPoints,
+    provenance: PROVENANCE,
+    license: 'MIT',
+    bundled: true,
+    async load() {
+      const { model, artifacts } = await loadNsfwjsModel(arch);
+      hashCache.set(arch, artifacts.sha256);
+      return { model, weightsHash: artifacts.sha256 };
+    },
+    async weightsHash() {
+      let h = hashCache.get(arch);
+      if (!h) {
+        h = readNsfwjsArtifacts(arch).sha256;
+        hashCache.set(arch, h);
+      }
+      return h;
+    },
+  };
+}
+
+function inceptionCutPoints(): string[] {
+  const cuts: string[] = [];
+  for (let i = 0; i <= 10; i++) cuts.push(`mixed${i}`);
+  return cuts;
+}
+
+registerBackbone(nsfwjsSpec('mobilenet_v2', 224, 1280, mobilenetCutPoints()), { isDefaultTag: true });
+registerBackbone(nsfwjsSpec('inception_v3', 299, 2048, inceptionCutPoints()), { isDefaultTag: true });

@@ -1,0 +1,130 @@
+/**
+ * Opens a registered backbone as a feature extractor on an engine: onnxruntime (default; the
+ * frozen network converted to ONNX by graft and cached under GRAFT_HOME keyed by the weights'
+ * hash) or tfjs (fallback, and the reference the ORT graph is checked against).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { createHash } from 'node:crypto';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { tf, initTf } from '../engine/tfjs.js';
+import { OrtSession } from '../engine/ort.js';
+import { layersModelToOnnx } from '../convert/tfjs-to-onnx.js';
+import { graftHome, writeFileAtomic } from '../util/fs.js';
+import { getBackbone } from './registry.js';
+import type { Backbone, BackboneSpec, EngineName } from './types.js';
+import './nsfwjs.js';
+
+/** Bumped whenever the converter's output for the same weights changes. */
+export const CONVERTER_VERSION = 1;
+
+export interface OpenOptions {
+  engine?: EngineName;
+  /** Output layer: the spec's feature layer by default, or a cut point. */
+  layer?: string;
+  /** ORT intra-op threads (default: all cores). */
+  threads?: number;
+}
+
+function sha256(b: Uint8Array): string {
+  return createHash('sha256').update(b).digest('hex');
+}
+
+function truncate(model: tfl.LayersModel, layer: string): tfl.LayersModel {
+  let out: tfl.SymbolicTensor;
+  try {
+    out = model.getLayer(layer).output as tfl.SymbolicTensor;
+  } catch {
+    throw new Error(`layer "${layer}" is not in the model`);
+  }
+  return tfl.model({ inputs: model.inputs, outputs: out });
+}
+
+/** Path of the cached ONNX graph of `spec` up to `layer` for the given weights. */
+export function onnxCachePath(spec: BackboneSpec, layer: string, weightsHash: string): string {
+  return path.join(graftHome(), 'onnx', `${spec.name}--${layer}--${weightsHash.slice(0, 16)}--c${CONVERTER_VERSION}.onnx`);
+}
+
+/** Load the cached ONNX bytes if present and intact (sidecar sha256), else convert and cache. */
+export async function frozenOnnx(spec: BackboneSpec, layer: string): Promise<{ bytes: Uint8Array; weightsHash: string; converted: boolean }> {
+  const weightsHash = await spec.weightsHash();
+  const file = onnxCachePath(spec, layer, weightsHash);
+  const side = file + '.sha256';
+  if (fs.existsSync(file) && fs.existsSync(side)) {
+    const bytes = fs.readFileSync(file);
+    if (sha256(bytes) === fs.readFileSync(side, 'utf8').trim()) return { bytes, weightsHash, converted: false };
+  }
+  const { model, weightsHash: loadedHash } = await spec.load();
+  if (loadedHash !== weightsHash) throw new Error(`${spec.name}: weights hash changed while loading`);
+  let bytes: Uint8Array;
+  try {
+    bytes = layersModelToOnnx(model, { output: layer });
+  } finally {
+    model.dispose();
+  }
+  writeFileAtomic(file, bytes);
+  writeFileAtomic(side, sha256(bytes) + '\n');
+  return { bytes, weightsHash, converted: true };
+}
+
+class OrtBackbone implements Backbone {
+  readonly engine = 'ort' as const;
+  forwardCount = 0;
+  constructor(readonly spec: BackboneSpec, readonly weightsHash: string, readonly layer: string, readonly dim: number, private readonly session: OrtSession) {}
+  async extract(batch: Float32Array, n: number): Promise<Float32Array> {
+    const [h, w] = this.spec.preprocess.size;
+    const out = await this.session.run(batch, [n, h, w, 3]);
+    this.forwardCount += n;
+    return out.data;
+  }
+  async dispose(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+class TfjsBackbone implements Backbone {
+  readonly engine = 'tfjs' as const;
+  forwardCount = 0;
+  constructor(readonly spec: BackboneSpec, readonly weightsHash: string, readonly layer: string, readonly dim: number, private readonly model: tfl.LayersModel) {}
+  async extract(batch: Float32Array, n: number): Promise<Float32Array> {
+    const [h, w] = this.spec.preprocess.size;
+    const y = tf.tidy(() => {
+      const out = this.model.predict(tf.tensor4d(batch, [n, h, w, 3])) as tf.Tensor;
+      return out.reshape([n, -1]);
+    });
+    const data = (await y.data()) as Float32Array;
+    y.dispose();
+    this.forwardCount += n;
+    return data;
+  }
+  async dispose(): Promise<void> {
+    this.model.dispose();
+  }
+}
+
+function layerDim(spec: BackboneSpec, layer: string, dims: number[]): number {
+  if (layer === spec.featureLayer) return spec.featureDim;
+  return dims.slice(1).reduce((a, b) => a * b, 1);
+}
+
+/** Open backbone `name` (`arch` or `arch.tag`) as a feature extractor. */
+export async function openBackbone(name: string, opts: OpenOptions = {}): Promise<Backbone> {
+  const spec = getBackbone(name);
+  const layer = opts.layer ?? spec.featureLayer;
+  if (layer !== spec.featureLayer && !spec.cutPoints.includes(layer)) {
+    throw new Error(`"${layer}" is not a cut point of ${spec.name}; cut points: ${spec.cutPoints.join(', ')}`);
+  }
+  const engine = opts.engine ?? 'ort';
+  if (engine === 'ort') {
+    const { bytes, weightsHash } = await frozenOnnx(spec, layer);
+    const session = await OrtSession.create(bytes, { threads: opts.threads });
+    const [h, w] = spec.preprocess.size;
+    const probe = layer === spec.featureLayer ? spec.featureDim : layerDim(spec, layer, (await session.run(new Float32Array(h * w * 3), [1, h, w, 3])).dims);
+    return new OrtBackbone(spec, weightsHash, layer, probe, session);
+  }
+  await initTf();
+  const { model, weightsHash } = await spec.load();
+  const cut = truncate(model, layer);
+  const dims = (cut.outputs[0].shape as (number | null)[]).map((d) => d ?? 1);
+  return new TfjsBackbone(spec, weightsHash, layer, layerDim(spec, layer, dims), cut);
+}

@@ -1,0 +1,45 @@
+/** Backbone contracts shared by the registry, engines, feature store and bundles. */
+import type * as tfl from '@tensorflow/tfjs-layers';
+import type { Preprocess } from '../data/decode.js';
+
+/** A registry entry (timm-style `arch.tag`): what a pretrained network is and how to feed it. */
+export interface BackboneSpec {
+  /** Full name `arch.tag`, e.g. `mobilenet_v2.nsfwjs`. */
+  name: string;
+  arch: string;
+  tag: string;
+  /** Input preprocessing: size, resize mode, mean/std. Saved in bundles so predict matches train. */
+  preprocess: Preprocess;
+  /** Layer whose output is the feature vector. */
+  featureLayer: string;
+  featureDim: number;
+  /** Named blocks usable as cut points, in network order. */
+  cutPoints: string[];
+  /** Where the weights come from, in plain words (honest provenance). */
+  provenance: string;
+  license: string;
+  /** True when the weights ship inside an npm dependency (no download needed). */
+  bundled: boolean;
+  /** Load the network in tfjs plus a sha256 identifying its weights. */
+  load(): Promise<{ model: tfl.LayersModel; weightsHash: string }>;
+  /** sha256 of the weights without building the network (cheap). */
+  weightsHash(): Promise<string>;
+}
+
+/** Which runtime runs the frozen part. */
+export type EngineName = 'ort' | 'tfjs';
+
+/** A ready-to-run feature extractor. */
+export interface Backbone {
+  spec: BackboneSpec;
+  weightsHash: string;
+  engine: EngineName;
+  /** Output layer (feature layer or a cut point). */
+  layer: string;
+  dim: number;
+  /** Images pushed through the network so far (the feature store's tests count these). */
+  readonly forwardCount: number;
+  /** Run a preprocessed NHWC float32 batch of `n` images; returns n×dim features. */
+  extract(batch: Float32Array, n: number): Promise<Float32Array>;
+  dispose(): Promise<void>;
+}
