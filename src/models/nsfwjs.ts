@@ -117,6 +117,9 @@ function nsfwjsSpec(arch: NsfwjsModelName, size: number, dim: number, cutPoints:
       hashCache.set(arch, artifacts.sha256);
       return { model, weightsHash: artifacts.sha256 };
     },
+    async paramCount() {
+      return readNsfwjsArtifacts(arch).weightSpecs.reduce((a, w) => a + w.shape.reduce((x, y) => x * y, 1), 0);
+    },
     async weightsHash() {
       let h = hashCache.get(arch);
       if (!h) {

@@ -24,6 +24,8 @@ export interface BackboneSpec {
   load(): Promise<{ model: tfl.LayersModel; weightsHash: string }>;
   /** sha256 of the weights without building the network (cheap). */
   weightsHash(): Promise<string>;
+  /** Number of parameters of the whole pretrained network (from the weight manifest). */
+  paramCount(): Promise<number>;
 }
 
 /** Which runtime runs the frozen part. */

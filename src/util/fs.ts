@@ -26,6 +26,15 @@ export function writeFileAtomic(target: string, data: string | Uint8Array): void
   }
 }
 
+/** Temp directories being filled right now (removed on Ctrl-C by `cleanupPendingDirs`). */
+const pending = new Set<string>();
+
+/** Remove temp directories of unfinished atomic writes (call from a signal handler). */
+export function cleanupPendingDirs(): void {
+  for (const d of pending) fs.rmSync(d, { recursive: true, force: true });
+  pending.clear();
+}
+
 /**
  * Build a directory atomically: `fill` writes into a temp directory next to `target`, which then
  * replaces `target` (an existing target is moved aside first and removed after the swap).
@@ -35,10 +44,12 @@ export async function writeDirAtomic(target: string, fill: (tmpDir: string) => P
   fs.mkdirSync(parent, { recursive: true });
   const tmp = tmpSibling(path.resolve(target));
   fs.mkdirSync(tmp);
+  pending.add(tmp);
   try {
     await fill(tmp);
   } catch (e) {
     fs.rmSync(tmp, { recursive: true, force: true });
+    pending.delete(tmp);
     throw e;
   }
   let old: string | undefined;
@@ -47,6 +58,7 @@ export async function writeDirAtomic(target: string, fill: (tmpDir: string) => P
     fs.renameSync(target, old);
   }
   fs.renameSync(tmp, target);
+  pending.delete(tmp);
   if (old) fs.rmSync(old, { recursive: true, force: true });
 }
 

@@ -1,0 +1,272 @@
+#!/usr/bin/env node
+/**
+ * The graft command line. Every command takes --json and then prints exactly one JSON object on
+ * stdout; logs, warnings and progress go to stderr. Errors: one line, non-zero exit.
+ */
+import { parseArgs } from 'node:util';
+import fs from 'node:fs';
+import { makeReporter, type Reporter } from '../util/log.js';
+import { num, str, list, type Values } from './args.js';
+import { GRAFT_VERSION } from '../version.js';
+import { cleanupPendingDirs } from '../util/fs.js';
+
+const COMMON = {
+  json: { type: 'boolean' },
+  quiet: { type: 'boolean', short: 'q' },
+  strict: { type: 'boolean' },
+  engine: { type: 'string' },
+  threads: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const DATA = {
+  'val-percent': { type: 'string' },
+  'test-percent': { type: 'string' },
+  classes: { type: 'string' },
+  'limit-per-class': { type: 'string' },
+} as const;
+
+const TRAIN = {
+  out: { type: 'string', short: 'o' },
+  backbone: { type: 'string', short: 'b' },
+  head: { type: 'string' },
+  hidden: { type: 'string' },
+  dropout: { type: 'string' },
+  optimizer: { type: 'string' },
+  lr: { type: 'string' },
+  epochs: { type: 'string' },
+  'batch-size': { type: 'string' },
+  'weight-decay': { type: 'string' },
+  'label-smoothing': { type: 'string' },
+  'class-weights': { type: 'string' },
+  patience: { type: 'string' },
+  seed: { type: 'string' },
+} as const;
+
+const USAGE = `graft ${GRAFT_VERSION} — transfer learning for images (pretrained CNN features + a trained head)
+
+usage:
+  graft demo [--out DIR] [--per-class N]          offline demo: MNIST digits from the mnist package
+  graft train DATA --out DIR [options]            DATA/<class>/*.jpg or DATA/{train,val,test}/<class>/
+  graft eval BUNDLE DATA                          accuracy, per-class P/R/F1, confusion matrix
+  graft predict BUNDLE IMAGE... [--top K]         top-k labels with probabilities
+  graft extract DATA --out FILE [--format npy|json|csv] [--backbone NAME] [--layer L]
+  graft zoo [show NAME]                           backbones, input sizes, feature dims, provenance
+
+common options:  --json (one JSON object on stdout)  --quiet  --strict (bad files are errors)
+                 --engine ort|tfjs  --threads N
+data options:    --val-percent 10 --test-percent 10 --classes a,b,c --limit-per-class N
+train options:   --backbone mobilenet_v2|inception_v3  --head linear|mlp  --hidden 512,256
+                 --dropout 0.2  --optimizer lbfgs|adam|adamw|sgd  --lr  --epochs  --batch-size
+                 --weight-decay (default for linear: chosen on validation)  --label-smoothing
+                 --class-weights balanced  --patience  --seed
+`;
+
+function dataOpts(v: Values) {
+  return {
+    valPercent: num(v, 'val-percent'),
+    testPercent: num(v, 'test-percent'),
+    classes: list(v, 'classes'),
+    limitPerClass: num(v, 'limit-per-class'),
+    strict: !!v.strict,
+  };
+}
+
+function engineOpts(v: Values) {
+  return { engine: str(v, 'engine', ['ort', 'tfjs'] as const), threads: num(v, 'threads') };
+}
+
+function trainOpts(v: Values) {
+  return {
+    ...dataOpts(v),
+    ...engineOpts(v),
+    backbone: str(v, 'backbone'),
+    head: str(v, 'head', ['linear', 'mlp'] as const),
+    hidden: list(v, 'hidden')?.map(Number),
+    dropout: num(v, 'dropout'),
+    optimizer: str(v, 'optimizer', ['lbfgs', 'adam', 'adamw', 'sgd'] as const),
+    lr: num(v, 'lr'),
+    epochs: num(v, 'epochs'),
+    batchSize: num(v, 'batch-size'),
+    weightDecay: num(v, 'weight-decay'),
+    labelSmoothing: num(v, 'label-smoothing'),
+    classWeights: str(v, 'class-weights', ['balanced'] as const),
+    patience: num(v, 'patience'),
+    seed: num(v, 'seed'),
+  };
+}
+
+const pct = (x: number | undefined) => (x === undefined ? 'n/a' : `${(100 * x).toFixed(2)}%`);
+
+function emit(json: boolean, obj: unknown, human: () => string): void {
+  if (json) process.stdout.write(JSON.stringify(obj) + '\n');
+  else process.stdout.write(human() + '\n');
+}
+
+function skippedSummary(r: Reporter, skipped: { file: string; reason: string }[]): string {
+  void r;
+  if (!skipped.length) return '';
+  const head = skipped.slice(0, 20).map((s) => `  ${s.file}: ${s.reason}`);
+  if (skipped.length > 20) head.push(`  … and ${skipped.length - 20} more`);
+  return `\nskipped ${skipped.length} file(s):\n${head.join('\n')}`;
+}
+
+async function cmdTrain(pos: string[], v: Values, r: Reporter, demo = false): Promise<void> {
+  const { trainClassifier } = await import('../recipes/train.js');
+  const { runDemo } = await import('../recipes/demo.js');
+  const { formatEvaluation } = await import('../eval/metrics.js');
+  let res;
+  if (demo) {
+    res = await runDemo({ ...trainOpts(v), out: str(v, 'out'), perClass: num(v, 'per-class'), reporter: r });
+  } else {
+    if (pos.length !== 1) throw new Error('usage: graft train DATA --out DIR');
+    const out = str(v, 'out');
+    if (!out) throw new Error('graft train needs --out DIR for the bundle');
+    res = await trainClassifier({ ...trainOpts(v), data: pos[0], out, reporter: r });
+  }
+  const summary = {
+    bundle: res.bundle,
+    labels: res.labels,
+    backbone: res.backbone,
+    data: res.data,
+    features: res.features,
+    head: res.head,
+    val: res.val && { accuracy: res.val.accuracy, macroF1: res.val.macroF1, n: res.val.n },
+    test: res.test && { accuracy: res.test.accuracy, macroF1: res.test.macroF1, n: res.test.n, topK: res.test.topK, perClass: res.test.perClass, confusion: res.test.confusion, mostConfused: res.test.mostConfused },
+    history: res.history,
+    seconds: res.seconds,
+    ...('images' in res ? { images: (res as { images: string }).images } : {}),
+  };
+  emit(!!v.json, summary, () =>
+    [
+      `trained ${res.head.kind} head on ${res.backbone.name} (${res.backbone.dim}-d features): ${res.data.train} train / ${res.data.val} val / ${res.data.test} test images`,
+      `features: ${res.features.computed} computed, ${res.features.cached} cached`,
+      `val accuracy ${pct(res.val?.accuracy)}   test accuracy ${pct(res.test?.accuracy)}   time ${res.seconds.toFixed(1)} s`,
+      res.test ? `\ntest set:\n${formatEvaluation(res.test)}` : '',
+      `\nbundle: ${res.bundle}`,
+      skippedSummary(r, res.data.skipped),
+    ].join('\n'),
+  );
+}
+
+async function cmdEval(pos: string[], v: Values, r: Reporter): Promise<void> {
+  if (pos.length !== 2) throw new Error('usage: graft eval BUNDLE DATA');
+  const { evaluateBundle } = await import('../recipes/evaluate.js');
+  const { formatEvaluation } = await import('../eval/metrics.js');
+  const res = await evaluateBundle(pos[0], pos[1], { ...dataOpts(v), ...engineOpts(v), reporter: r });
+  emit(!!v.json, res, () => formatEvaluation(res) + skippedSummary(r, res.skipped));
+}
+
+async function cmdPredict(pos: string[], v: Values, r: Reporter): Promise<void> {
+  if (pos.length < 2) throw new Error('usage: graft predict BUNDLE IMAGE...');
+  const { Classifier } = await import('../recipes/predict.js');
+  const clf = await Classifier.load(pos[0], engineOpts(v));
+  try {
+    const { predictions, skipped } = await clf.predictFiles(pos.slice(1), { topK: num(v, 'top') ?? 5, reporter: r, strict: !!v.strict });
+    emit(!!v.json, { predictions, skipped }, () =>
+      predictions.map((p) => `${p.file}: ${p.label}  (` + p.top.map((t) => `${t.label} ${(100 * t.probability).toFixed(1)}%`).join(', ') + ')').join('\n') + skippedSummary(r, skipped),
+    );
+    if (!predictions.length) process.exitCode = 1;
+  } finally {
+    await clf.dispose();
+  }
+}
+
+async function cmdExtract(pos: string[], v: Values, r: Reporter): Promise<void> {
+  if (pos.length !== 1) throw new Error('usage: graft extract DATA --out FILE');
+  const out = str(v, 'out');
+  if (!out) throw new Error('graft extract needs --out FILE');
+  const { extractFolder } = await import('../recipes/extract.js');
+  const res = await extractFolder({ ...dataOpts(v), ...engineOpts(v), data: pos[0], out, format: str(v, 'format', ['npy', 'json', 'csv'] as const), backbone: str(v, 'backbone'), layer: str(v, 'layer'), reporter: r });
+  emit(!!v.json, res, () => `wrote ${res.n}×${res.dim} ${res.backbone} features (${res.layer}) to ${res.out}; ${res.features.computed} computed, ${res.features.cached} cached` + skippedSummary(r, res.skipped));
+}
+
+async function cmdZoo(pos: string[], v: Values): Promise<void> {
+  const { zooTable, zooEntry } = await import('../recipes/zoo.js');
+  if (pos[0] === 'show') {
+    if (!pos[1]) throw new Error('usage: graft zoo show NAME');
+    const e = await zooEntry(pos[1]);
+    emit(!!v.json, e, () => Object.entries(e).map(([k, x]) => `${k}: ${Array.isArray(x) ? x.join(', ') : typeof x === 'object' ? JSON.stringify(x) : String(x)}`).join('\n'));
+    return;
+  }
+  const rows = await zooTable();
+  emit(!!v.json, { models: rows }, () =>
+    rows.map((m) => `${m.name.padEnd(22)} ${m.input.join('×').padEnd(8)} ${String(m.featureDim).padStart(5)}-d  ${(m.params / 1e6).toFixed(2)}M params  ${m.weights}\n  ${m.provenance}`).join('\n'),
+  );
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (!cmd || cmd === 'help' || cmd === '--help' || cmd === '-h') {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (cmd === '--version' || cmd === 'version') {
+    process.stdout.write(GRAFT_VERSION + '\n');
+    return 0;
+  }
+  const options = { ...COMMON, ...DATA, ...TRAIN, top: { type: 'string' }, format: { type: 'string' }, layer: { type: 'string' }, 'per-class': { type: 'string' } } as const;
+  let json = rest.includes('--json');
+  try {
+    const { values, positionals } = parseArgs({ args: rest, options, allowPositionals: true, strict: true });
+    const v = values as Values;
+    json = !!v.json;
+    if (v.help) {
+      process.stdout.write(USAGE);
+      return 0;
+    }
+    const r = makeReporter({ json: !!v.json, quiet: !!v.quiet });
+    switch (cmd) {
+      case 'train':
+        await cmdTrain(positionals, v, r);
+        break;
+      case 'demo':
+        await cmdTrain(positionals, v, r, true);
+        break;
+      case 'eval':
+        await cmdEval(positionals, v, r);
+        break;
+      case 'predict':
+        await cmdPredict(positionals, v, r);
+        break;
+      case 'extract':
+        await cmdExtract(positionals, v, r);
+        break;
+      case 'zoo':
+        await cmdZoo(positionals, v);
+        break;
+      default:
+        throw new Error(`unknown command "${cmd}" (try: graft help)`);
+    }
+    return (process.exitCode as number | undefined) ?? 0;
+  } catch (e) {
+    const msg = (e as Error).message ?? String(e);
+    process.stderr.write(`graft: error: ${msg}\n`);
+    if (process.env.GRAFT_DEBUG) process.stderr.write(`${(e as Error).stack}\n`);
+    if (json) process.stdout.write(JSON.stringify({ error: msg }) + '\n');
+    return 1;
+  }
+}
+
+function onSignal(sig: NodeJS.Signals): void {
+  cleanupPendingDirs();
+  process.stderr.write(`\ngraft: interrupted (${sig}); nothing half-written was left behind\n`);
+  process.exit(130);
+}
+
+const isMain = process.argv[1] && fs.realpathSync(process.argv[1]).replace(/\.[jt]s$/, '') === fs.realpathSync(new URL(import.meta.url).pathname).replace(/\.[jt]s$/, '');
+if (isMain || process.env.GRAFT_CLI_MAIN) {
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+      // onnxruntime / wasm may keep handles; exit explicitly once output is flushed.
+      process.stdout.write('', () => process.exit(code));
+    },
+    (e) => {
+      process.stderr.write(`graft: error: ${(e as Error).message}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,43 @@
+/** Shared data-layer types: samples, datasets and loading options. */
+
+export type Split = 'train' | 'val' | 'test';
+
+/** One labelled example; pixels are loaded lazily (streaming: never hold all decoded images). */
+export interface Sample {
+  /** Stable relative path with '/' separators, or 'idx:<file>#<index>' for IDX datasets. */
+  id: string;
+  /** Index into `Dataset.labels`. */
+  label: number;
+  split: Split;
+  /** Encoded image bytes (kind 'encoded') or raw 8-bit pixels (kind 'raw', see `raw`). */
+  load(): Promise<Buffer>;
+  kind: 'encoded' | 'raw';
+  /** Geometry of raw pixels; present when kind is 'raw'. */
+  raw?: { width: number; height: number; channels: 1 | 3 };
+}
+
+/** A candidate file that was not used, and why. */
+export interface Skipped {
+  file: string;
+  reason: string;
+}
+
+export interface Dataset {
+  root: string;
+  labels: string[];
+  samples: Sample[];
+  skipped: Skipped[];
+}
+
+export interface LoadOptions {
+  /** Percentage of files assigned to validation (default 10). */
+  valPercent?: number;
+  /** Percentage of files assigned to test (default 10). */
+  testPercent?: number;
+  /** Subset of classes, in that order; unknown names are an error listing the known ones. */
+  classes?: string[];
+  /** Any skipped file is an error. */
+  strict?: boolean;
+  /** Keep at most this many samples per class (deterministic choice). */
+  limitPerClass?: number;
+}

@@ -1,0 +1,32 @@
+/** `graft eval`: a bundle against a labelled folder (its test split when it has one). */
+import { loadDataset } from '../data/index.js';
+import type { LoadOptions, Skipped } from '../data/types.js';
+import type { EngineName } from '../models/types.js';
+import { evaluateScores, type Evaluation } from '../eval/metrics.js';
+import { Classifier } from './predict.js';
+import { silentReporter, type Reporter } from '../util/log.js';
+
+export interface EvalResult extends Evaluation {
+  bundle: string;
+  data: string;
+  skipped: Skipped[];
+}
+
+export async function evaluateBundle(bundle: string, data: string, opts: LoadOptions & { engine?: EngineName; threads?: number; reporter?: Reporter } = {}): Promise<EvalResult> {
+  const reporter = opts.reporter ?? silentReporter;
+  const clf = await Classifier.load(bundle, opts);
+  try {
+    // A folder given for evaluation is all test data unless it has its own split folders.
+    const ds = await loadDataset(data, { valPercent: 0, testPercent: 0, classes: opts.classes, strict: opts.strict, limitPerClass: opts.limitPerClass });
+    const unknown = ds.labels.filter((l) => !clf.labels.includes(l));
+    if (unknown.length) throw new Error(`${data}: classes not in the bundle: ${unknown.join(', ')} (bundle labels: ${clf.labels.join(', ')})`);
+    const hasTest = ds.samples.some((s) => s.split === 'test');
+    const samples = hasTest ? ds.samples.filter((s) => s.split === 'test') : ds.samples;
+    const { probs, samples: used, skipped } = await clf.probabilities(samples, { reporter, strict: opts.strict });
+    const y = used.map((s) => clf.labels.indexOf(ds.labels[s.label]));
+    const ev = evaluateScores(probs, y, clf.labels);
+    return { bundle, data, ...ev, skipped: [...ds.skipped, ...skipped] };
+  } finally {
+    await clf.dispose();
+  }
+}

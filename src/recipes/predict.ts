@@ -1,0 +1,80 @@
+/**
+ * A loaded bundle ready to classify: the bundle's head on top of its backbone, with the backbone's
+ * weights checked against the hash the bundle was trained with.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { loadBundle, type BundleMeta } from '../bundle/bundle.js';
+import { openBackbone } from '../models/backbone.js';
+import type { Backbone, EngineName } from '../models/types.js';
+import type { Sample, Skipped } from '../data/types.js';
+import { extractFeatures } from '../features/extract.js';
+import { headProbabilities } from './train.js';
+import { silentReporter, type Reporter } from '../util/log.js';
+
+export interface Prediction {
+  file: string;
+  label: string;
+  /** Probability of every label. */
+  probabilities: Record<string, number>;
+  /** The k most likely labels, best first. */
+  top: { label: string; probability: number }[];
+}
+
+export class Classifier {
+  private constructor(readonly dir: string, readonly meta: BundleMeta, readonly head: tfl.LayersModel, readonly backbone: Backbone) {}
+
+  static async load(dir: string, opts: { engine?: EngineName; threads?: number } = {}): Promise<Classifier> {
+    const { meta, head } = await loadBundle(dir);
+    let backbone: Backbone;
+    try {
+      backbone = await openBackbone(meta.backbone.name, { engine: opts.engine, threads: opts.threads, layer: meta.backbone.layer });
+    } catch (e) {
+      head.dispose();
+      throw new Error(`${dir}: cannot open its backbone ${meta.backbone.name}: ${(e as Error).message}`);
+    }
+    if (backbone.weightsHash !== meta.backbone.weightsHash) {
+      head.dispose();
+      await backbone.dispose();
+      throw new Error(
+        `${dir}: trained on ${meta.backbone.name} weights ${meta.backbone.weightsHash.slice(0, 12)}, but the installed weights are ${backbone.weightsHash.slice(0, 12)}; retrain or install the matching weights`,
+      );
+    }
+    return new Classifier(dir, meta, head, backbone);
+  }
+
+  get labels(): string[] {
+    return this.meta.labels;
+  }
+
+  /** Probabilities (n×k) for samples, plus which samples were used and which were skipped. */
+  async probabilities(samples: Sample[], opts: { reporter?: Reporter; strict?: boolean; cache?: boolean } = {}): Promise<{ probs: Float32Array; samples: Sample[]; skipped: Skipped[] }> {
+    const feats = await extractFeatures(samples, this.backbone, { reporter: opts.reporter ?? silentReporter, strict: opts.strict, ...(opts.cache === false ? { store: null } : {}) });
+    return { probs: headProbabilities(this.head, feats.data, feats.n, feats.dim), samples: feats.samples, skipped: feats.skipped };
+  }
+
+  /** Classify image files; unreadable files are returned in `skipped`. */
+  async predictFiles(files: string[], opts: { topK?: number; reporter?: Reporter; strict?: boolean } = {}): Promise<{ predictions: Prediction[]; skipped: Skipped[] }> {
+    const samples: Sample[] = files.map((f) => ({ id: f, label: 0, split: 'test', kind: 'encoded', load: () => readFile(path.resolve(f)) }));
+    const { probs, samples: used, skipped } = await this.probabilities(samples, { ...opts, cache: false });
+    const k = this.labels.length;
+    const topK = Math.min(opts.topK ?? 5, k);
+    const predictions = used.map((s, i) => {
+      const row = probs.subarray(i * k, (i + 1) * k);
+      const order = [...row.keys()].sort((a, b) => row[b] - row[a]);
+      return {
+        file: s.id,
+        label: this.labels[order[0]],
+        probabilities: Object.fromEntries(this.labels.map((l, j) => [l, row[j]])),
+        top: order.slice(0, topK).map((j) => ({ label: this.labels[j], probability: row[j] })),
+      };
+    });
+    return { predictions, skipped };
+  }
+
+  async dispose(): Promise<void> {
+    this.head.dispose();
+    await this.backbone.dispose();
+  }
+}
