@@ -30,6 +30,41 @@ function dot(a: Float64Array, b: Float64Array): number {
   return s;
 }
 
+/** y += a·x */
+function axpy(a: number, x: Float64Array, y: Float64Array): void {
+  for (let i = 0; i < y.length; i++) y[i] += a * x[i];
+}
+
+/** out = x + a·d */
+function step(x: Float64Array, a: number, d: Float64Array, out: Float64Array): void {
+  for (let i = 0; i < x.length; i++) out[i] = x[i] + a * d[i];
+}
+
+/** out = a - b */
+function sub(a: Float64Array, b: Float64Array): Float64Array {
+  const out = new Float64Array(a.length);
+  for (let i = 0; i < a.length; i++) out[i] = a[i] - b[i];
+  return out;
+}
+
+/** Two-loop recursion: returns -H·g for the stored pairs. */
+function direction(g: Float64Array, S: Float64Array[], Y: Float64Array[], rho: number[], alpha: Float64Array): Float64Array {
+  const q = Float64Array.from(g);
+  for (let i = S.length - 1; i >= 0; i--) {
+    alpha[i] = rho[i] * dot(S[i], q);
+    axpy(-alpha[i], Y[i], q);
+  }
+  const last = S.length - 1;
+  const gamma = S.length ? dot(S[last], Y[last]) / dot(Y[last], Y[last]) : 1 / Math.max(1e-12, Math.sqrt(dot(g, g)));
+  for (let j = 0; j < q.length; j++) q[j] *= gamma;
+  for (let i = 0; i < S.length; i++) {
+    const beta = rho[i] * dot(Y[i], q);
+    axpy(alpha[i] - beta, S[i], q);
+  }
+  for (let j = 0; j < q.length; j++) q[j] = -q[j];
+  return q;
+}
+
 function maxAbs(a: Float64Array): number {
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
@@ -37,7 +72,7 @@ function maxAbs(a: Float64Array): number {
 }
 
 export async function lbfgsMinimize(
-  fg: (x: Float64Array) => { f: number; g: Float64Array },
+  fg: (x: Float64Array) => { f: number; g: Float64Array } | Promise<{ f: number; g: Float64Array }>,
   x0: Float64Array,
   opts: LbfgsOptions = {},
 ): Promise<LbfgsResult> {
@@ -47,7 +82,7 @@ export async function lbfgsMinimize(
   const m = opts.m ?? 10;
   const n = x0.length;
   let x = Float64Array.from(x0);
-  let { f, g } = fg(x);
+  let { f, g } = await fg(x);
   let evals = 1;
   const S: Float64Array[] = [];
   const Y: Float64Array[] = [];
@@ -56,47 +91,29 @@ export async function lbfgsMinimize(
   let converged = maxAbs(g) < tol;
   let it = 0;
   for (; it < maxIter && !converged; it++) {
-    // Two-loop recursion: d = -H g.
-    const q = Float64Array.from(g);
-    for (let i = S.length - 1; i >= 0; i--) {
-      alpha[i] = rho[i] * dot(S[i], q);
-      const y = Y[i];
-      for (let j = 0; j < n; j++) q[j] -= alpha[i] * y[j];
-    }
-    const gamma = S.length ? dot(S[S.length - 1], Y[Y.length - 1]) / dot(Y[Y.length - 1], Y[Y.length - 1]) : 1 / Math.max(1e-12, Math.sqrt(dot(g, g)));
-    for (let j = 0; j < n; j++) q[j] *= gamma;
-    for (let i = 0; i < S.length; i++) {
-      const beta = rho[i] * dot(Y[i], q);
-      const s = S[i];
-      for (let j = 0; j < n; j++) q[j] += s[j] * (alpha[i] - beta);
-    }
-    const d = q;
-    for (let j = 0; j < n; j++) d[j] = -d[j];
+    const d = direction(g, S, Y, rho, alpha);
     let dg = dot(d, g);
     if (dg >= 0) {
       // Not a descent direction: reset memory and use steepest descent.
       S.length = Y.length = rho.length = 0;
-      for (let j = 0; j < n; j++) d[j] = -g[j] / Math.max(1e-12, Math.sqrt(dot(g, g)));
+      const norm = Math.max(1e-12, Math.sqrt(dot(g, g)));
+      for (let j = 0; j < n; j++) d[j] = -g[j] / norm;
       dg = dot(d, g);
     }
     // Backtracking Armijo line search.
-    let step = 1;
-    let xn = new Float64Array(n);
+    let t = 1;
+    const xn = new Float64Array(n);
     let r = { f: Infinity, g };
     for (let ls = 0; ls < 30; ls++) {
-      for (let j = 0; j < n; j++) xn[j] = x[j] + step * d[j];
-      r = fg(xn);
+      step(x, t, d, xn);
+      r = await fg(xn);
       evals++;
-      if (Number.isFinite(r.f) && r.f <= f + 1e-4 * step * dg) break;
-      step *= 0.5;
+      if (Number.isFinite(r.f) && r.f <= f + 1e-4 * t * dg) break;
+      t *= 0.5;
     }
     if (!(r.f <= f)) break; // line search failed: keep the current point
-    const s = new Float64Array(n);
-    const y = new Float64Array(n);
-    for (let j = 0; j < n; j++) {
-      s[j] = xn[j] - x[j];
-      y[j] = r.g[j] - g[j];
-    }
+    const s = sub(xn, x);
+    const y = sub(r.g, g);
     const sy = dot(s, y);
     if (sy > 1e-10) {
       if (S.length === m) {

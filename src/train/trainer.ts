@@ -11,6 +11,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { tf } from '../engine/tfjs.js';
 import { rng, shuffle } from '../util/rng.js';
 import { lbfgsMinimize } from './lbfgs.js';
+import { SoftmaxObjective } from './softmax-objective.js';
 
 export type OptimizerName = 'adam' | 'adamw' | 'sgd' | 'lbfgs';
 export type ScheduleName = 'constant' | 'cosine' | 'onecycle' | 'step';
@@ -65,6 +66,8 @@ export interface TrainerOptions {
   seed?: number;
   /** L-BFGS gradient-norm tolerance. */
   tol?: number;
+  /** Threads for ORT-computed objectives (default: all cores). */
+  threads?: number;
   callbacks?: Callback[];
 }
 
@@ -82,6 +85,7 @@ const DEFAULTS = {
   restoreBest: true,
   seed: 0,
   tol: 1e-5,
+  threads: 0,
 };
 
 /** Learning rate at `step` of `total` for a schedule peaking at `lr`. */
@@ -311,8 +315,10 @@ export class Trainer {
   private async fitLbfgs(train: Examples, cw: tf.Tensor1D | undefined, onEpoch: (l: EpochLogs) => Promise<boolean>): Promise<void> {
     const o = this.opts;
     const vars = this.model.trainableWeights.map((w) => w.read() as tf.Variable);
-    const x = tf.tensor2d(train.x, [train.n, train.dim]);
-    const y = tf.tensor1d(train.y, 'int32');
+    const linear = isLinearDense(this.model);
+    const x = linear ? undefined : tf.tensor2d(train.x, [train.n, train.dim]);
+    const y = linear ? undefined : tf.tensor1d(train.y, 'int32');
+    let objective: SoftmaxObjective | undefined;
     try {
       const sizes = vars.map((v) => v.size);
       const total = sizes.reduce((a, b) => a + b, 0);
@@ -333,35 +339,49 @@ export class Trainer {
         return p;
       };
       let lastAcc = 0;
-      const fg = (p: Float64Array): { f: number; g: Float64Array } => {
-        tf.tidy(() => setFlat(p));
-        const out = tf.tidy(() => {
-          let acc: tf.Scalar | undefined;
-          const { value, grads } = tf.variableGrads(() => {
-            const logits = this.model.apply(x, { training: false }) as tf.Tensor2D;
-            acc = tf.keep(logits.argMax(1).equal(y).sum() as tf.Scalar);
-            const l = this.lossOf(logits, y, cw);
-            return o.weightDecay > 0 ? (l.add(this.l2Term()) as tf.Scalar) : l;
-          }, vars);
-          return [value, acc!, ...vars.map((v) => grads[v.name])];
-        });
-        const [value, acc, ...grads] = out;
-        lastAcc = acc.dataSync()[0] / train.n;
-        const g = new Float64Array(total);
-        let off = 0;
-        grads.forEach((t, i) => {
-          g.set(t.dataSync(), off);
-          off += sizes[i];
-        });
-        const f = value.dataSync()[0];
-        out.forEach((t) => t.dispose());
-        return { f, g };
-      };
+      let fg: (p: Float64Array) => Promise<{ f: number; g: Float64Array }>;
+      if (isLinearDense(this.model)) {
+        // A single Dense layer: evaluate the convex objective in ORT (fast GEMMs), not tfjs.
+        const cwArr = cw ? Array.from(cw.dataSync()) : undefined;
+        objective = await SoftmaxObjective.create(train, { numClasses: this.numClasses(), labelSmoothing: o.labelSmoothing, classWeights: cwArr, threads: o.threads || undefined });
+        const obj = objective;
+        fg = async (p) => {
+          const r = await obj.evaluate(p, o.weightDecay);
+          lastAcc = r.accuracy;
+          return r;
+        };
+      } else {
+        fg = async (p) => {
+          tf.tidy(() => setFlat(p));
+          const out = tf.tidy(() => {
+            let acc: tf.Scalar | undefined;
+            const { value, grads } = tf.variableGrads(() => {
+              const logits = this.model.apply(x!, { training: false }) as tf.Tensor2D;
+              acc = tf.keep(logits.argMax(1).equal(y!).sum() as tf.Scalar);
+              const l = this.lossOf(logits, y!, cw);
+              return o.weightDecay > 0 ? (l.add(this.l2Term()) as tf.Scalar) : l;
+            }, vars);
+            return [value, acc!, ...vars.map((v) => grads[v.name])];
+          });
+          const [value, acc, ...grads] = out;
+          lastAcc = acc.dataSync()[0] / train.n;
+          const g = new Float64Array(total);
+          let off = 0;
+          grads.forEach((t, i) => {
+            g.set(t.dataSync(), off);
+            off += sizes[i];
+          });
+          const f = value.dataSync()[0];
+          out.forEach((t) => t.dispose());
+          return { f, g };
+        };
+      }
       let t0 = performance.now();
       await lbfgsMinimize(fg, getFlat(), {
         maxIter: o.epochs,
         tol: o.tol,
-        onIter: async (it, f) => {
+        onIter: async (it, f, p) => {
+          if (linear) tf.tidy(() => setFlat(p)); // ORT does not touch the model: sync it for validation
           const stop = await onEpoch({ epoch: it, loss: f, accuracy: lastAcc, lr: 1, seconds: (performance.now() - t0) / 1000 });
           t0 = performance.now();
           return stop;
@@ -369,12 +389,20 @@ export class Trainer {
         onPoint: (p) => tf.tidy(() => setFlat(p)),
       });
     } finally {
-      x.dispose();
-      y.dispose();
+      x?.dispose();
+      y?.dispose();
+      await objective?.release();
     }
   }
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** True for a model that is one Dense layer with linear activation (a softmax-regression head). */
+function isLinearDense(model: tfl.LayersModel): boolean {
+  const dense = model.layers.filter((l) => l.getClassName() === 'Dense');
+  const others = model.layers.filter((l) => !['Dense', 'InputLayer'].includes(l.getClassName()));
+  return dense.length === 1 && others.length === 0 && (dense[0].getConfig().activation ?? 'linear') === 'linear' && dense[0].getWeights().length === 2;
 }

@@ -1,0 +1,203 @@
+/**
+ * tfjs LayersModel → ONNX converter: ORT must reproduce tfjs (wasm) outputs.
+ * Run: node --import tsx --test test/convert.test.ts
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { tf, initTf } from '../src/engine/tfjs.js';
+import { OrtSession } from '../src/engine/ort.js';
+import { layersModelToOnnx } from '../src/convert/tfjs-to-onnx.js';
+import { loadNsfwjsModel, type NsfwjsModelName } from '../src/models/nsfwjs.js';
+
+const TOL = 1e-4;
+
+/** Deterministic uniform [0,1) generator (mulberry32). */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  assert.equal(a.length, b.length, 'output lengths differ');
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
+
+/** tfjs output of the model cut at `layerName`. */
+function tfjsAt(model: tfl.LayersModel, layerName: string, x: Float32Array, shape: number[]): { data: Float32Array; dims: number[] } {
+  const cut = tfl.model({ inputs: model.inputs, outputs: model.getLayer(layerName).output as tfl.SymbolicTensor });
+  return tf.tidy(() => {
+    const y = cut.predict(tf.tensor(x, shape)) as tf.Tensor;
+    return { data: y.dataSync() as Float32Array, dims: y.shape };
+  });
+}
+
+async function ortAt(model: tfl.LayersModel, layerName: string, x: Float32Array, shape: number[], foldBatchNorm = true) {
+  const onnx = layersModelToOnnx(model, { output: layerName, foldBatchNorm });
+  const sess = await OrtSession.create(onnx);
+  try {
+    return await sess.run(x, shape);
+  } finally {
+    await sess.release();
+  }
+}
+
+/** Replace every weight with seeded random values (positive variances/scales for BatchNorm). */
+function randomizeWeights(model: tfl.LayersModel, seed: number): void {
+  const r = rng(seed);
+  for (const layer of model.layers) {
+    const vars = layer.weights;
+    if (!vars.length) continue;
+    const values = vars.map((v) => {
+      const n = v.shape.reduce((a, b) => a * b, 1);
+      const short = v.originalName.slice(v.originalName.lastIndexOf('/') + 1);
+      const data = new Float32Array(n);
+      for (let i = 0; i < n; i++) {
+        if (short.startsWith('moving_variance') || short.startsWith('gamma')) data[i] = 0.5 + r();
+        else data[i] = (r() - 0.5) * (short.includes('kernel') ? 0.8 : 0.4);
+      }
+      return tf.tensor(data, v.shape);
+    });
+    layer.setWeights(values);
+    values.forEach((t) => t.dispose());
+  }
+}
+
+function randomInput(shape: number[], seed: number): Float32Array {
+  const r = rng(seed);
+  return Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => r());
+}
+
+/** A small functional model that uses every converter-supported layer type. */
+function tinyModel(): tfl.LayersModel {
+  const L = tfl.layers;
+  const inp = tfl.input({ shape: [15, 13, 3], name: 'img' });
+  const pad = L.zeroPadding2d({ padding: [[1, 2], [0, 1]], name: 'pad0' }).apply(inp) as tfl.SymbolicTensor; // folds into conv pads
+  const c1 = L.conv2d({ filters: 8, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', name: 'c1' }).apply(pad) as tfl.SymbolicTensor; // 18x14 → 9x7
+  const bn1 = L.batchNormalization({ scale: false, name: 'bn1' }).apply(c1) as tfl.SymbolicTensor; // after relu: a BN op
+  const dw = L.depthwiseConv2d({ kernelSize: 3, strides: 2, padding: 'same', depthMultiplier: 2, useBias: false, name: 'dw' }).apply(bn1) as tfl.SymbolicTensor; // 9x7 → 5x4, 16 ch
+  const bn2 = L.batchNormalization({ epsilon: 1e-2, name: 'bn2' }).apply(dw) as tfl.SymbolicTensor; // folded
+  const r6 = L.reLU({ maxValue: 6, name: 'r6' }).apply(bn2) as tfl.SymbolicTensor;
+  // Inception-style branches
+  const a = L.conv2d({ filters: 6, kernelSize: [1, 3], padding: 'same', useBias: false, name: 'a_conv' }).apply(r6) as tfl.SymbolicTensor;
+  const aBn = L.batchNormalization({ center: false, name: 'a_bn' }).apply(a) as tfl.SymbolicTensor;
+  const aAct = L.activation({ activation: 'relu6', name: 'a_act' }).apply(aBn) as tfl.SymbolicTensor;
+  const bMax = L.maxPooling2d({ poolSize: 3, strides: 1, padding: 'same', name: 'b_max' }).apply(r6) as tfl.SymbolicTensor;
+  const cAvg = L.averagePooling2d({ poolSize: 3, strides: 2, padding: 'same', name: 'c_avg' }).apply(r6) as tfl.SymbolicTensor; // 5x4 → 3x2
+  const cUp = L.conv2d({ filters: 4, kernelSize: 2, strides: 1, padding: 'valid', activation: 'sigmoid', name: 'c_conv' }).apply(
+    L.zeroPadding2d({ padding: [[1, 2], [1, 1]], name: 'c_pad' }).apply(cAvg) as tfl.SymbolicTensor,
+  ) as tfl.SymbolicTensor; // 6x4 → 5x3
+  const cFix = L.zeroPadding2d({ padding: [[0, 0], [0, 1]], name: 'c_fix' }).apply(cUp) as tfl.SymbolicTensor; // Pad node → 5x4
+  const cat = L.concatenate({ axis: -1, name: 'cat' }).apply([aAct, bMax, cFix]) as tfl.SymbolicTensor; // 6+16+4 = 26 ch
+  const sep = L.separableConv2d({ filters: 26, kernelSize: 3, padding: 'same', dilationRate: 2, depthMultiplier: 1, name: 'sep' }).apply(cat) as tfl.SymbolicTensor;
+  const add = L.add({ name: 'add' }).apply([sep, cat]) as tfl.SymbolicTensor;
+  const act = L.activation({ activation: 'tanh', name: 'act_tanh' }).apply(add) as tfl.SymbolicTensor;
+  const lk = L.leakyReLU({ alpha: 0.2, name: 'leaky' }).apply(act) as tfl.SymbolicTensor;
+  const mp = L.maxPooling2d({ poolSize: 2, strides: 2, padding: 'valid', name: 'mp' }).apply(lk) as tfl.SymbolicTensor; // 2x2
+  const ap = L.averagePooling2d({ poolSize: 2, strides: 1, padding: 'valid', name: 'ap' }).apply(lk) as tfl.SymbolicTensor; // 4x3
+  const gap = L.globalAveragePooling2d({ name: 'gap' }).apply(ap) as tfl.SymbolicTensor; // 26
+  const gmp = L.globalMaxPooling2d({ name: 'gmp' }).apply(lk) as tfl.SymbolicTensor; // 26
+  const flat = L.flatten({ name: 'flat' }).apply(mp) as tfl.SymbolicTensor; // 2*2*26 = 104, NHWC order
+  const feats = L.concatenate({ name: 'feats' }).apply([gap, gmp, flat]) as tfl.SymbolicTensor;
+  const d1 = L.dense({ units: 24, activation: 'relu', name: 'd1' }).apply(feats) as tfl.SymbolicTensor;
+  const drop = L.dropout({ rate: 0.5, name: 'drop' }).apply(d1) as tfl.SymbolicTensor;
+  const d2 = L.dense({ units: 16, name: 'd2' }).apply(drop) as tfl.SymbolicTensor;
+  const bnD = L.batchNormalization({ name: 'bn_d' }).apply(d2) as tfl.SymbolicTensor; // folded into the Gemm
+  const sw = L.activation({ activation: 'swish', name: 'sw' }).apply(bnD) as tfl.SymbolicTensor;
+  const out = L.dense({ units: 5, activation: 'softmax', name: 'probs' }).apply(sw) as tfl.SymbolicTensor;
+  return tfl.model({ inputs: inp, outputs: out });
+}
+
+test('tiny model with every supported layer: ORT equals tfjs', async (t) => {
+  await initTf();
+  const model = tinyModel();
+  randomizeWeights(model, 7);
+  const shape = [3, 15, 13, 3];
+  const x = randomInput(shape, 11);
+  let worst = 0;
+  let scale = 0;
+  // 4-D cut points come back NHWC; 2-D ones [N,D].
+  for (const layer of ['pad0', 'c1', 'r6', 'cat', 'add', 'leaky', 'flat', 'feats', 'probs']) {
+    const ref = tfjsAt(model, layer, x, shape);
+    for (const fold of [true, false]) {
+      const got = await ortAt(model, layer, x, shape, fold);
+      assert.deepEqual(got.dims, ref.dims, `${layer}: dims`);
+      const d = maxAbsDiff(got.data, ref.data);
+      assert.ok(d <= TOL, `${layer} (fold=${fold}): max abs diff ${d}`);
+      worst = Math.max(worst, d);
+    }
+    scale = Math.max(scale, ...Array.from(ref.data, Math.abs));
+  }
+  t.diagnostic(`max abs diff ${worst.toExponential(2)} (largest |value| ${scale.toFixed(2)})`);
+  model.dispose();
+});
+
+/** Smooth gradient images in [0,1], NHWC. */
+function gradientImages(n: number, size: number): Float32Array {
+  const x = new Float32Array(n * size * size * 3);
+  for (let b = 0; b < n; b++)
+    for (let i = 0; i < size; i++)
+      for (let j = 0; j < size; j++)
+        for (let c = 0; c < 3; c++) {
+          const u = i / (size - 1);
+          const v = j / (size - 1);
+          x[((b * size + i) * size + j) * 3 + c] =
+            b % 2 === 0 ? (0.6 * u + 0.3 * v + 0.1 * c) / 1.2 : 0.5 + 0.5 * Math.sin(3 * u + 2 * c) * Math.cos(4 * v - c);
+        }
+  return x;
+}
+
+async function checkNsfwjs(name: NsfwjsModelName, size: number, dim: number): Promise<number> {
+  const { model } = await loadNsfwjsModel(name);
+  const shape = [2, size, size, 3];
+  const x = gradientImages(2, size);
+  const ref = tfjsAt(model, 'flatten_1', x, shape);
+  const got = await ortAt(model, 'flatten_1', x, shape);
+  model.dispose();
+  assert.deepEqual(got.dims, [2, dim]);
+  assert.deepEqual(ref.dims, [2, dim]);
+  const d = maxAbsDiff(got.data, ref.data);
+  assert.ok(d <= TOL, `${name}: max abs diff ${d}`);
+  return d;
+}
+
+test('nsfwjs mobilenet_v2 cut at flatten_1 (1280-d): ORT equals tfjs', async (t) => {
+  await initTf();
+  const d = await checkNsfwjs('mobilenet_v2', 224, 1280);
+  t.diagnostic(`max abs diff ${d.toExponential(2)}`);
+});
+
+test('nsfwjs inception_v3 cut at flatten_1 (2048-d): ORT equals tfjs', async (t) => {
+  await initTf();
+  const d = await checkNsfwjs('inception_v3', 299, 2048);
+  t.diagnostic(`max abs diff ${d.toExponential(2)}`);
+});
+
+test('unsupported layers give a clear error; layers beyond the cut do not matter', async () => {
+  await initTf();
+  const inp = tfl.input({ shape: [8, 8, 2] });
+  const c = tfl.layers.conv2d({ filters: 4, kernelSize: 3, padding: 'same', name: 'ok_conv' }).apply(inp) as tfl.SymbolicTensor;
+  const up = tfl.layers.conv2dTranspose({ filters: 2, kernelSize: 3, name: 'deconv' }).apply(c) as tfl.SymbolicTensor;
+  const model = tfl.model({ inputs: inp, outputs: up });
+  assert.throws(
+    () => layersModelToOnnx(model, { output: 'deconv' }),
+    (e: Error) => /^cannot convert layer deconv \(Conv2DTranspose\) to ONNX: .+/.test(e.message),
+  );
+  assert.ok(layersModelToOnnx(model, { output: 'ok_conv' }).length > 0);
+  assert.throws(() => layersModelToOnnx(model, { output: 'nope' }), /no layer named 'nope'/);
+  const inp2 = tfl.input({ shape: [8, 8, 2] });
+  const bad = tfl.layers.conv2d({ filters: 2, kernelSize: 3, activation: 'gelu', name: 'gelu_conv' }).apply(inp2) as tfl.SymbolicTensor;
+  assert.throws(
+    () => layersModelToOnnx(tfl.model({ inputs: inp2, outputs: bad }), { output: 'gelu_conv' }),
+    /^Error: cannot convert layer gelu_conv \(Conv2D\) to ONNX: activation 'gelu' is not supported$/,
+  );
+  model.dispose();
+});
