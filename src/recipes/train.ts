@@ -42,11 +42,14 @@ export interface TrainResult {
   labels: string[];
   backbone: { name: string; engine: EngineName; dim: number };
   data: { used: number; skipped: Skipped[]; train: number; val: number; test: number };
-  features: { computed: number; cached: number; seconds: number };
+  /** computed/cached rows; forwardPasses counts images the backbone actually ran (0 on a warm rerun). */
+  features: { computed: number; cached: number; forwardPasses: number; seconds: number };
   head: HeadSpec & { optimizer: OptimizerName; weightDecay: number; l2Search?: { weightDecay: number; valAccuracy: number }[] };
   history: EpochLogs[];
   val?: Evaluation;
   test?: Evaluation;
+  /** Test-split probabilities straight from the trained head (row i ↔ testIds[i]); not printed by the CLI. */
+  testProbabilities?: { ids: string[]; probs: Float32Array };
   seconds: number;
 }
 
@@ -144,9 +147,10 @@ export async function trainClassifier(o: TrainOptions): Promise<TrainResult> {
       bar.done();
     }
     foldStandardization(head, mean, std);
-    const evalSplit = (e: Examples) => (e.n ? evaluateScores(headProbabilities(head!, e.x, e.n, e.dim), e.y, ds.labels) : undefined);
+    const evalSplit = (e: Examples, probs = headProbabilities(head!, e.x, e.n, e.dim)) => (e.n ? evaluateScores(probs, e.y, ds.labels) : undefined);
     const val = evalSplit(sp.val);
-    const test = evalSplit(sp.test);
+    const testProbs = headProbabilities(head, sp.test.x, sp.test.n, sp.test.dim);
+    const test = evalSplit(sp.test, testProbs);
     const trainEval = evalSplit(sp.train);
     const meta = await saveBundle(
       o.out,
@@ -166,11 +170,12 @@ export async function trainClassifier(o: TrainOptions): Promise<TrainResult> {
       labels: ds.labels,
       backbone: { name: backbone.spec.name, engine: backbone.engine, dim: backbone.dim },
       data: { used: feats.n, skipped: [...ds.skipped, ...feats.skipped], train: sp.train.n, val: sp.val.n, test: sp.test.n },
-      features: { computed: feats.computed, cached: feats.cached, seconds: featSeconds },
+      features: { computed: feats.computed, cached: feats.cached, forwardPasses: backbone.forwardCount, seconds: featSeconds },
       head: { ...spec, optimizer, weightDecay, l2Search },
       history,
       val,
       test,
+      testProbabilities: { ids: sp.samples.test.map((s) => s.id), probs: testProbs },
       seconds: (performance.now() - t0) / 1000,
     };
   } finally {
