@@ -3,7 +3,8 @@
  * `initTf()` must be awaited once before any tfjs work; it is idempotent.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-core/dist/public/chained_ops/register_all_chained_ops.js';
+// Note: graft uses functional ops only (tf.add(a, b)); chained methods (a.add(b)) are not
+// registered when tfjs-core is loaded through Node's ESM loader.
 import '@tensorflow/tfjs-backend-cpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { createRequire } from 'node:module';

@@ -90,7 +90,7 @@ class TfjsBackbone implements Backbone {
     const [h, w] = this.spec.preprocess.size;
     const y = tf.tidy(() => {
       const out = this.model.predict(tf.tensor4d(batch, [n, h, w, 3])) as tf.Tensor;
-      return out.reshape([n, -1]);
+      return tf.reshape(out, [n, -1]);
     });
     const data = (await y.data()) as Float32Array;
     y.dispose();

@@ -84,9 +84,9 @@ export function foldStandardization(model: tfl.LayersModel, mean: Float32Array, 
   if (!dense) throw new Error('head has no Dense layer');
   const [w, b] = dense.getWeights();
   const folded = tf.tidy(() => {
-    const s = tf.tensor1d(std).reshape([-1, 1]);
-    const w2 = w.div(s);
-    const b2 = b.sub(tf.tensor1d(mean).reshape([1, -1]).matMul(w2).reshape([-1]));
+    const s = tf.reshape(tf.tensor1d(std), [-1, 1]);
+    const w2 = tf.div(w, s);
+    const b2 = tf.sub(b, tf.reshape(tf.matMul(tf.reshape(tf.tensor1d(mean), [1, -1]), w2), [-1]));
     return [w2, b2];
   });
   dense.setWeights(folded);

@@ -143,16 +143,16 @@ export class Trainer {
   lossOf(logits: tf.Tensor2D, labels: tf.Tensor1D, classWeights?: tf.Tensor1D): tf.Scalar {
     return tf.tidy(() => {
       const k = logits.shape[1];
-      let target = tf.oneHot(labels, k).toFloat() as tf.Tensor2D;
+      let target = tf.cast(tf.oneHot(labels, k), 'float32') as tf.Tensor2D;
       const eps = this.opts.labelSmoothing;
-      if (eps > 0) target = target.mul(1 - eps).add(eps / k);
+      if (eps > 0) target = tf.add(tf.mul(target, 1 - eps), eps / k);
       const logp = tf.logSoftmax(logits);
-      let per = target.mul(logp).sum(1).neg();
+      const per = tf.neg(tf.sum(tf.mul(target, logp), 1));
       if (classWeights) {
-        const w = classWeights.gather(labels);
-        return per.mul(w).sum().div(w.sum()) as tf.Scalar;
+        const w = tf.gather(classWeights, labels);
+        return tf.div(tf.sum(tf.mul(per, w)), tf.sum(w)) as tf.Scalar;
       }
-      return per.mean() as tf.Scalar;
+      return tf.mean(per) as tf.Scalar;
     });
   }
 
@@ -164,8 +164,8 @@ export class Trainer {
     const wd = this.opts.weightDecay;
     return tf.tidy(() => {
       let s: tf.Scalar = tf.scalar(0);
-      for (const k of this.kernels()) s = s.add(k.square().sum());
-      return s.mul(0.5 * wd) as tf.Scalar;
+      for (const k of this.kernels()) s = tf.add(s, tf.sum(tf.square(k)));
+      return tf.mul(s, 0.5 * wd) as tf.Scalar;
     });
   }
 
@@ -180,7 +180,7 @@ export class Trainer {
         const y = tf.tensor1d(data.y.subarray(s, e), 'int32');
         const logits = this.model.apply(x, { training: false }) as tf.Tensor2D;
         const ce = tf.losses.softmaxCrossEntropy(tf.oneHot(y, logits.shape[1]), logits, undefined, undefined, tf.Reduction.SUM);
-        const acc = logits.argMax(1).equal(y).sum();
+        const acc = correctCount(logits, y);
         return [ce.dataSync()[0], acc.dataSync()[0]];
       });
       loss += l;
@@ -287,14 +287,14 @@ export class Trainer {
             const cost = opt.minimize(
               () => {
                 const logits = this.model.apply(x, { training: true }) as tf.Tensor2D;
-                accT = tf.keep(logits.argMax(1).equal(y).sum() as tf.Scalar);
+                accT = tf.keep(correctCount(logits, y));
                 const l = this.lossOf(logits, y, cw);
-                return o.optimizer !== 'adamw' && o.weightDecay > 0 ? l.add(this.l2Term()) : l;
+                return o.optimizer !== 'adamw' && o.weightDecay > 0 ? tf.add(l, this.l2Term()) : l;
               },
               true,
               vars,
             ) as tf.Scalar;
-            if (o.optimizer === 'adamw' && o.weightDecay > 0) for (const k of kernels) k.assign(k.mul(1 - lr * o.weightDecay));
+            if (o.optimizer === 'adamw' && o.weightDecay > 0) for (const k of kernels) k.assign(tf.mul(k, 1 - lr * o.weightDecay));
             const out = [cost.dataSync()[0], accT!.dataSync()[0]];
             accT!.dispose();
             return out;
@@ -357,9 +357,9 @@ export class Trainer {
             let acc: tf.Scalar | undefined;
             const { value, grads } = tf.variableGrads(() => {
               const logits = this.model.apply(x!, { training: false }) as tf.Tensor2D;
-              acc = tf.keep(logits.argMax(1).equal(y!).sum() as tf.Scalar);
+              acc = tf.keep(correctCount(logits, y!));
               const l = this.lossOf(logits, y!, cw);
-              return o.weightDecay > 0 ? (l.add(this.l2Term()) as tf.Scalar) : l;
+              return o.weightDecay > 0 ? (tf.add(l, this.l2Term()) as tf.Scalar) : l;
             }, vars);
             return [value, acc!, ...vars.map((v) => grads[v.name])];
           });
@@ -405,4 +405,9 @@ function isLinearDense(model: tfl.LayersModel): boolean {
   const dense = model.layers.filter((l) => l.getClassName() === 'Dense');
   const others = model.layers.filter((l) => !['Dense', 'InputLayer'].includes(l.getClassName()));
   return dense.length === 1 && others.length === 0 && (dense[0].getConfig().activation ?? 'linear') === 'linear' && dense[0].getWeights().length === 2;
+}
+
+/** Number of rows whose arg-max logit equals the label. */
+function correctCount(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
+  return tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labels), 'int32')) as tf.Scalar;
 }

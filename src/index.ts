@@ -1,0 +1,24 @@
+/** graft's public API, layered like fastai: recipes over a mid layer over engines. */
+// Recipes
+export { trainClassifier, type TrainOptions, type TrainResult } from './recipes/train.js';
+export { Classifier, type Prediction } from './recipes/predict.js';
+export { evaluateBundle, type EvalResult } from './recipes/evaluate.js';
+export { extractFolder, type ExtractResult, type FeatureFormat } from './recipes/extract.js';
+export { runDemo, type DemoOptions } from './recipes/demo.js';
+export { zooTable, zooEntry, type ZooRow } from './recipes/zoo.js';
+// Mid layer
+export { openBackbone, frozenOnnx, type OpenOptions } from './models/backbone.js';
+export { registerBackbone, getBackbone, listBackbones, DEFAULT_BACKBONE } from './models/registry.js';
+export type { Backbone, BackboneSpec, EngineName } from './models/types.js';
+export { extractFeatures, openStoreFor, type ExtractOptions, type FeatureMatrix } from './features/extract.js';
+export { FeatureStore, extractorId } from './features/store.js';
+export { buildHead, foldStandardization, columnStats, standardize, type HeadSpec, type HeadKind } from './train/heads.js';
+export { Trainer, scheduledLr, type Callback, type EpochLogs, type Examples, type TrainerOptions, type OptimizerName, type ScheduleName } from './train/trainer.js';
+export { lbfgsMinimize } from './train/lbfgs.js';
+export { evaluateScores, formatEvaluation, type Evaluation } from './eval/metrics.js';
+export { saveBundle, loadBundle, readBundleMeta, type BundleMeta } from './bundle/bundle.js';
+export * from './data/index.js';
+// Low layer
+export { initTf, tf } from './engine/tfjs.js';
+export { OrtSession } from './engine/ort.js';
+export { layersModelToOnnx, type ConvertOptions } from './convert/tfjs-to-onnx.js';
