@@ -135,6 +135,7 @@ async function cmdTrain(pos: string[], v: Values, r: Reporter, demo = false): Pr
     test: res.test && { accuracy: res.test.accuracy, macroF1: res.test.macroF1, n: res.test.n, topK: res.test.topK, perClass: res.test.perClass, confusion: res.test.confusion, mostConfused: res.test.mostConfused },
     history: res.history,
     seconds: res.seconds,
+    peakRssMB: res.peakRssMB,
     ...('images' in res ? { images: (res as { images: string }).images } : {}),
   };
   emit(!!v.json, summary, () =>

@@ -204,6 +204,35 @@ class Builder {
   }
 }
 
+/**
+ * The output tensor of `layer` within `model`'s own graph (found by walking back from the model
+ * outputs, so a layer that is also used elsewhere still resolves to this model's node).
+ */
+function findOutput(model: tfl.LayersModel, layer: Layer): SymbolicTensor {
+  const found: SymbolicTensor[] = [];
+  const seen = new Set<number>();
+  const stack = [...model.outputs];
+  while (stack.length) {
+    const t = stack.pop()!;
+    if (seen.has(t.id)) continue;
+    seen.add(t.id);
+    if (t.sourceLayer === layer) found.push(t);
+    stack.push(...(t.inputs ?? []));
+  }
+  if (found.length === 1) return found[0]!;
+  if (found.length > 1) {
+    throw new Error(`layersModelToOnnx: layer '${layer.name}' is used ${found.length} times in the model (or has several outputs); its output is ambiguous`);
+  }
+  try {
+    const o = layer.output;
+    if (!Array.isArray(o)) return o;
+    if (o.length === 1) return o[0]!;
+    throw new Error(`it has ${o.length} outputs`);
+  } catch (e) {
+    throw new Error(`layersModelToOnnx: cannot use layer '${layer.name}' as the output: ${(e as Error).message}`);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The converter
 
@@ -228,16 +257,7 @@ export function layersModelToOnnx(model: tfl.LayersModel, opts: ConvertOptions):
   } catch {
     throw new Error(`layersModelToOnnx: model has no layer named '${opts.output}'`);
   }
-  let outTensor: SymbolicTensor;
-  try {
-    const o = outLayer.output;
-    if (Array.isArray(o)) {
-      if (o.length !== 1) throw new Error(`layer '${opts.output}' has ${o.length} outputs`);
-      outTensor = o[0]!;
-    } else outTensor = o;
-  } catch (e) {
-    throw new Error(`layersModelToOnnx: cannot use layer '${opts.output}' as the output: ${(e as Error).message}`);
-  }
+  const outTensor = findOutput(model, outLayer);
 
   // 1. Topological order of the sub-graph, and each tensor's consumers within it.
   const order: SymbolicTensor[] = [];
@@ -294,7 +314,8 @@ export function layersModelToOnnx(model: tfl.LayersModel, opts: ConvertOptions):
     const [t, bo, l, r] = v.pendingPad;
     const pads = b.int64(`${v.name}/pads`, [8], [0, 0, t, l, 0, 0, bo, r]);
     const name = b.node('Pad', [v.name, pads], `${v.name}/pad`, [attr.s('mode', 'constant')]);
-    return { name, shape: v.shape };
+    const [n, h, w, c] = v.shape;
+    return { name, shape: [n ?? null, h == null ? null : h + t + bo, w == null ? null : w + l + r, c ?? null] };
   };
 
   const one = (layer: Layer, t: SymbolicTensor): Val => {
@@ -709,6 +730,7 @@ export function layersModelToOnnx(model: tfl.LayersModel, opts: ConvertOptions):
           vals.set(t.id, one(layer, t));
           break;
         }
+        if ('layers' in layer) fail(layer, 'nested models are not supported (convert the inner model, or build the model flat)');
         fail(layer, 'this layer type is not supported by the converter');
     }
   }

@@ -11,6 +11,8 @@ export interface OrtSessionOptions {
 }
 
 export class OrtSession {
+  private released = false;
+
   private constructor(
     private readonly session: ort.InferenceSession,
     /** Graph input name. */
@@ -41,6 +43,7 @@ export class OrtSession {
 
   /** Run one batch: `input` is float32 in `shape` order (e.g. NHWC [N,H,W,C]). */
   async run(input: Float32Array, shape: number[]): Promise<{ data: Float32Array; dims: number[] }> {
+    if (this.released) throw new Error('OrtSession.run: session was released');
     const n = shape.reduce((a, b) => a * b, 1);
     if (n !== input.length) throw new Error(`OrtSession.run: ${input.length} values for shape [${shape.join(',')}]`);
     const feeds = { [this.inputName]: new ort.Tensor('float32', input, shape) };
@@ -51,7 +54,10 @@ export class OrtSession {
     return { data: out.data as Float32Array, dims: [...out.dims] };
   }
 
+  /** Free the native session (idempotent). */
   async release(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
     await this.session.release();
   }
 }

@@ -51,6 +51,8 @@ export interface TrainResult {
   /** Test-split probabilities straight from the trained head (row i ↔ testIds[i]); not printed by the CLI. */
   testProbabilities?: { ids: string[]; probs: Float32Array };
   seconds: number;
+  /** Peak resident memory of this process so far. */
+  peakRssMB: number;
 }
 
 /** L2 strengths tried for the linear head (strong → weak, warm-started), picked on validation. */
@@ -177,6 +179,7 @@ export async function trainClassifier(o: TrainOptions): Promise<TrainResult> {
       test,
       testProbabilities: { ids: sp.samples.test.map((s) => s.id), probs: testProbs },
       seconds: (performance.now() - t0) / 1000,
+      peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
     };
   } finally {
     head?.dispose();
