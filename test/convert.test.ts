@@ -9,20 +9,9 @@ import { tf, initTf } from '../src/engine/tfjs.js';
 import { OrtSession } from '../src/engine/ort.js';
 import { layersModelToOnnx } from '../src/convert/tfjs-to-onnx.js';
 import { loadNsfwjsModel, type NsfwjsModelName } from '../src/models/nsfwjs.js';
+import { rng } from '../src/util/rng.js';
 
 const TOL = 1e-4;
-
-/** Deterministic uniform [0,1) generator (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   assert.equal(a.length, b.length, 'output lengths differ');
@@ -57,14 +46,15 @@ function randomizeWeights(model: tfl.LayersModel, seed: number): void {
     const vars = layer.weights;
     if (!vars.length) continue;
     const values = vars.map((v) => {
-      const n = v.shape.reduce((a, b) => a * b, 1);
+      const shape = v.shape.map((d) => d ?? 1);
+      const n = shape.reduce((a, b) => a * b, 1);
       const short = v.originalName.slice(v.originalName.lastIndexOf('/') + 1);
       const data = new Float32Array(n);
       for (let i = 0; i < n; i++) {
         if (short.startsWith('moving_variance') || short.startsWith('gamma')) data[i] = 0.5 + r();
         else data[i] = (r() - 0.5) * (short.includes('kernel') ? 0.8 : 0.4);
       }
-      return tf.tensor(data, v.shape);
+      return tf.tensor(data, shape);
     });
     layer.setWeights(values);
     values.forEach((t) => t.dispose());
@@ -175,6 +165,25 @@ test('nsfwjs mobilenet_v2 cut at flatten_1 (1280-d): ORT equals tfjs', async (t)
   t.diagnostic(`max abs diff ${d.toExponential(2)}`);
 });
 
+test('nsfwjs mobilenet_v2 block cut points come back NHWC', async () => {
+  await initTf();
+  const { model } = await loadNsfwjsModel('mobilenet_v2');
+  const shape = [1, 224, 224, 3];
+  const x = gradientImages(1, 224);
+  for (const [layer, dims] of [
+    ['block_13_expand_relu', [1, 14, 14, 576]],
+    ['block_16_project_BN', [1, 7, 7, 320]],
+  ] as const) {
+    const ref = tfjsAt(model, layer, x, shape);
+    const got = await ortAt(model, layer, x, shape);
+    assert.deepEqual(got.dims, dims);
+    assert.deepEqual(ref.dims, dims);
+    const d = maxAbsDiff(got.data, ref.data);
+    assert.ok(d <= TOL, `${layer}: max abs diff ${d}`);
+  }
+  model.dispose();
+});
+
 test('nsfwjs inception_v3 cut at flatten_1 (2048-d): ORT equals tfjs', async (t) => {
   await initTf();
   const d = await checkNsfwjs('inception_v3', 299, 2048);
@@ -199,5 +208,9 @@ test('unsupported layers give a clear error; layers beyond the cut do not matter
     () => layersModelToOnnx(tfl.model({ inputs: inp2, outputs: bad }), { output: 'gelu_conv' }),
     /^Error: cannot convert layer gelu_conv \(Conv2D\) to ONNX: activation 'gelu' is not supported$/,
   );
+  const inner = tfl.sequential({ layers: [tfl.layers.dense({ inputShape: [4], units: 2, name: 'inner_dense' })], name: 'inner' });
+  const outerIn = tfl.input({ shape: [4] });
+  const outer = tfl.model({ inputs: outerIn, outputs: inner.apply(outerIn) as tfl.SymbolicTensor, name: 'outer' });
+  assert.throws(() => layersModelToOnnx(outer, { output: 'inner' }), /cannot convert layer inner \(\w+\) to ONNX: nested models/);
   model.dispose();
 });
