@@ -60,10 +60,21 @@ for (let r = 0; r < Number(a.repeat); r++) {
   iters = hist.length;
   head.dispose();
 }
-const sk = runPeer('sklearn_head.py', ['--train', files.xtr, files.ytr, '--val', files.xva, files.yva, '--threads', String(threads), '--C', String(C), '--repeat', String(a.repeat)], true);
-const skS = Number(sk.sklearn_s);
-const skAcc = Number(sk.sklearn_acc);
+const peerArgs = ['--train', files.xtr, files.ytr, '--val', files.xva, files.yva, '--threads', String(threads), '--C', String(C), '--repeat', String(a.repeat)];
+// To convergence (sklearn's defaults: tol 1e-4), and the fastest sklearn fit reaching graft's val accuracy.
+const conv = runPeer('sklearn_head.py', peerArgs, true);
+const eq = runPeer('sklearn_head.py', [...peerArgs, '--target-acc', String(acc)], true);
+const reached = Number(eq.sklearn_s) > 0;
+const skS = reached ? Number(eq.sklearn_s) : Number(conv.sklearn_s);
+const skAcc = reached ? Number(eq.sklearn_acc) : Number(conv.sklearn_acc);
 console.log(`linear head on ${train.n}×${train.dim} MobileNetV2 features of MNIST digits (val ${val.n}), C=${C}, ${threads} thread(s), best of ${a.repeat}`);
-console.log(`  graft   L-BFGS (ORT objective): ${fmt(best, 3)} s, ${iters} iterations, val accuracy ${fmt(100 * acc, 2)}%`);
-console.log(`  sklearn LogisticRegression lbfgs: ${fmt(skS, 3)} s, ${sk.iters} iterations, val accuracy ${fmt(100 * skAcc, 2)}%`);
-console.log(JSON.stringify({ graft_s: +best.toFixed(4), sklearn_s: +skS.toFixed(4), ratio: +(skS / best).toFixed(2), graft_acc: +acc.toFixed(4), sklearn_acc: +skAcc.toFixed(4) }));
+console.log(`  graft   L-BFGS (ORT objective):           ${fmt(best, 3)} s, ${iters} iterations, val accuracy ${fmt(100 * acc, 2)}%`);
+console.log(`  sklearn lbfgs to convergence:             ${fmt(Number(conv.sklearn_s), 3)} s, ${conv.iters} iterations, val accuracy ${fmt(100 * Number(conv.sklearn_acc), 2)}%`);
+console.log(
+  reached
+    ? `  sklearn lbfgs, fastest fit reaching graft's accuracy: ${fmt(skS, 3)} s (max_iter ${eq.iters}), val accuracy ${fmt(100 * skAcc, 2)}%`
+    : `  sklearn never reached graft's val accuracy; comparing with its converged fit`,
+);
+console.log(
+  JSON.stringify({ graft_s: +best.toFixed(4), sklearn_s: +skS.toFixed(4), ratio: +(skS / best).toFixed(2), graft_acc: +acc.toFixed(4), sklearn_acc: +skAcc.toFixed(4), sklearn_converged_s: +Number(conv.sklearn_s).toFixed(4), sklearn_converged_acc: +Number(conv.sklearn_acc).toFixed(4) }),
+);

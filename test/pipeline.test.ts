@@ -13,6 +13,8 @@ import { Classifier } from '../src/recipes/predict.js';
 import { evaluateBundle } from '../src/recipes/evaluate.js';
 import { extractFolder } from '../src/recipes/extract.js';
 import { decodeNpy } from '../src/util/npy.js';
+import { openBackbone } from '../src/models/backbone.js';
+import { loadDataset, decodeToTensorData } from '../src/data/index.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'graft-pipe-'));
 const data = path.join(tmp, 'digits');
@@ -101,4 +103,31 @@ test('extract writes rows in sorted relative-path order', async () => {
   const again = await extractFolder({ data, out, classes: ['8', '9'] });
   assert.equal(again.features.computed, 0);
   assert.deepEqual(decodeNpy(fs.readFileSync(out)).data, x, 'cached rows equal computed rows');
+});
+
+test('ORT features of the converted backbone equal tfjs features on real images (≤1e-4)', async () => {
+  const ds = await loadDataset(data, { classes: ['2', '5'], valPercent: 0, testPercent: 0 });
+  const ort = await openBackbone('mobilenet_v2', { engine: 'ort' });
+  const tfjs = await openBackbone('mobilenet_v2', { engine: 'tfjs' });
+  try {
+    assert.equal(ort.weightsHash, tfjs.weightsHash);
+    const n = 4;
+    const per = 224 * 224 * 3;
+    const batch = new Float32Array(n * per);
+    for (let i = 0; i < n; i++) batch.set(await decodeToTensorData(ds.samples[i * 5], ort.spec.preprocess), i * per);
+    const a = await ort.extract(batch, n);
+    const b = await tfjs.extract(batch, n);
+    assert.equal(a.length, n * 1280);
+    let maxDiff = 0;
+    let maxAbs = 0;
+    for (let i = 0; i < a.length; i++) {
+      maxDiff = Math.max(maxDiff, Math.abs(a[i] - b[i]));
+      maxAbs = Math.max(maxAbs, Math.abs(b[i]));
+    }
+    assert.ok(maxAbs > 0.1, 'features are not trivially zero');
+    assert.ok(maxDiff <= 1e-4, `ORT vs tfjs max abs diff ${maxDiff}`);
+  } finally {
+    await ort.dispose();
+    await tfjs.dispose();
+  }
 });

@@ -4,6 +4,7 @@ import { tf, initTf } from '../src/engine/tfjs.js';
 import { buildHead, columnStats, standardize, foldStandardization } from '../src/train/heads.js';
 import { Trainer, scheduledLr, type Examples } from '../src/train/trainer.js';
 import { rng } from '../src/util/rng.js';
+import { SoftmaxObjective } from '../src/train/softmax-objective.js';
 
 /** k Gaussian blobs in `dim` dimensions, offset so raw features are not standardised. */
 function blobs(n: number, k: number, dim: number, seed: number, spread = 1.0): Examples {
@@ -93,4 +94,36 @@ test('schedules', () => {
   assert.ok(Math.abs(scheduledLr('cosine', 1, 10, 11)) < 1e-12);
   assert.ok(scheduledLr('onecycle', 1, 0, 100) < 0.1);
   assert.ok(Math.abs(scheduledLr('step', 1, 99, 100) - 0.01) < 1e-12);
+});
+
+test('the ORT softmax objective equals tfjs autodiff (loss and gradient), with smoothing and class weights', async () => {
+  await initTf();
+  const d = 6;
+  const k = 3;
+  const data = blobs(50, k, d, 9);
+  const r = rng(3);
+  const p = Float64Array.from({ length: d * k + k }, () => r() - 0.5);
+  const lambda = 0.07;
+  const cw = [1, 2, 0.5];
+  const obj = await SoftmaxObjective.create(data, { numClasses: k, labelSmoothing: 0.1, classWeights: cw });
+  const got = await obj.evaluate(p, lambda);
+  await obj.release();
+  const head = buildHead({ kind: 'linear', inputDim: d, numClasses: k });
+  const t = new Trainer(head, { labelSmoothing: 0.1, weightDecay: lambda });
+  const [W, b] = head.trainableWeights.map((w) => w.read() as tf.Variable);
+  W.assign(tf.tensor2d(Float32Array.from(p.subarray(0, d * k)), [d, k]));
+  b.assign(tf.tensor1d(Float32Array.from(p.subarray(d * k))));
+  const x = tf.tensor2d(data.x, [data.n, d]);
+  const y = tf.tensor1d(data.y, 'int32');
+  const cwT = tf.tensor1d(cw);
+  const { value, grads } = tf.variableGrads(() => {
+    const logits = head.apply(x) as tf.Tensor2D;
+    const l2 = tf.mul(tf.sum(tf.square(W)), lambda / 2);
+    return tf.add(t.lossOf(logits, y, cwT), l2) as tf.Scalar;
+  }, [W, b]);
+  assert.ok(Math.abs(value.dataSync()[0] - got.f) < 1e-5, `loss ${value.dataSync()[0]} vs ${got.f}`);
+  const ref = [...grads[W.name].dataSync(), ...grads[b.name].dataSync()];
+  ref.forEach((v, i) => assert.ok(Math.abs(v - got.g[i]) < 1e-5, `grad[${i}] ${v} vs ${got.g[i]}`));
+  tf.dispose([x, y, cwT, value, ...Object.values(grads)]);
+  head.dispose();
 });
