@@ -13,8 +13,11 @@ export interface SplitExamples {
   samples: Record<Split, Sample[]>;
 }
 
-/** Rows of a feature matrix belonging to one split. */
-export function splitRows(m: FeatureMatrix): SplitExamples {
+/**
+ * Rows of a feature matrix grouped by split. With `release`, the matrix's own row buffer is
+ * dropped afterwards (its rows now live in the splits), so a large run holds the features once.
+ */
+export function splitRows(m: FeatureMatrix, opts: { release?: boolean } = {}): SplitExamples {
   const pick = (split: Split): [Examples, Sample[]] => {
     const idx: number[] = [];
     m.samples.forEach((s, i) => s.split === split && idx.push(i));
@@ -29,6 +32,7 @@ export function splitRows(m: FeatureMatrix): SplitExamples {
   const [train, trs] = pick('train');
   const [val, vas] = pick('val');
   const [test, tes] = pick('test');
+  if (opts.release) m.data = new Float32Array(0);
   return { train, val, test, samples: { train: trs, val: vas, test: tes } };
 }
 

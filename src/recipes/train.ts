@@ -8,7 +8,7 @@ import type { LoadOptions, Skipped } from '../data/types.js';
 import { openBackbone } from '../models/backbone.js';
 import { DEFAULT_BACKBONE } from '../models/registry.js';
 import type { EngineName } from '../models/types.js';
-import { buildHead, columnStats, foldStandardization, standardize, type HeadKind, type HeadSpec } from '../train/heads.js';
+import { buildHead, columnStats, foldStandardization, standardize, unstandardize, type HeadKind, type HeadSpec } from '../train/heads.js';
 import { Trainer, type EpochLogs, type Examples, type OptimizerName, type TrainerOptions } from '../train/trainer.js';
 import { evaluateScores, type Evaluation } from '../eval/metrics.js';
 import { saveBundle } from '../bundle/bundle.js';
@@ -107,7 +107,7 @@ export async function trainClassifier(o: TrainOptions): Promise<TrainResult> {
     const featSeconds = (performance.now() - tf0) / 1000;
     for (const s of feats.skipped) reporter.warn(`skipped ${s.file}: ${s.reason}`);
     reporter.info(`features: ${feats.computed} computed, ${feats.cached} from cache (${featSeconds.toFixed(1)} s)`);
-    const sp = splitRows(feats);
+    const sp = splitRows(feats, { release: true }); // features are held once, in the splits
     if (sp.train.n === 0) throw new Error(`${o.data}: no training images left after the split`);
     const present = new Set(sp.train.y);
     if (present.size < 2) throw new Error(`${o.data}: the training split holds fewer than 2 classes`);
@@ -117,9 +117,9 @@ export async function trainClassifier(o: TrainOptions): Promise<TrainResult> {
     const seed = o.seed ?? 0;
     head = buildHead(spec, seed);
     const { mean, std } = columnStats(sp.train.x, sp.train.n, sp.train.dim);
-    const z = (e: Examples): Examples => ({ ...e, x: standardize(e.x, e.n, e.dim, mean, std) });
-    const trainZ = z(sp.train);
-    const valZ = z(sp.val);
+    // Standardise in place for training (no second copy of the features), undone afterwards.
+    const trainZ = { ...sp.train, x: standardize(sp.train.x, sp.train.n, sp.train.dim, mean, std, true) };
+    const valZ = { ...sp.val, x: standardize(sp.val.x, sp.val.n, sp.val.dim, mean, std, true) };
     const optimizer: OptimizerName = o.optimizer ?? (kind === 'linear' ? 'lbfgs' : 'adam');
     const base: TrainerOptions = {
       optimizer,
@@ -148,6 +148,8 @@ export async function trainClassifier(o: TrainOptions): Promise<TrainResult> {
       history = await t.fit(trainZ, valZ);
       bar.done();
     }
+    unstandardize(sp.train.x, sp.train.n, sp.train.dim, mean, std);
+    unstandardize(sp.val.x, sp.val.n, sp.val.dim, mean, std);
     foldStandardization(head, mean, std);
     const evalSplit = (e: Examples, probs = headProbabilities(head!, e.x, e.n, e.dim)) => (e.n ? evaluateScores(probs, e.y, ds.labels) : undefined);
     const val = evalSplit(sp.val);

@@ -68,14 +68,22 @@ export function columnStats(x: Float32Array, n: number, dim: number): { mean: Fl
   return { mean: Float32Array.from(mean), std };
 }
 
-/** (x - mean) / std, row-major, into a new array. */
-export function standardize(x: Float32Array, n: number, dim: number, mean: Float32Array, std: Float32Array): Float32Array {
-  const out = new Float32Array(n * dim);
+/** (x - mean) / std, row-major, into a new array (or in place with `inPlace`). */
+export function standardize(x: Float32Array, n: number, dim: number, mean: Float32Array, std: Float32Array, inPlace = false): Float32Array {
+  const out = inPlace ? x : new Float32Array(n * dim);
   for (let i = 0; i < n; i++) {
     const o = i * dim;
     for (let j = 0; j < dim; j++) out[o + j] = (x[o + j] - mean[j]) / std[j];
   }
   return out;
+}
+
+/** Undo `standardize` in place: x·std + mean. */
+export function unstandardize(x: Float32Array, n: number, dim: number, mean: Float32Array, std: Float32Array): void {
+  for (let i = 0; i < n; i++) {
+    const o = i * dim;
+    for (let j = 0; j < dim; j++) x[o + j] = x[o + j] * std[j] + mean[j];
+  }
 }
 
 /** Fold input standardisation into the first Dense layer: W' = W/std, b' = b - (mean/std)·W. */

@@ -4,7 +4,7 @@
  * Full-batch L-BFGS on a linear head needs X·W and Xᵀ·G over the whole training set at every
  * evaluation. On tfjs-wasm those two GEMMs with a 10-column operand run at a few GFLOP/s and the
  * transposed product takes a slow path; the same graph in ORT is 10-50× faster. The graph is
- * written out explicitly (no autodiff): with per-sample weights w_i (normalised to sum 1) and
+ * written out explicitly (no autodiff; Xᵀ·G is a Gemm with transA, so X is held once): with per-sample weights w_i (normalised to sum 1) and
  * (label-smoothed) targets y_i,
  *   f  = -Σ_i w_i Σ_c y_ic log softmax(x_i W + b)_c + λ/2 ‖W‖²
  *   G  = w ⊙ (P - Y),   ∂f/∂W = Xᵀ G + λ W,   ∂f/∂b = Σ_i G_i
@@ -37,7 +37,7 @@ function objectiveGraph(): Uint8Array {
     n('Add', ['ce', 'pen'], ['loss']),
     n('Mul', ['P', 'sw'], ['Pw']),
     n('Sub', ['Pw', 'Yw'], ['G']),
-    n('MatMul', ['XT', 'G'], ['XtG']),
+    n('Gemm', ['X', 'G'], ['XtG'], [{ name: 'transA', value: { type: 'int', i: 1 } }]),
     n('Mul', ['W', 'lam'], ['lamW']),
     n('Add', ['XtG', 'lamW'], ['gW']),
     n('ReduceSum', ['G', 'axis0'], ['gb'], [{ name: 'keepdims', value: { type: 'int', i: 0 } }]),
@@ -53,7 +53,6 @@ function objectiveGraph(): Uint8Array {
       initializer: [int64Tensor('axis0', [1], [0])],
       input: [
         { name: 'X', elemType: f, shape: ['n', 'd'] },
-        { name: 'XT', elemType: f, shape: ['d', 'n'] },
         { name: 'Yw', elemType: f, shape: ['n', 'k'] },
         { name: 'sw', elemType: f, shape: ['n', 1] },
         { name: 'W', elemType: f, shape: ['d', 'k'] },
@@ -83,8 +82,6 @@ export class SoftmaxObjective {
   static async create(train: Examples, o: SoftmaxObjectiveOptions): Promise<SoftmaxObjective> {
     const { n, dim } = train;
     const k = o.numClasses;
-    const xt = new Float32Array(dim * n);
-    for (let i = 0; i < n; i++) for (let j = 0; j < dim; j++) xt[j * n + i] = train.x[i * dim + j];
     const eps = o.labelSmoothing ?? 0;
     const w = new Float64Array(n);
     let wsum = 0;
@@ -105,8 +102,7 @@ export class SoftmaxObjective {
       executionMode: 'sequential',
     });
     const feeds = {
-      X: new ort.Tensor('float32', train.x, [n, dim]),
-      XT: new ort.Tensor('float32', xt, [dim, n]),
+      X: new ort.Tensor('float32', train.x, [n, dim]), // wraps the caller's array: no copy
       Yw: new ort.Tensor('float32', yw, [n, k]),
       sw: new ort.Tensor('float32', sw, [n, 1]),
     };
