@@ -89,9 +89,7 @@ export async function extractFeatures(samples: Sample[], backbone: Backbone, opt
         skipped.push({ file: samples[i].id, reason: (e as Error).message });
         continue;
       }
-      const row = store?.get(keys[i]);
-      if (row) {
-        data.set(row, i * dim);
+      if (store?.getInto(keys[i], data, i * dim)) {
         have[i] = 1;
         cached++;
         bar.tick();

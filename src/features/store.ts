@@ -43,8 +43,12 @@ export class FeatureStore {
   private writeFd: number | undefined;
   private writeFile: string | undefined;
   private writeOffset = 0;
+  /** One reusable record buffer for reads and writes. */
+  private readonly record: Buffer;
 
-  private constructor(readonly dir: string, readonly dim: number) {}
+  private constructor(readonly dir: string, readonly dim: number) {
+    this.record = Buffer.alloc(HEADER + 4 * dim);
+  }
 
   /** Open (creating if needed) the store of one extractor under `root`. */
   static open(root: string, id: string, dim: number): FeatureStore {
@@ -98,24 +102,32 @@ export class FeatureStore {
 
   /** The row for `key` (hex sha256 of the content), or undefined if absent or corrupt. */
   get(key: string): Float32Array | undefined {
+    const out = new Float32Array(this.dim);
+    return this.getInto(key, out, 0) ? out : undefined;
+  }
+
+  /**
+   * Copy the row for `key` into `out` at `offset` (no allocation per row); false if absent or
+   * corrupt (a corrupt row is dropped from the index so the caller recomputes it).
+   */
+  getInto(key: string, out: Float32Array, offset: number): boolean {
     const loc = this.index.get(key);
     if (!loc) {
       this.stats.misses++;
-      return undefined;
+      return false;
     }
-    const rec = Buffer.alloc(this.recordSize());
+    const rec = this.record;
     const n = fs.readSync(this.fdFor(loc.file), rec, 0, rec.length, loc.offset);
     const payload = rec.subarray(HEADER);
     if (n !== rec.length || rec.readUInt32LE(0) !== MAGIC || rec.toString('hex', 4, 36) !== key || crc32(payload) !== rec.readUInt32LE(40)) {
       this.index.delete(key);
       this.stats.corrupt++;
       this.stats.misses++;
-      return undefined;
+      return false;
     }
     this.stats.hits++;
-    const out = new Float32Array(this.dim);
-    new Uint8Array(out.buffer).set(payload);
-    return out;
+    new Uint8Array(out.buffer, out.byteOffset + offset * 4, this.dim * 4).set(payload);
+    return true;
   }
 
   /** Append a row. Writes go to this process's own shard; a torn tail is ignored on the next open. */
@@ -126,13 +138,14 @@ export class FeatureStore {
       this.writeFd = fs.openSync(this.writeFile, 'a');
       this.writeOffset = 0;
     }
+    const rec = this.record;
     const payload = Buffer.from(row.buffer, row.byteOffset, row.byteLength);
-    const head = Buffer.alloc(HEADER);
-    head.writeUInt32LE(MAGIC, 0);
-    head.write(key, 4, 32, 'hex');
-    head.writeUInt32LE(this.dim, 36);
-    head.writeUInt32LE(crc32(payload), 40);
-    fs.writeSync(this.writeFd, Buffer.concat([head, payload]));
+    rec.writeUInt32LE(MAGIC, 0);
+    rec.write(key, 4, 32, 'hex');
+    rec.writeUInt32LE(this.dim, 36);
+    rec.writeUInt32LE(crc32(payload), 40);
+    payload.copy(rec, HEADER);
+    fs.writeSync(this.writeFd, rec);
     this.index.set(key, { file: this.writeFile!, offset: this.writeOffset });
     this.writeOffset += this.recordSize();
     this.stats.written++;
