@@ -58,13 +58,20 @@ export interface TrainResult {
 /** L2 strengths tried for the linear head (strong → weak, warm-started), picked on validation. */
 export const L2_GRID = [1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4];
 
-/** Softmax probabilities of a head on raw features, n×k row-major. */
-export function headProbabilities(head: tfl.LayersModel, x: Float32Array, n: number, dim: number): Float32Array {
-  if (n === 0) return new Float32Array(0);
-  const p = tf.tidy(() => tf.softmax(head.predict(tf.tensor2d(x, [n, dim])) as tf.Tensor2D));
-  const out = p.dataSync() as Float32Array;
-  p.dispose();
-  return Float32Array.from(out);
+/**
+ * Softmax probabilities of a head on raw features, n×k row-major. Runs in chunks so the tfjs
+ * (wasm) heap, which never shrinks, does not grow with the number of images.
+ */
+export function headProbabilities(head: tfl.LayersModel, x: Float32Array, n: number, dim: number, chunk = 512): Float32Array {
+  const k = head.outputs[0].shape[1] as number;
+  const out = new Float32Array(n * k);
+  for (let s = 0; s < n; s += chunk) {
+    const e = Math.min(n, s + chunk);
+    const p = tf.tidy(() => tf.softmax(head.predict(tf.tensor2d(x.subarray(s * dim, e * dim), [e - s, dim])) as tf.Tensor2D));
+    out.set(p.dataSync() as Float32Array, s * k);
+    p.dispose();
+  }
+  return out;
 }
 
 function fitLinearWithSearch(head: tfl.LayersModel, train: Examples, val: Examples, base: TrainerOptions, reporter: Reporter) {
