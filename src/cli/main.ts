@@ -57,7 +57,7 @@ common options:  --json (one JSON object on stdout)  --quiet  --strict (bad file
                  --engine ort|tfjs  --threads N
 data options:    --val-percent 10 --test-percent 10 --classes a,b,c --limit-per-class N
 train options:   --backbone mobilenet_v2|inception_v3  --head linear|mlp  --hidden 512,256
-                 --dropout 0.2  --optimizer lbfgs|adam|adamw|sgd  --lr  --epochs  --batch-size
+                 --dropout 0.5  --optimizer lbfgs|adam|adamw|sgd  --lr  --epochs  --batch-size
                  --weight-decay (default for linear: chosen on validation)  --label-smoothing
                  --class-weights balanced  --patience  --seed
 `;
