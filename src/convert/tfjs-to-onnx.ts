@@ -239,6 +239,16 @@ function findOutput(model: tfl.LayersModel, layer: Layer): SymbolicTensor {
 const IDENTITY_LAYERS = new Set(['Dropout', 'SpatialDropout1D', 'SpatialDropout2D', 'GaussianNoise', 'GaussianDropout', 'AlphaDropout']);
 const CONV_LAYERS = new Set(['Conv2D', 'DepthwiseConv2D', 'SeparableConv2D']);
 
+/** A tfjs/Keras conv kernel [kh, kw, in, out] (HWIO) → ONNX's [out, in, kh, kw] (OIHW). */
+function hwioToOihw(k: ArrayLike<number>, kh: number, kw: number, ci: number, co: number): Float32Array {
+  const W = new Float32Array(kh * kw * ci * co);
+  for (let i = 0; i < kh; i++)
+    for (let j = 0; j < kw; j++)
+      for (let c = 0; c < ci; c++)
+        for (let o = 0; o < co; o++) W[((o * ci + c) * kh + i) * kw + j] = k[((i * kw + j) * ci + c) * co + o]!;
+  return W;
+}
+
 /**
  * Convert the part of `model` needed to compute layer `opts.output` into a serialized ONNX model.
  * Throws `Error("cannot convert layer <name> (<class>) to ONNX: <reason>")` for an unsupported layer.
@@ -494,11 +504,7 @@ export function layersModelToOnnx(model: tfl.LayersModel, opts: ConvertOptions):
         const w = layerWeights(layer);
         const k = weight(layer, w, 'kernel', 4);
         const [kh, kw, ci, co] = k.shape as [number, number, number, number];
-        const W = new Float32Array(k.data.length);
-        for (let i = 0; i < kh; i++)
-          for (let j = 0; j < kw; j++)
-            for (let c = 0; c < ci; c++)
-              for (let o = 0; o < co; o++) W[((o * ci + c) * kh + i) * kw + j] = k.data[((i * kw + j) * ci + c) * co + o]!;
+        const W = hwioToOihw(k.data, kh, kw, ci, co);
         const bias = cfg.useBias === false ? null : weight(layer, w, 'bias', 1).data;
         const bn = foldableBn(t, cfg.activation);
         const v = emitConv(layer, x, W, [co, ci, kh, kw], bias, 1, [kh, kw], pair(layer, cfg, 'strides', [1, 1]), pair(layer, cfg, 'dilationRate', [1, 1]), String(cfg.padding ?? 'valid'), bn ? bn.shape.slice() : shape, base, bn);
@@ -513,12 +519,8 @@ export function layersModelToOnnx(model: tfl.LayersModel, opts: ConvertOptions):
         const w = layerWeights(layer);
         const k = weight(layer, w, 'depthwise_kernel', 4);
         const [kh, kw, ci, dm] = k.shape as [number, number, number, number];
-        // [kh,kw,C,dm] → [C*dm, 1, kh, kw]; output channel c*dm+m as in TF.
-        const W = new Float32Array(k.data.length);
-        for (let i = 0; i < kh; i++)
-          for (let j = 0; j < kw; j++)
-            for (let c = 0; c < ci; c++)
-              for (let m = 0; m < dm; m++) W[((c * dm + m) * kh + i) * kw + j] = k.data[((i * kw + j) * ci + c) * dm + m]!;
+        // [kh,kw,C,dm] is HWIO with I=1, O=C*dm (output channel c*dm+m, as in TF) → [C*dm, 1, kh, kw].
+        const W = hwioToOihw(k.data, kh, kw, 1, ci * dm);
         const bias = cfg.useBias === false ? null : weight(layer, w, 'bias', 1).data;
         const bn = foldableBn(t, cfg.activation);
         const v = emitConv(layer, x, W, [ci * dm, 1, kh, kw], bias, ci, [kh, kw], pair(layer, cfg, 'strides', [1, 1]), pair(layer, cfg, 'dilationRate', [1, 1]), String(cfg.padding ?? 'valid'), bn ? bn.shape.slice() : shape, base, bn);
@@ -535,15 +537,10 @@ export function layersModelToOnnx(model: tfl.LayersModel, opts: ConvertOptions):
         const pk = weight(layer, w, 'pointwise_kernel', 4);
         const [kh, kw, ci, dm] = dk.shape as [number, number, number, number];
         const co = pk.shape[3]!;
-        const D = new Float32Array(dk.data.length);
-        for (let i = 0; i < kh; i++)
-          for (let j = 0; j < kw; j++)
-            for (let c = 0; c < ci; c++)
-              for (let m = 0; m < dm; m++) D[((c * dm + m) * kh + i) * kw + j] = dk.data[((i * kw + j) * ci + c) * dm + m]!;
+        const D = hwioToOihw(dk.data, kh, kw, 1, ci * dm);
         const mid = emitConv(layer, x, D, [ci * dm, 1, kh, kw], null, ci, [kh, kw], pair(layer, cfg, 'strides', [1, 1]), pair(layer, cfg, 'dilationRate', [1, 1]), String(cfg.padding ?? 'valid'), [shape[0] ?? null, shape[1] ?? null, shape[2] ?? null, ci * dm], `${base}/depthwise`);
-        const P = new Float32Array(pk.data.length);
         const cm = ci * dm;
-        for (let c = 0; c < cm; c++) for (let o = 0; o < co; o++) P[o * cm + c] = pk.data[c * co + o]!;
+        const P = hwioToOihw(pk.data, 1, 1, cm, co);
         const bias = cfg.useBias === false ? null : weight(layer, w, 'bias', 1).data;
         const bn = foldableBn(t, cfg.activation);
         const v = emitConv(layer, mid, P, [co, cm, 1, 1], bias, 1, [1, 1], [1, 1], [1, 1], 'valid', bn ? bn.shape.slice() : shape, base, bn);
