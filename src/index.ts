@@ -6,6 +6,8 @@ export { evaluateBundle, type EvalResult } from './recipes/evaluate.js';
 export { extractFolder, type ExtractResult, type FeatureFormat } from './recipes/extract.js';
 export { runDemo, type DemoOptions } from './recipes/demo.js';
 export { zooTable, zooEntry, type ZooRow } from './recipes/zoo.js';
+export { dataGet } from './recipes/data-get.js';
+export { download, DownloadError } from './util/download.js';
 // Mid layer
 export { openBackbone, frozenOnnx, type OpenOptions } from './models/backbone.js';
 export { registerBackbone, getBackbone, listBackbones, DEFAULT_BACKBONE } from './models/registry.js';

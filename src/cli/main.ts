@@ -52,6 +52,7 @@ usage:
   graft predict BUNDLE IMAGE... [--top K]         top-k labels with probabilities
   graft extract DATA --out FILE [--format npy|json|csv] [--backbone NAME] [--layer L]
   graft zoo [show NAME]                           backbones, input sizes, feature dims, provenance
+  graft data get cifar10|cifar100|mnist|fashion-mnist   official archives into $GRAFT_HOME/datasets
 
 common options:  --json (one JSON object on stdout)  --quiet  --strict (bad files are errors)
                  --engine ort|tfjs  --threads N
@@ -196,6 +197,14 @@ async function cmdZoo(pos: string[], v: Values): Promise<void> {
   );
 }
 
+async function cmdData(pos: string[], v: Values, r: Reporter): Promise<void> {
+  const { dataGet, DATASET_NAMES } = await import('../recipes/data-get.js');
+  const names = DATASET_NAMES as readonly string[];
+  if (pos[0] !== 'get' || !pos[1] || !names.includes(pos[1])) throw new Error(`usage: graft data get ${names.join('|')}`);
+  const res = await dataGet(pos[1] as Parameters<typeof dataGet>[0], { reporter: r });
+  emit(!!v.json, res, () => `${res.name}: ${res.dir} (${res.from === 'download' ? 'downloaded' : res.from === 'system' ? 'system copy' : 'already present'}, ${res.files.length} files)`);
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   if (!cmd || cmd === 'help' || cmd === '--help' || cmd === '-h') {
@@ -235,6 +244,9 @@ export async function main(argv: string[]): Promise<number> {
         break;
       case 'zoo':
         await cmdZoo(positionals, v);
+        break;
+      case 'data':
+        await cmdData(positionals, v, r);
         break;
       default:
         throw new Error(`unknown command "${cmd}" (try: graft help)`);
