@@ -20,6 +20,8 @@ export { lbfgsMinimize } from './train/lbfgs.js';
 export { evaluateScores, formatEvaluation, type Evaluation } from './eval/metrics.js';
 export { saveBundle, loadBundle, readBundleMeta, type BundleMeta } from './bundle/bundle.js';
 export * from './data/index.js';
+// Weight importers (safetensors, PyTorch .pth via a restricted unpickler)
+export { readStateDict, parseStateDict, readSafetensors, writeSafetensors, readTorchCheckpoint, type StateDict, type ImportedTensor } from './import/index.js';
 // Low layer
 export { initTf, tf } from './engine/tfjs.js';
 export { OrtSession } from './engine/ort.js';
