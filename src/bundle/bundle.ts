@@ -22,7 +22,8 @@ export interface BundleMeta {
   createdBy: string;
   created: string;
   labels: string[];
-  backbone: { name: string; weightsHash: string; layer: string; dim: number };
+  /** `weights`: the source given at training time (file path or 'imagenet'), if not the tag's default. */
+  backbone: { name: string; weightsHash: string; layer: string; dim: number; weights?: string };
   preprocess: Preprocess;
   head: HeadSpec;
   metrics: Record<string, unknown>;

@@ -29,6 +29,7 @@ const DATA = {
 const TRAIN = {
   out: { type: 'string', short: 'o' },
   backbone: { type: 'string', short: 'b' },
+  weights: { type: 'string' },
   head: { type: 'string' },
   hidden: { type: 'string' },
   dropout: { type: 'string' },
@@ -57,7 +58,7 @@ usage:
 common options:  --json (one JSON object on stdout)  --quiet  --strict (bad files are errors)
                  --engine ort|tfjs  --threads N
 data options:    --val-percent 10 --test-percent 10 --classes a,b,c --limit-per-class N
-train options:   --backbone mobilenet_v2|inception_v3  --head linear|mlp  --hidden 512,256
+train options:   --backbone NAME (graft zoo)  --weights FILE|imagenet  --head linear|mlp  --hidden 512,256
                  --dropout 0.5  --optimizer lbfgs|adam|adamw|sgd  --lr  --epochs  --batch-size
                  --weight-decay (default for linear: chosen on validation)  --label-smoothing
                  --class-weights balanced  --patience  --seed
@@ -82,6 +83,7 @@ function trainOpts(v: Values) {
     ...dataOpts(v),
     ...engineOpts(v),
     backbone: str(v, 'backbone'),
+    weights: str(v, 'weights'),
     head: str(v, 'head', ['linear', 'mlp'] as const),
     hidden: list(v, 'hidden')?.map(Number),
     dropout: num(v, 'dropout'),
@@ -179,7 +181,7 @@ async function cmdExtract(pos: string[], v: Values, r: Reporter): Promise<void> 
   const out = str(v, 'out');
   if (!out) throw new Error('graft extract needs --out FILE');
   const { extractFolder } = await import('../recipes/extract.js');
-  const res = await extractFolder({ ...dataOpts(v), ...engineOpts(v), data: pos[0], out, format: str(v, 'format', ['npy', 'json', 'csv'] as const), backbone: str(v, 'backbone'), layer: str(v, 'layer'), reporter: r });
+  const res = await extractFolder({ ...dataOpts(v), ...engineOpts(v), data: pos[0], out, format: str(v, 'format', ['npy', 'json', 'csv'] as const), backbone: str(v, 'backbone'), weights: str(v, 'weights'), layer: str(v, 'layer'), reporter: r });
   emit(!!v.json, res, () => `wrote ${res.n}×${res.dim} ${res.backbone} features (${res.layer}) to ${res.out}; ${res.features.computed} computed, ${res.features.cached} cached` + skippedSummary(r, res.skipped));
 }
 

@@ -12,7 +12,7 @@ import { OrtSession } from '../engine/ort.js';
 import { layersModelToOnnx } from '../convert/tfjs-to-onnx.js';
 import { graftHome, writeFileAtomic } from '../util/fs.js';
 import { getBackbone } from './registry.js';
-import type { Backbone, BackboneSpec, EngineName } from './types.js';
+import type { Backbone, BackboneSpec, EngineName, WeightsOption } from './types.js';
 import './nsfwjs.js';
 
 /** Bumped whenever the converter's output for the same weights changes. */
@@ -24,6 +24,8 @@ export interface OpenOptions {
   layer?: string;
   /** ORT intra-op threads (default: all cores). */
   threads?: number;
+  /** Weights source (see WeightsOption): a file, 'imagenet', or the tag's default. */
+  weights?: string;
 }
 
 function sha256(b: Uint8Array): string {
@@ -46,15 +48,15 @@ export function onnxCachePath(spec: BackboneSpec, layer: string, weightsHash: st
 }
 
 /** Load the cached ONNX bytes if present and intact (sidecar sha256), else convert and cache. */
-export async function frozenOnnx(spec: BackboneSpec, layer: string): Promise<{ bytes: Uint8Array; weightsHash: string; converted: boolean }> {
-  const weightsHash = await spec.weightsHash();
+export async function frozenOnnx(spec: BackboneSpec, layer: string, w: WeightsOption = {}): Promise<{ bytes: Uint8Array; weightsHash: string; converted: boolean }> {
+  const weightsHash = await spec.weightsHash(w);
   const file = onnxCachePath(spec, layer, weightsHash);
   const side = file + '.sha256';
   if (fs.existsSync(file) && fs.existsSync(side)) {
     const bytes = fs.readFileSync(file);
     if (sha256(bytes) === fs.readFileSync(side, 'utf8').trim()) return { bytes, weightsHash, converted: false };
   }
-  const { model, weightsHash: loadedHash } = await spec.load();
+  const { model, weightsHash: loadedHash } = await spec.load(w);
   if (loadedHash !== weightsHash) throw new Error(`${spec.name}: weights hash changed while loading`);
   let bytes: Uint8Array;
   try {
@@ -116,14 +118,14 @@ export async function openBackbone(name: string, opts: OpenOptions = {}): Promis
   }
   const engine = opts.engine ?? 'ort';
   if (engine === 'ort') {
-    const { bytes, weightsHash } = await frozenOnnx(spec, layer);
+    const { bytes, weightsHash } = await frozenOnnx(spec, layer, { weights: opts.weights });
     const session = await OrtSession.create(bytes, { threads: opts.threads });
     const [h, w] = spec.preprocess.size;
     const probe = layer === spec.featureLayer ? spec.featureDim : layerDim(spec, layer, (await session.run(new Float32Array(h * w * 3), [1, h, w, 3])).dims);
     return new OrtBackbone(spec, weightsHash, layer, probe, session);
   }
   await initTf();
-  const { model, weightsHash } = await spec.load();
+  const { model, weightsHash } = await spec.load({ weights: opts.weights });
   const cut = truncate(model, layer);
   const dims = (cut.outputs[0].shape as (number | null)[]).map((d) => d ?? 1);
   return new TfjsBackbone(spec, weightsHash, layer, layerDim(spec, layer, dims), cut);

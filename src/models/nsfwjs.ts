@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { tf, initTf } from '../engine/tfjs.js';
 import { registerBackbone } from './registry.js';
-import type { BackboneSpec } from './types.js';
+import type { BackboneSpec, WeightsOption } from './types.js';
 
 export type NsfwjsModelName = 'mobilenet_v2' | 'inception_v3';
 
@@ -87,6 +87,10 @@ export async function loadNsfwjsModel(name: NsfwjsModelName): Promise<{ model: t
 
 const hashCache = new Map<NsfwjsModelName, string>();
 
+function refuseWeights(arch: NsfwjsModelName, w?: WeightsOption): void {
+  if (w?.weights) throw new Error(`${arch}.nsfwjs uses the weights bundled in the nsfwjs package; --weights ${w.weights} does not apply to it`);
+}
+
 function mobilenetCutPoints(): string[] {
   const cuts = ['Conv1_relu', 'expanded_conv_project_BN'];
   // Keras MobileNetV2: blocks 1..16; blocks with a residual end in block_i_add.
@@ -112,7 +116,8 @@ function nsfwjsSpec(arch: NsfwjsModelName, size: number, dim: number, cutPoints:
     provenance: PROVENANCE,
     license: 'MIT',
     bundled: true,
-    async load() {
+    async load(w) {
+      refuseWeights(arch, w);
       const { model, artifacts } = await loadNsfwjsModel(arch);
       hashCache.set(arch, artifacts.sha256);
       return { model, weightsHash: artifacts.sha256 };
@@ -120,7 +125,8 @@ function nsfwjsSpec(arch: NsfwjsModelName, size: number, dim: number, cutPoints:
     async paramCount() {
       return readNsfwjsArtifacts(arch).weightSpecs.reduce((a, w) => a + w.shape.reduce((x, y) => x * y, 1), 0);
     },
-    async weightsHash() {
+    async weightsHash(w) {
+      refuseWeights(arch, w);
       let h = hashCache.get(arch);
       if (!h) {
         h = readNsfwjsArtifacts(arch).sha256;

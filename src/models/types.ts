@@ -2,6 +2,12 @@
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { Preprocess } from '../data/decode.js';
 
+/** Which weights to load: a local file (.pth/.pt/.safetensors), 'imagenet' (the tag's published
+ * weights: cache, else download with sha256 check), or undefined (the tag's default source). */
+export interface WeightsOption {
+  weights?: string;
+}
+
 /** A registry entry (timm-style `arch.tag`): what a pretrained network is and how to feed it. */
 export interface BackboneSpec {
   /** Full name `arch.tag`, e.g. `mobilenet_v2.nsfwjs`. */
@@ -21,9 +27,9 @@ export interface BackboneSpec {
   /** True when the weights ship inside an npm dependency (no download needed). */
   bundled: boolean;
   /** Load the network in tfjs plus a sha256 identifying its weights. */
-  load(): Promise<{ model: tfl.LayersModel; weightsHash: string }>;
+  load(opts?: WeightsOption): Promise<{ model: tfl.LayersModel; weightsHash: string }>;
   /** sha256 of the weights without building the network (cheap). */
-  weightsHash(): Promise<string>;
+  weightsHash(opts?: WeightsOption): Promise<string>;
   /** Number of parameters of the whole pretrained network (from the weight manifest). */
   paramCount(): Promise<number>;
 }

@@ -26,11 +26,11 @@ export interface ExtractResult {
   features: { computed: number; cached: number };
 }
 
-export async function extractFolder(o: LoadOptions & { data: string; out: string; format?: FeatureFormat; backbone?: string; layer?: string; engine?: EngineName; threads?: number; reporter?: Reporter }): Promise<ExtractResult> {
+export async function extractFolder(o: LoadOptions & { data: string; out: string; format?: FeatureFormat; backbone?: string; weights?: string; layer?: string; engine?: EngineName; threads?: number; reporter?: Reporter }): Promise<ExtractResult> {
   const format = o.format ?? 'npy';
   const ds = await loadDataset(o.data, { ...o, valPercent: 0, testPercent: 0 });
   const samples = [...ds.samples].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  const backbone = await openBackbone(o.backbone ?? DEFAULT_BACKBONE, { engine: o.engine, threads: o.threads, layer: o.layer });
+  const backbone = await openBackbone(o.backbone ?? DEFAULT_BACKBONE, { engine: o.engine, threads: o.threads, layer: o.layer, weights: o.weights });
   try {
     const m = await extractFeatures(samples, backbone, { reporter: o.reporter ?? silentReporter, strict: o.strict });
     const files = m.samples.map((s) => s.id);

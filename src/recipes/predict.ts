@@ -29,7 +29,7 @@ export class Classifier {
     const { meta, head } = await loadBundle(dir);
     let backbone: Backbone;
     try {
-      backbone = await openBackbone(meta.backbone.name, { engine: opts.engine, threads: opts.threads, layer: meta.backbone.layer });
+      backbone = await openBackbone(meta.backbone.name, { engine: opts.engine, threads: opts.threads, layer: meta.backbone.layer, weights: meta.backbone.weights });
     } catch (e) {
       head.dispose();
       throw new Error(`${dir}: cannot open its backbone ${meta.backbone.name}: ${(e as Error).message}`);

@@ -20,6 +20,8 @@ export interface TrainOptions extends LoadOptions {
   data: string;
   out: string;
   backbone?: string;
+  /** Backbone weights: a .pth/.safetensors file, 'imagenet', or the backbone tag's default. */
+  weights?: string;
   engine?: EngineName;
   head?: HeadKind;
   hidden?: number[];
@@ -105,7 +107,7 @@ export async function trainClassifier(o: TrainOptions): Promise<TrainResult> {
   await initTf();
   const ds = await loadDataset(o.data, o);
   for (const s of ds.skipped) reporter.warn(`skipped ${s.file}: ${s.reason}`);
-  const backbone = await openBackbone(o.backbone ?? DEFAULT_BACKBONE, { engine: o.engine, threads: o.threads });
+  const backbone = await openBackbone(o.backbone ?? DEFAULT_BACKBONE, { engine: o.engine, threads: o.threads, weights: o.weights });
   let head: tfl.LayersModel | undefined;
   try {
     reporter.info(`${ds.samples.length} images, ${ds.labels.length} classes; backbone ${backbone.spec.name} on ${backbone.engine}`);
@@ -168,7 +170,7 @@ export async function trainClassifier(o: TrainOptions): Promise<TrainResult> {
       o.out,
       {
         labels: ds.labels,
-        backbone: { name: backbone.spec.name, weightsHash: backbone.weightsHash, layer: backbone.layer, dim: backbone.dim },
+        backbone: { name: backbone.spec.name, weightsHash: backbone.weightsHash, layer: backbone.layer, dim: backbone.dim, ...(o.weights ? { weights: o.weights } : {}) },
         preprocess: backbone.spec.preprocess,
         head: spec,
         metrics: { train: trainEval && { accuracy: trainEval.accuracy }, val: val && { accuracy: val.accuracy, macroF1: val.macroF1 }, test: test && { accuracy: test.accuracy, macroF1: test.macroF1 } },
