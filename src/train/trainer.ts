@@ -68,6 +68,11 @@ export interface TrainerOptions {
   tol?: number;
   /** Threads for ORT-computed objectives (default: all cores). */
   threads?: number;
+  /**
+   * Learning-rate multiplier of each trainable variable, by its original name (e.g.
+   * 'block_16_expand/kernel'); 0 freezes it. Default 1: one learning rate for everything.
+   */
+  lrMultiplier?: (name: string) => number;
   callbacks?: Callback[];
 }
 
@@ -115,7 +120,7 @@ function countClasses(y: Int32Array, k: number): number[] {
 export class Trainer {
   /** Set by a callback to stop after the current epoch. */
   stopTraining = false;
-  readonly opts: Required<Omit<TrainerOptions, 'classWeights' | 'callbacks'>> & TrainerOptions;
+  readonly opts: Required<Omit<TrainerOptions, 'classWeights' | 'callbacks' | 'lrMultiplier'>> & TrainerOptions;
   readonly history: EpochLogs[] = [];
 
   constructor(readonly model: tfl.LayersModel, opts: TrainerOptions = {}) {
@@ -251,16 +256,32 @@ export class Trainer {
     }
   }
 
+  /** Trainable variables grouped by learning-rate multiplier (multiplier 0 = frozen, left out). */
+  private paramGroups(): { mult: number; vars: tf.Variable[]; kernels: tf.Variable[] }[] {
+    const groups = new Map<number, { mult: number; vars: tf.Variable[]; kernels: tf.Variable[] }>();
+    for (const w of this.model.trainableWeights) {
+      const mult = this.opts.lrMultiplier ? this.opts.lrMultiplier(w.originalName) : 1;
+      if (!(mult > 0)) continue;
+      const g = groups.get(mult) ?? { mult, vars: [], kernels: [] };
+      const v = w.read() as tf.Variable;
+      g.vars.push(v);
+      if (/kernel/.test(w.originalName)) g.kernels.push(v);
+      groups.set(mult, g);
+    }
+    if (!groups.size) throw new Error('nothing to train: every variable is frozen');
+    return [...groups.values()];
+  }
+
   private async fitMinibatch(train: Examples, cw: tf.Tensor1D | undefined, onEpoch: (l: EpochLogs) => Promise<boolean>): Promise<void> {
     const o = this.opts;
-    const opt = this.makeOptimizer();
+    // One optimizer per learning-rate group (discriminative learning rates, fastai's slice(lo, hi)).
+    const groups = this.paramGroups().map((g) => ({ ...g, opt: this.makeOptimizer() }));
+    const vars = groups.flatMap((g) => g.vars);
     const rand = rng(o.seed);
     const order = Int32Array.from({ length: train.n }, (_, i) => i);
     const bs = Math.min(o.batchSize, train.n);
     const stepsPerEpoch = Math.ceil(train.n / bs);
     const totalSteps = stepsPerEpoch * o.epochs;
-    const vars = this.model.trainableWeights.map((w) => w.read() as tf.Variable);
-    const kernels = this.kernels();
     const xb = new Float32Array(bs * train.dim);
     const yb = new Int32Array(bs);
     let step = 0;
@@ -279,23 +300,23 @@ export class Trainer {
             yb[r] = train.y[i];
           }
           lr = scheduledLr(o.schedule, o.lr, step, totalSteps);
-          (opt as unknown as { learningRate: number }).learningRate = lr;
           const [loss, acc] = tf.tidy(() => {
             const x = tf.tensor2d(xb.subarray(0, m * train.dim), [m, train.dim]);
             const y = tf.tensor1d(yb.subarray(0, m), 'int32');
             let accT: tf.Scalar | undefined;
-            const cost = opt.minimize(
-              () => {
-                const logits = this.model.apply(x, { training: true }) as tf.Tensor2D;
-                accT = tf.keep(correctCount(logits, y));
-                const l = this.lossOf(logits, y, cw);
-                return o.optimizer !== 'adamw' && o.weightDecay > 0 ? tf.add(l, this.l2Term()) : l;
-              },
-              true,
-              vars,
-            ) as tf.Scalar;
-            if (o.optimizer === 'adamw' && o.weightDecay > 0) for (const k of kernels) k.assign(tf.mul(k, 1 - lr * o.weightDecay));
-            const out = [cost.dataSync()[0], accT!.dataSync()[0]];
+            const { value, grads } = tf.variableGrads(() => {
+              const logits = this.model.apply(x, { training: true }) as tf.Tensor2D;
+              accT = tf.keep(correctCount(logits, y));
+              const l = this.lossOf(logits, y, cw);
+              return o.optimizer !== 'adamw' && o.weightDecay > 0 ? (tf.add(l, this.l2Term()) as tf.Scalar) : l;
+            }, vars);
+            for (const g of groups) {
+              const glr = lr * g.mult;
+              (g.opt as unknown as { learningRate: number }).learningRate = glr;
+              g.opt.applyGradients(Object.fromEntries(g.vars.map((v) => [v.name, grads[v.name]])));
+              if (o.optimizer === 'adamw' && o.weightDecay > 0) for (const k of g.kernels) k.assign(tf.mul(k, 1 - glr * o.weightDecay));
+            }
+            const out = [value.dataSync()[0], accT!.dataSync()[0]];
             accT!.dispose();
             return out;
           });
@@ -308,7 +329,7 @@ export class Trainer {
         if (stop) break;
       }
     } finally {
-      opt.dispose();
+      for (const g of groups) g.opt.dispose();
     }
   }
 
