@@ -10,7 +10,7 @@ import { openBackbone } from '../models/backbone.js';
 import type { Backbone, EngineName } from '../models/types.js';
 import type { Sample, Skipped } from '../data/types.js';
 import { extractFeatures } from '../features/extract.js';
-import { headProbabilities } from './train.js';
+import { headProbabilities } from './run.js';
 import { silentReporter, type Reporter } from '../util/log.js';
 
 export interface Prediction {

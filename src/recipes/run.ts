@@ -1,0 +1,142 @@
+/**
+ * The shared skeleton of every recipe that trains on backbone outputs (train, finetune, and the
+ * strategies to come): dataset → backbone (to its feature layer or a cut point) → cached rows →
+ * splits; then, once a model is trained, evaluation of every split and an atomic bundle.
+ */
+import { tf, initTf } from '../engine/tfjs.js';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { loadDataset } from '../data/index.js';
+import type { Dataset, LoadOptions, Skipped } from '../data/types.js';
+import { openBackbone } from '../models/backbone.js';
+import { DEFAULT_BACKBONE } from '../models/registry.js';
+import type { Backbone, EngineName } from '../models/types.js';
+import { evaluateScores, type Evaluation } from '../eval/metrics.js';
+import { saveBundle, type BundleMeta } from '../bundle/bundle.js';
+import type { EpochLogs, Examples } from '../train/trainer.js';
+import { silentReporter, type Reporter } from '../util/log.js';
+import { datasetFeatures, splitRows, type SplitExamples } from './features.js';
+
+export interface RunOptions extends LoadOptions {
+  data: string;
+  out: string;
+  backbone?: string;
+  /** Backbone weights: a .pth/.safetensors file, 'imagenet', or the backbone tag's default. */
+  weights?: string;
+  engine?: EngineName;
+  threads?: number;
+  reporter?: Reporter;
+}
+
+export interface FeatureRun {
+  ds: Dataset;
+  backbone: Backbone;
+  splits: SplitExamples;
+  dim: number;
+  used: number;
+  skipped: Skipped[];
+  computed: number;
+  cached: number;
+  featureSeconds: number;
+  reporter: Reporter;
+  t0: number;
+}
+
+/** Common result fields of a recipe that trains on backbone outputs. */
+export interface RunResult {
+  bundle: string;
+  labels: string[];
+  backbone: { name: string; engine: EngineName; dim: number; layer: string };
+  data: { used: number; skipped: Skipped[]; train: number; val: number; test: number };
+  /** computed/cached rows; forwardPasses counts images the backbone actually ran (0 on a warm rerun). */
+  features: { computed: number; cached: number; forwardPasses: number; seconds: number };
+  history: EpochLogs[];
+  val?: Evaluation;
+  test?: Evaluation;
+  /** Test-split probabilities straight from the trained model (row i ↔ ids[i]); not printed by the CLI. */
+  testProbabilities?: { ids: string[]; probs: Float32Array };
+  seconds: number;
+  /** Peak resident memory of this process so far. */
+  peakRssMB: number;
+}
+
+/**
+ * Softmax probabilities of a model on rows, n×k row-major. Runs in chunks so the tfjs (wasm)
+ * heap, which never shrinks, does not grow with the number of images.
+ */
+export function headProbabilities(head: tfl.LayersModel, x: Float32Array, n: number, dim: number, chunk = 512): Float32Array {
+  const k = head.outputs[0].shape[head.outputs[0].shape.length - 1] as number;
+  const out = new Float32Array(n * k);
+  for (let s = 0; s < n; s += chunk) {
+    const e = Math.min(n, s + chunk);
+    const p = tf.tidy(() => tf.softmax(head.predict(tf.tensor2d(x.subarray(s * dim, e * dim), [e - s, dim])) as tf.Tensor2D));
+    out.set(p.dataSync() as Float32Array, s * k);
+    p.dispose();
+  }
+  return out;
+}
+
+/** Load the data, open the backbone (to `layer`, default its feature layer) and get every row. */
+export async function openFeatureRun(o: RunOptions, layer?: string): Promise<FeatureRun> {
+  const t0 = performance.now();
+  const reporter = o.reporter ?? silentReporter;
+  await initTf();
+  const ds = await loadDataset(o.data, o);
+  for (const s of ds.skipped) reporter.warn(`skipped ${s.file}: ${s.reason}`);
+  const backbone = await openBackbone(o.backbone ?? DEFAULT_BACKBONE, { engine: o.engine, threads: o.threads, weights: o.weights, layer });
+  try {
+    reporter.info(`${ds.samples.length} images, ${ds.labels.length} classes; backbone ${backbone.spec.name} to ${backbone.layer} on ${backbone.engine}`);
+    const tf0 = performance.now();
+    const feats = await datasetFeatures(ds, backbone, { reporter, strict: o.strict });
+    const featureSeconds = (performance.now() - tf0) / 1000;
+    for (const s of feats.skipped) reporter.warn(`skipped ${s.file}: ${s.reason}`);
+    reporter.info(`features: ${feats.computed} computed, ${feats.cached} from cache (${featureSeconds.toFixed(1)} s)`);
+    const { n: used, dim, computed, cached } = feats;
+    const splits = splitRows(feats, { release: true }); // rows are held once, in the splits
+    if (splits.train.n === 0) throw new Error(`${o.data}: no training images left after the split`);
+    if (new Set(splits.train.y).size < 2) throw new Error(`${o.data}: the training split holds fewer than 2 classes`);
+    return { ds, backbone, splits, dim, used, skipped: [...ds.skipped, ...feats.skipped], computed, cached, featureSeconds, reporter, t0 };
+  } catch (e) {
+    await backbone.dispose();
+    throw e;
+  }
+}
+
+/** Evaluate `model` (rows → logits) on every split, save the bundle, and build the common result. */
+export async function finishRun(
+  run: FeatureRun,
+  o: RunOptions,
+  model: tfl.LayersModel,
+  extra: { head: BundleMeta['head']; training: Record<string, unknown>; history: EpochLogs[] },
+): Promise<RunResult> {
+  const { ds, backbone, splits: sp } = run;
+  const evalSplit = (e: Examples, probs = headProbabilities(model, e.x, e.n, e.dim)) => (e.n ? evaluateScores(probs, e.y, ds.labels) : undefined);
+  const val = evalSplit(sp.val);
+  const testProbs = headProbabilities(model, sp.test.x, sp.test.n, sp.test.dim);
+  const test = evalSplit(sp.test, testProbs);
+  const trainEval = evalSplit(sp.train);
+  await saveBundle(
+    o.out,
+    {
+      labels: ds.labels,
+      backbone: { name: backbone.spec.name, weightsHash: backbone.weightsHash, layer: backbone.layer, dim: backbone.dim, ...(o.weights ? { weights: o.weights } : {}) },
+      preprocess: backbone.spec.preprocess,
+      head: extra.head,
+      metrics: { train: trainEval && { accuracy: trainEval.accuracy }, val: val && { accuracy: val.accuracy, macroF1: val.macroF1 }, test: test && { accuracy: test.accuracy, macroF1: test.macroF1 } },
+      training: { data: o.data, valPercent: o.valPercent ?? 10, testPercent: o.testPercent ?? 10, classes: o.classes, ...extra.training, epochs: extra.history.length, history: extra.history },
+    },
+    model,
+  );
+  return {
+    bundle: o.out,
+    labels: ds.labels,
+    backbone: { name: backbone.spec.name, engine: backbone.engine, dim: backbone.dim, layer: backbone.layer },
+    data: { used: run.used, skipped: run.skipped, train: sp.train.n, val: sp.val.n, test: sp.test.n },
+    features: { computed: run.computed, cached: run.cached, forwardPasses: backbone.forwardCount, seconds: run.featureSeconds },
+    history: extra.history,
+    val,
+    test,
+    testProbabilities: { ids: sp.samples.test.map((s) => s.id), probs: testProbs },
+    seconds: (performance.now() - run.t0) / 1000,
+    peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
+  };
+}
