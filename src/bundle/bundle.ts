@@ -14,6 +14,17 @@ import type { HeadSpec } from '../train/heads.js';
 import { GRAFT_VERSION } from '../version.js';
 
 export const BUNDLE_FORMAT = 'graft-bundle';
+
+/** The saved model is the network's tail from `cut` (input: flattened cut activations) + classifier. */
+export interface TailHeadSpec {
+  kind: 'tail';
+  cut: string;
+  blocks: number;
+  inputShape: number[];
+  numClasses: number;
+  dropout: number;
+  trainBn: boolean;
+}
 export const BUNDLE_VERSION = 1;
 
 export interface BundleMeta {
@@ -25,7 +36,8 @@ export interface BundleMeta {
   /** `weights`: the source given at training time (file path or 'imagenet'), if not the tag's default. */
   backbone: { name: string; weightsHash: string; layer: string; dim: number; weights?: string };
   preprocess: Preprocess;
-  head: HeadSpec;
+  /** A head on features, or (fine-tuning) a pretrained tail from a cut point plus a new classifier. */
+  head: HeadSpec | TailHeadSpec;
   metrics: Record<string, unknown>;
   training: Record<string, unknown>;
   /** sha256 of every other file in the bundle. */

@@ -49,6 +49,7 @@ const USAGE = `graft ${GRAFT_VERSION} — transfer learning for images (pretrain
 usage:
   graft demo [--out DIR] [--per-class N]          offline demo: MNIST digits from the mnist package
   graft train DATA --out DIR [options]            DATA/<class>/*.jpg or DATA/{train,val,test}/<class>/
+  graft finetune DATA --out DIR [--unfreeze K | --cut BLOCK] [--epochs N]   fine-tune the last blocks + a new head
   graft eval BUNDLE DATA                          accuracy, per-class P/R/F1, confusion matrix
   graft predict BUNDLE IMAGE... [--top K]         top-k labels with probabilities
   graft extract DATA --out FILE [--format npy|json|csv] [--backbone NAME] [--layer L]
@@ -62,6 +63,8 @@ train options:   --backbone NAME (graft zoo)  --weights FILE|imagenet  --head li
                  --dropout 0.5  --optimizer lbfgs|adam|adamw|sgd  --lr  --epochs  --batch-size
                  --weight-decay (default for linear: chosen on validation)  --label-smoothing
                  --class-weights balanced  --patience  --seed
+finetune options: --unfreeze 2  --cut BLOCK  --epochs 6  --freeze-epochs 2  --lr 1e-2  --lr-body
+                 --batch-size 32  --dropout 0.2  --train-bn  (cut activations are cached: epochs cost only the tail)
 `;
 
 function dataOpts(v: Values) {
@@ -153,6 +156,38 @@ async function cmdTrain(pos: string[], v: Values, r: Reporter, demo = false): Pr
   );
 }
 
+async function cmdFinetune(pos: string[], v: Values, r: Reporter): Promise<void> {
+  if (pos.length !== 1) throw new Error('usage: graft finetune DATA --out DIR [--unfreeze K]');
+  const out = str(v, 'out');
+  if (!out) throw new Error('graft finetune needs --out DIR for the bundle');
+  const { finetuneClassifier } = await import('../recipes/finetune.js');
+  const { formatEvaluation } = await import('../eval/metrics.js');
+  const t = trainOpts(v);
+  const res = await finetuneClassifier({
+    ...t,
+    data: pos[0],
+    out,
+    unfreeze: num(v, 'unfreeze'),
+    cut: str(v, 'cut'),
+    freezeEpochs: num(v, 'freeze-epochs'),
+    lrBody: num(v, 'lr-body'),
+    trainBn: !!v['train-bn'],
+    reporter: r,
+  });
+  const { testProbabilities: _omit, ...summary } = res;
+  void _omit;
+  emit(!!v.json, summary, () =>
+    [
+      `fine-tuned ${res.tail.blocks} block(s) of ${res.backbone.name} from ${res.tail.cut} (${res.tail.trainableParams} trainable parameters): ${res.data.train} train / ${res.data.val} val / ${res.data.test} test images`,
+      `cut activations: ${res.features.computed} computed, ${res.features.cached} cached`,
+      `val accuracy ${pct(res.val?.accuracy)}   test accuracy ${pct(res.test?.accuracy)}   time ${res.seconds.toFixed(1)} s`,
+      res.test ? `\ntest set:\n${formatEvaluation(res.test)}` : '',
+      `\nbundle: ${res.bundle}`,
+      skippedSummary(r, res.data.skipped),
+    ].join('\n'),
+  );
+}
+
 async function cmdEval(pos: string[], v: Values, r: Reporter): Promise<void> {
   if (pos.length !== 2) throw new Error('usage: graft eval BUNDLE DATA');
   const { evaluateBundle } = await import('../recipes/evaluate.js');
@@ -217,7 +252,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(GRAFT_VERSION + '\n');
     return 0;
   }
-  const options = { ...COMMON, ...DATA, ...TRAIN, top: { type: 'string' }, format: { type: 'string' }, layer: { type: 'string' }, 'per-class': { type: 'string' } } as const;
+  const options = { ...COMMON, ...DATA, ...TRAIN, top: { type: 'string' }, unfreeze: { type: 'string' }, cut: { type: 'string' }, 'freeze-epochs': { type: 'string' }, 'lr-body': { type: 'string' }, 'train-bn': { type: 'boolean' }, format: { type: 'string' }, layer: { type: 'string' }, 'per-class': { type: 'string' } } as const;
   let json = rest.includes('--json');
   try {
     const { values, positionals } = parseArgs({ args: rest, options, allowPositionals: true, strict: true });
@@ -234,6 +269,9 @@ export async function main(argv: string[]): Promise<number> {
         break;
       case 'demo':
         await cmdTrain(positionals, v, r, true);
+        break;
+      case 'finetune':
+        await cmdFinetune(positionals, v, r);
         break;
       case 'eval':
         await cmdEval(positionals, v, r);

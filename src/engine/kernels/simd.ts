@@ -1,0 +1,371 @@
+/**
+ * Four small WebAssembly SIMD loops that run directly on the tfjs wasm backend's heap.
+ *
+ * Some gradient pieces have no fast equivalent among the wasm backend's kernels (a per-channel
+ * dot product over many rows; a scatter-add of rows; a per-channel first-argmax over windows).
+ * Plain JS loops over the heap run at 3–8 ns per element there, which dominated a training step
+ * (depthwise filter gradient on [16,14,14,384]: 27 ms in JS, 2–3 ms here). This module is
+ * assembled here, byte by byte, and instantiated against the backend's own `WebAssembly.Memory`,
+ * so its loops read and write tensors in place with f32x4 arithmetic. Where it cannot be used
+ * (no WebAssembly SIMD, a shared-memory threaded build, or GRAFT_NO_SIMD_LOOPS=1) the same
+ * functions run as JS.
+ *
+ *   dotAcc(acc, x, dy, c, count, xStep, dyStep):
+ *     for i < c: acc[i] += Σ_{j<count} x[j·xStep + i] · dy[j·dyStep + i]
+ *   mulAddRows(dst, a, w, c, count, dstStep, aStep):
+ *     for i < c, j < count: dst[j·dstStep + i] += a[j·aStep + i] · w[i]
+ *   addTo(dst, src, n):
+ *     for i < n: dst[i] += src[i]
+ *   maxPoolPixel(x, dy, delta, c4, hCount, wCount, rowStep, pixStep):
+ *     for each channel i < c4 (a multiple of 4): the first maximum (strict >, row-major; NaN never
+ *     wins) over a window of hCount rows × wCount pixels starting at x; adds dy[i] at the address
+ *     of that maximum + delta (delta = dx − x, so it lands in dx)
+ *
+ * Pointers are byte offsets into the heap; steps are byte strides; `c`, `n` are float counts.
+ */
+import type { WasmBackend } from './backend.js';
+
+export interface SimdOps {
+  dotAcc(acc: number, x: number, dy: number, c: number, count: number, xStep: number, dyStep: number): void;
+  mulAddRows(dst: number, a: number, w: number, c: number, count: number, dstStep: number, aStep: number): void;
+  addTo(dst: number, src: number, n: number): void;
+  maxPoolPixel(x: number, dy: number, delta: number, c4: number, hCount: number, wCount: number, rowStep: number, pixStep: number): void;
+  /** true when running the WebAssembly SIMD code, false for the JS fallback. */
+  readonly simd: boolean;
+}
+
+// ---- a minimal assembler ---------------------------------------------------------------------
+
+function uleb(n: number): number[] {
+  const out: number[] = [];
+  do {
+    let b = n & 0x7f;
+    n >>>= 7;
+    if (n !== 0) b |= 0x80;
+    out.push(b);
+  } while (n !== 0);
+  return out;
+}
+
+function sleb(n: number): number[] {
+  const out: number[] = [];
+  for (;;) {
+    const b = n & 0x7f;
+    n >>= 7;
+    if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) {
+      out.push(b);
+      return out;
+    }
+    out.push(b | 0x80);
+  }
+}
+
+const I32 = 0x7f;
+const F32 = 0x7d;
+const V128 = 0x7b;
+
+const op = {
+  block: [0x02, 0x40],
+  loop: [0x03, 0x40],
+  end: [0x0b],
+  br: (l: number) => [0x0c, ...uleb(l)],
+  brIf: (l: number) => [0x0d, ...uleb(l)],
+  get: (i: number) => [0x20, ...uleb(i)],
+  set: (i: number) => [0x21, ...uleb(i)],
+  i32: (v: number) => [0x41, ...sleb(v)],
+  i32Add: [0x6a],
+  i32Sub: [0x6b],
+  i32Mul: [0x6c],
+  i32And: [0x71],
+  i32Eqz: [0x45],
+  i32GeS: [0x4e],
+  f32Load: [0x2a, 2, 0],
+  f32Store: [0x38, 2, 0],
+  f32Add: [0x92],
+  f32Mul: [0x94],
+  v128Load: [0xfd, 0x00, 2, 0],
+  v128Store: [0xfd, 0x0b, 2, 0],
+  v128Const: (i32x4: number[]) => [0xfd, 0x0c, ...[...new Uint8Array(new Int32Array(i32x4).buffer)]],
+  f32Const: (v: number) => [0x43, ...new Uint8Array(new Float32Array([v]).buffer)],
+  i32x4Splat: [0xfd, 0x11],
+  f32x4Splat: [0xfd, 0x13],
+  i32x4ExtractLane: (l: number) => [0xfd, 0x1b, l],
+  f32x4Gt: [0xfd, 0x44],
+  v128Bitselect: [0xfd, 0x52],
+  i32x4Add: [0xfd, ...uleb(174)],
+  f32x4Add: [0xfd, ...uleb(228)],
+  f32x4Mul: [0xfd, ...uleb(230)],
+};
+
+function section(id: number, body: number[]): number[] {
+  return [id, ...uleb(body.length), ...body];
+}
+
+function vec(items: number[][]): number[] {
+  return [...uleb(items.length), ...items.flat()];
+}
+
+function name(s: string): number[] {
+  const b = [...Buffer.from(s, 'utf8')];
+  return [...uleb(b.length), ...b];
+}
+
+/** Function body: locals as [count, type] runs, then the code. */
+function body(locals: [number, number][], code: number[][]): number[] {
+  const b = [...vec(locals.map(([n, t]) => [...uleb(n), t])), ...code.flat(), ...op.end];
+  return [...uleb(b.length), ...b];
+}
+
+/** block+loop running `code` while local `i` < local `end` (signed); `code` must advance `i`. */
+function whileLt(i: number, end: number, code: number[][]): number[][] {
+  return [op.block, op.loop, op.get(i), op.get(end), op.i32GeS, op.brIf(1), ...code, op.br(0), op.end, op.end];
+}
+
+/** block+loop running `code` `j` times, counting local `j` down to 0. */
+function countDown(j: number, code: number[][]): number[][] {
+  return [op.block, op.loop, op.get(j), op.i32Eqz, op.brIf(1), ...code,
+    op.get(j), op.i32(1), op.i32Sub, op.set(j), op.br(0), op.end, op.end];
+}
+
+/** local[a] += local[b] (i32) */
+function addTo(a: number, b: number): number[][] {
+  return [op.get(a), op.get(b), op.i32Add, op.set(a)];
+}
+
+/** `bytes` = local[c]·4 and `vecBytes` = (local[c] & ~3)·4 */
+function byteLimits(c: number, bytes: number, vecBytes: number): number[][] {
+  return [op.get(c), op.i32(4), op.i32Mul, op.set(bytes),
+    op.get(c), op.i32(-4), op.i32And, op.i32(4), op.i32Mul, op.set(vecBytes)];
+}
+
+/**
+ * dotAcc(acc, x, dy, c, count, xStep, dyStep): the `count` products are summed from zero, then
+ * added to acc (rather than accumulated onto acc), which keeps float32 rounding error small.
+ * params 0..6; locals: 7 i (byte offset in row), 8 px, 9 pd, 10 j, 11 vecEnd, 12 cBytes (i32),
+ * 13 v (v128), 14 s (f32).
+ */
+function dotAccBody(): number[] {
+  const [acc, x, dy, c, count, xStep, dyStep, i, px, pd, j, vecEnd, cBytes, v, s] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14];
+  const start = [
+    op.get(x), op.get(i), op.i32Add, op.set(px),
+    op.get(dy), op.get(i), op.i32Add, op.set(pd), op.get(count), op.set(j)];
+  const step = [...addTo(px, xStep), ...addTo(pd, dyStep)];
+  const accAddr = [op.get(acc), op.get(i), op.i32Add];
+  const code: number[][] = [
+    ...byteLimits(c, cBytes, vecEnd),
+    op.i32(0), op.set(i),
+    ...whileLt(i, vecEnd, [
+      ...start, op.v128Const([0, 0, 0, 0]), op.set(v),
+      ...countDown(j, [op.get(v), op.get(px), op.v128Load, op.get(pd), op.v128Load, op.f32x4Mul, op.f32x4Add, op.set(v), ...step]),
+      ...accAddr, ...accAddr, op.v128Load, op.get(v), op.f32x4Add, op.v128Store,
+      op.get(i), op.i32(16), op.i32Add, op.set(i),
+    ]),
+    ...whileLt(i, cBytes, [
+      ...start, op.f32Const(0), op.set(s),
+      ...countDown(j, [op.get(s), op.get(px), op.f32Load, op.get(pd), op.f32Load, op.f32Mul, op.f32Add, op.set(s), ...step]),
+      ...accAddr, ...accAddr, op.f32Load, op.get(s), op.f32Add, op.f32Store,
+      op.get(i), op.i32(4), op.i32Add, op.set(i),
+    ]),
+  ];
+  return body([[6, I32], [1, V128], [1, F32]], code);
+}
+
+/**
+ * mulAddRows(dst, a, w, c, count, dstStep, aStep): dst[j·dstStep + i] += a[j·aStep + i]·w[i]
+ * params 0..6; locals 7 i, 8 pdst, 9 pa, 10 j, 11 vecEnd, 12 cBytes, 13 wv (v128), 14 ws (f32).
+ */
+function mulAddRowsBody(): number[] {
+  const [dst, a, w, c, count, dstStep, aStep, i, pdst, pa, j, vecEnd, cBytes, wv, ws] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14];
+  const start = (load: number[]) => [
+    op.get(w), op.get(i), op.i32Add, load, op.get(dst), op.get(i), op.i32Add, op.set(pdst),
+    op.get(a), op.get(i), op.i32Add, op.set(pa), op.get(count), op.set(j)];
+  const step = [...addTo(pdst, dstStep), ...addTo(pa, aStep)];
+  const code: number[][] = [
+    ...byteLimits(c, cBytes, vecEnd),
+    op.i32(0), op.set(i),
+    ...whileLt(i, vecEnd, [
+      ...start(op.v128Load), op.set(wv),
+      ...countDown(j, [op.get(pdst),
+        op.get(pdst), op.v128Load, op.get(pa), op.v128Load, op.get(wv), op.f32x4Mul, op.f32x4Add,
+        op.v128Store, ...step]),
+      op.get(i), op.i32(16), op.i32Add, op.set(i),
+    ]),
+    ...whileLt(i, cBytes, [
+      ...start(op.f32Load), op.set(ws),
+      ...countDown(j, [op.get(pdst),
+        op.get(pdst), op.f32Load, op.get(pa), op.f32Load, op.get(ws), op.f32Mul, op.f32Add,
+        op.f32Store, ...step]),
+      op.get(i), op.i32(4), op.i32Add, op.set(i),
+    ]),
+  ];
+  return body([[6, I32], [1, V128], [1, F32]], code);
+}
+
+/** addTo(dst, src, n); params 0..2; locals 3 i, 4 vecEnd, 5 nBytes. */
+function addToBody(): number[] {
+  const [dst, src, n, i, vecEnd, nBytes] = [0, 1, 2, 3, 4, 5];
+  const elem = (load: number[], add: number[], store: number[], size: number) => [
+    op.get(dst), op.get(i), op.i32Add,
+    op.get(dst), op.get(i), op.i32Add, load,
+    op.get(src), op.get(i), op.i32Add, load,
+    add, store,
+    op.get(i), op.i32(size), op.i32Add, op.set(i),
+  ];
+  const code: number[][] = [
+    ...byteLimits(n, nBytes, vecEnd),
+    op.i32(0), op.set(i),
+    ...whileLt(i, vecEnd, elem(op.v128Load, op.f32x4Add, op.v128Store, 16)),
+    ...whileLt(i, nBytes, elem(op.f32Load, op.f32Add, op.f32Store, 4)),
+  ];
+  return body([[3, I32]], code);
+}
+
+/**
+ * maxPoolPixel(x, dy, delta, c4, hCount, wCount, rowStep, pixStep): for channels [0, c4) (c4 a
+ * multiple of 4), find the first maximum over a window of hCount×wCount pixels starting at byte
+ * address x (rows rowStep bytes apart, pixels pixStep apart) and add dy[i] at that address + delta.
+ * params 0..7; locals 8 i, 9 p, 10 q, 11 h, 12 w, 13 a, 14 cBytes (i32); 15 best, 16 idx, 17 v,
+ * 18 m, 19 lanes (v128).
+ */
+function maxPoolPixelBody(): number[] {
+  const [x, dy, delta, c4, hCount, wCount, rowStep, pixStep] = [0, 1, 2, 3, 4, 5, 6, 7];
+  const [i, p, q, h, w, a, cBytes, best, idx, v, m, lanes] = [8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19];
+  const scatterLane = (lane: number) => [
+    op.block,
+    op.get(idx), op.i32x4ExtractLane(lane), op.set(a),
+    op.get(a), op.i32Eqz, op.brIf(0),
+    op.get(a), op.get(delta), op.i32Add, op.set(a),
+    op.get(a),
+    op.get(a), op.f32Load,
+    op.get(dy), op.get(i), op.i32Add, op.i32(4 * lane), op.i32Add, op.f32Load,
+    op.f32Add, op.f32Store,
+    op.end,
+  ];
+  const code: number[][] = [
+    op.get(c4), op.i32(4), op.i32Mul, op.set(cBytes),
+    op.v128Const([0, 4, 8, 12]), op.set(lanes),
+    op.i32(0), op.set(i),
+    ...whileLt(i, cBytes, [
+      op.f32Const(-Infinity), op.f32x4Splat, op.set(best),
+      op.i32(0), op.i32x4Splat, op.set(idx),
+      op.get(x), op.get(i), op.i32Add, op.set(p),
+      op.get(hCount), op.set(h),
+      ...countDown(h, [
+        op.get(p), op.set(q),
+        op.get(wCount), op.set(w),
+        ...countDown(w, [
+          op.get(q), op.v128Load, op.set(v),
+          op.get(v), op.get(best), op.f32x4Gt, op.set(m),
+          op.get(v), op.get(best), op.get(m), op.v128Bitselect, op.set(best),
+          op.get(q), op.i32x4Splat, op.get(lanes), op.i32x4Add, op.get(idx), op.get(m), op.v128Bitselect, op.set(idx),
+          ...addTo(q, pixStep),
+        ]),
+        ...addTo(p, rowStep),
+      ]),
+      ...scatterLane(0), ...scatterLane(1), ...scatterLane(2), ...scatterLane(3),
+      op.get(i), op.i32(16), op.i32Add, op.set(i),
+    ]),
+  ];
+  return body([[7, I32], [5, V128]], code);
+}
+
+const FUNCS = ['dotAcc', 'mulAddRows', 'addTo', 'maxPoolPixel'] as const;
+
+/** The module bytes: imports env.mem, exports the functions in FUNCS. */
+export function simdModuleBytes(): Uint8Array<ArrayBuffer> {
+  const i32s = (n: number) => Array.from({ length: n }, () => [I32]);
+  const types = section(1, vec([
+    [0x60, ...vec(i32s(7)), 0], // dotAcc, mulAddRows
+    [0x60, ...vec(i32s(3)), 0], // addTo
+    [0x60, ...vec(i32s(8)), 0], // maxPoolPixel
+  ]));
+  const imports = section(2, vec([[...name('env'), ...name('mem'), 0x02, 0x00, 0x00]]));
+  const funcs = section(3, vec([[0], [0], [1], [2]]));
+  const exports = section(7, vec(FUNCS.map((f, k) => [...name(f), 0x00, k])));
+  const code = section(10, vec([dotAccBody(), mulAddRowsBody(), addToBody(), maxPoolPixelBody()]));
+  return new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, ...types, ...imports, ...funcs, ...exports, ...code]);
+}
+
+// ---- instantiation ---------------------------------------------------------------------------
+
+let compiled: WebAssembly.Module | null | undefined;
+const perMemory = new WeakMap<WebAssembly.Memory, SimdOps>();
+
+function jsOps(backend: WasmBackend): SimdOps {
+  return {
+    simd: false,
+    dotAcc(acc, x, dy, c, count, xStep, dyStep) {
+      const h = backend.wasm.HEAPF32;
+      const a = acc >>> 2;
+      const xs = xStep >>> 2;
+      const ds = dyStep >>> 2;
+      for (let i = 0; i < c; i++) {
+        let s = 0;
+        let px = (x >>> 2) + i;
+        let pd = (dy >>> 2) + i;
+        for (let j = 0; j < count; j++, px += xs, pd += ds) s += h[px] * h[pd];
+        h[a + i] += s;
+      }
+    },
+    mulAddRows(dst, a, w, c, count, dstStep, aStep) {
+      const h = backend.wasm.HEAPF32;
+      const ds = dstStep >>> 2;
+      const as = aStep >>> 2;
+      for (let i = 0; i < c; i++) {
+        const wi = h[(w >>> 2) + i];
+        let pd = (dst >>> 2) + i;
+        let pa = (a >>> 2) + i;
+        for (let j = 0; j < count; j++, pd += ds, pa += as) h[pd] += h[pa] * wi;
+      }
+    },
+    addTo(dst, src, n) {
+      const h = backend.wasm.HEAPF32;
+      const d = dst >>> 2;
+      const s = src >>> 2;
+      for (let i = 0; i < n; i++) h[d + i] += h[s + i];
+    },
+    maxPoolPixel(x, dy, delta, c4, hCount, wCount, rowStep, pixStep) {
+      const h = backend.wasm.HEAPF32;
+      for (let i = 0; i < c4; i++) {
+        let best = -Infinity;
+        let at = -1;
+        for (let r = 0; r < hCount; r++) {
+          for (let q = 0; q < wCount; q++) {
+            const k = ((x + r * rowStep + q * pixStep) >>> 2) + i;
+            if (h[k] > best) {
+              best = h[k];
+              at = k;
+            }
+          }
+        }
+        if (at >= 0) h[at + (delta / 4)] += h[(dy >>> 2) + i];
+      }
+    },
+  };
+}
+
+/** The SIMD loops bound to this backend's heap (JS fallback if SIMD wasm cannot be used). */
+export function simdOps(backend: WasmBackend, allowSimd = process.env.GRAFT_NO_SIMD_LOOPS !== '1'): SimdOps {
+  const memory = backend.wasm.asm?.memory;
+  if (!allowSimd || !(memory instanceof WebAssembly.Memory)) return jsOps(backend);
+  let ops = perMemory.get(memory);
+  if (ops) return ops;
+  if (compiled === undefined) {
+    try {
+      compiled = new WebAssembly.Module(simdModuleBytes());
+    } catch {
+      compiled = null;
+    }
+  }
+  if (compiled === null) return jsOps(backend);
+  let inst: WebAssembly.Instance;
+  try {
+    inst = new WebAssembly.Instance(compiled, { env: { mem: memory } });
+  } catch {
+    return jsOps(backend); // e.g. the threaded build's shared memory does not match the import
+  }
+  const e = inst.exports as unknown as Omit<SimdOps, 'simd'>;
+  ops = { simd: true, dotAcc: e.dotAcc, mulAddRows: e.mulAddRows, addTo: e.addTo, maxPoolPixel: e.maxPoolPixel };
+  perMemory.set(memory, ops);
+  return ops;
+}
