@@ -14,7 +14,15 @@ test('registry: bare arch names resolve to their default tag; unknown names list
   assert.equal(getBackbone('mobilenet_v2').name, 'mobilenet_v2.nsfwjs');
   assert.equal(getBackbone('inception_v3.nsfwjs').featureDim, 2048);
   assert.throws(() => getBackbone('resnet999'), /unknown backbone "resnet999"; known: .*mobilenet_v2\.nsfwjs/);
-  assert.deepEqual(listBackbones().map((s) => s.name), ['mobilenet_v2.nsfwjs', 'inception_v3.nsfwjs']);
+  const names = listBackbones().map((s) => s.name);
+  assert.deepEqual(names.filter((n) => n.endsWith('.nsfwjs')), ['mobilenet_v2.nsfwjs', 'inception_v3.nsfwjs']);
+  // torchvision architectures (src/models/tv/, parity-tested in zoo-parity.test.ts); the bundled
+  // nsfwjs networks stay the default tag of their arch names.
+  for (const arch of ['resnet18', 'resnet34', 'resnet50', 'mobilenet_v2', 'vgg16', 'vgg16_bn', 'efficientnet_b0', 'mobilenet_v3_small', 'mobilenet_v3_large', 'inception_v3']) {
+    assert.ok(names.includes(`${arch}.tv_in1k`), arch);
+  }
+  assert.equal(getBackbone('resnet50').name, 'resnet50.tv_in1k');
+  assert.equal(getBackbone('inception_v3').name, 'inception_v3.nsfwjs');
 });
 
 test('the converted graph is cached by weights hash, reused, and rebuilt when damaged', async () => {

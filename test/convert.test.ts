@@ -10,6 +10,7 @@ import { OrtSession } from '../src/engine/ort.js';
 import { layersModelToOnnx } from '../src/convert/tfjs-to-onnx.js';
 import { loadNsfwjsModel, type NsfwjsModelName } from '../src/models/nsfwjs.js';
 import { rng } from '../src/util/rng.js';
+import { GraftAdaptiveAvgPool2D, GraftHardSigmoid, GraftHardSwish } from '../src/models/tv/layers.js';
 
 const TOL = 1e-4;
 
@@ -127,6 +128,48 @@ test('tiny model with every supported layer: ORT equals tfjs', async (t) => {
     scale = Math.max(scale, ...Array.from(ref.data, Math.abs));
   }
   t.diagnostic(`max abs diff ${worst.toExponential(2)} (largest |value| ${scale.toFixed(2)})`);
+  model.dispose();
+});
+
+test('torchvision layers: hard-swish/sigmoid, broadcast multiply (SE), adaptive average pooling', async (t) => {
+  await initTf();
+  const L = tfl.layers;
+  const inp = tfl.input({ shape: [10, 9, 4], name: 'img' });
+  const c = L.conv2d({ filters: 6, kernelSize: 3, padding: 'same', name: 'c' }).apply(inp) as tfl.SymbolicTensor;
+  const hs = new GraftHardSwish({ name: 'hswish' }).apply(c) as tfl.SymbolicTensor;
+  // squeeze-excitation: [N,1,1,C] gate times the [N,H,W,C] map
+  const sq = L.averagePooling2d({ poolSize: [10, 9], strides: [10, 9], name: 'sq' }).apply(hs) as tfl.SymbolicTensor;
+  const fc = L.conv2d({ filters: 6, kernelSize: 1, name: 'fc' }).apply(sq) as tfl.SymbolicTensor;
+  const gate = new GraftHardSigmoid({ name: 'hsig' }).apply(fc) as tfl.SymbolicTensor;
+  const se = L.multiply({ name: 'se' }).apply([gate, hs]) as tfl.SymbolicTensor;
+  const ap7 = new GraftAdaptiveAvgPool2D({ outputSize: [7, 7], name: 'ap7' }).apply(se) as tfl.SymbolicTensor; // 10×9 → 7×7: overlapping windows
+  const ap5 = new GraftAdaptiveAvgPool2D({ outputSize: [5, 3], name: 'ap5' }).apply(se) as tfl.SymbolicTensor; // 10×9 → 5×3: plain pooling
+  const flat = L.flatten({ name: 'flat' }).apply(ap7) as tfl.SymbolicTensor;
+  const model = tfl.model({ inputs: inp, outputs: [flat, ap5] });
+  randomizeWeights(model, 3);
+  const shape = [2, 10, 9, 4];
+  const x = Float32Array.from(randomInput(shape, 5), (v) => 8 * v - 4); // spans hard-swish's bends at ±3
+  let worst = 0;
+  for (const layer of ['hswish', 'hsig', 'se', 'ap7', 'ap5', 'flat']) {
+    const ref = tfjsAt(model, layer, x, shape);
+    const got = await ortAt(model, layer, x, shape);
+    assert.deepEqual(got.dims, ref.dims, `${layer}: dims`);
+    const d = maxAbsDiff(got.data, ref.data);
+    assert.ok(d <= TOL, `${layer}: max abs diff ${d}`);
+    worst = Math.max(worst, d);
+  }
+  // PyTorch semantics, checked by hand on a few values
+  const vs = [-4, -3, -1, 0, 1.5, 3, 5, 0.5];
+  const [hsw, hsg] = tf.tidy(() => {
+    const v = tf.tensor4d(vs, [1, 1, 8, 1]);
+    return [(new GraftHardSwish({}).apply(v) as tf.Tensor).dataSync(), (new GraftHardSigmoid({}).apply(v) as tf.Tensor).dataSync()];
+  });
+  assert.ok(maxAbsDiff(hsw!, vs.map((v) => (v * Math.min(Math.max(v + 3, 0), 6)) / 6)) < 1e-6);
+  assert.ok(maxAbsDiff(hsg!, vs.map((v) => Math.min(Math.max(v + 3, 0), 6) / 6)) < 1e-6);
+  // adaptive windows as torch takes them: 2 → 7 repeats and overlaps, 1 → 7 copies
+  const two = tf.tidy(() => (new GraftAdaptiveAvgPool2D({ outputSize: [1, 7] }).apply(tf.tensor4d([2, 4], [1, 1, 2, 1])) as tf.Tensor).dataSync());
+  assert.deepEqual(Array.from(two), [2, 2, 2, 3, 4, 4, 4]);
+  t.diagnostic(`max abs diff ${worst.toExponential(2)}`);
   model.dispose();
 });
 

@@ -303,11 +303,13 @@ export function encodeModel(m: ModelProto): Uint8Array {
 // ---------------------------------------------------------------------------------------------
 // Tensor helpers
 
-/** A float32 initializer (copies `data` into little-endian bytes). */
+/** A float32 initializer (its little-endian bytes; a Float32Array is referenced, not copied). */
 export function floatTensor(name: string, dims: number[], data: Float32Array | number[]): TensorProto {
   const n = dims.reduce((a, b) => a * b, 1);
   if (data.length !== n) throw new Error(`tensor ${name}: ${data.length} values for shape [${dims.join(',')}]`);
-  const f = data instanceof Float32Array ? new Float32Array(data) : Float32Array.from(data);
+  // A Float32Array is referenced, not copied (weights can be hundreds of MB): the caller hands
+  // over arrays it no longer changes.
+  const f = data instanceof Float32Array ? data : Float32Array.from(data);
   // Float32Array uses platform byte order; every platform Node supports is little-endian.
   return { name, dims, dataType: DataType.FLOAT, rawData: new Uint8Array(f.buffer, f.byteOffset, f.byteLength) };
 }

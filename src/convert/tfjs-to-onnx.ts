@@ -11,6 +11,13 @@
  * - Frozen BatchNormalization is folded into the preceding Conv/DepthwiseConv/Dense when that is
  *   its only consumer; a ZeroPadding2D feeding only a convolution becomes that convolution's pads.
  * - 'same' padding is computed the way TF does (extra padding at the end), as explicit pads.
+ * - Elementwise merges (Add, Multiply, …) broadcast size-1 dims, e.g. a squeeze-excitation gate
+ *   [N,1,1,C] times an [N,H,W,C] map.
+ * - graft's own layers for torchvision networks (src/models/tv/layers.ts): GraftHardSigmoid and
+ *   GraftHardSwish (PyTorch's relu6(x+3)/6 forms, as ONNX HardSigmoid with alpha 1/6), and
+ *   GraftAdaptiveAvgPool2D (identity, an AveragePool, or a MatMul with torch's window matrix).
+ * - A ZeroPadding2D feeding a pooling layer becomes a Pad node (torchvision pads a max pool only
+ *   after a ReLU, where zeros equal its −∞ padding; average pools count the padding).
  */
 import type * as tfl from '@tensorflow/tfjs-layers';
 import {
@@ -23,6 +30,7 @@ import {
   type NodeProto,
   type TensorProto,
 } from './onnx-proto.js';
+import { adaptivePoolMatrix } from '../models/tv/layers.js';
 
 export interface ConvertOptions {
   /** Layer name whose output becomes the graph output. */
@@ -622,7 +630,11 @@ export function layersModelToOnnx(model: tfl.LayersModel, opts: ConvertOptions):
         if (xs.length < 2) fail(layer, `expected at least 2 inputs, got ${xs.length}`);
         for (const x of xs) {
           if (x.shape.length !== shape.length) fail(layer, 'inputs of different ranks are not supported');
-          for (let d = 1; d < shape.length; d++) if (x.shape[d] !== shape[d]) fail(layer, 'broadcasting between inputs is not supported');
+          // ONNX broadcasts like numpy; a size-1 Keras dim is a size-1 dim in the NCHW layout too
+          // (squeeze-excitation multiplies [N,1,1,C] by [N,H,W,C]).
+          for (let d = 1; d < shape.length; d++) {
+            if (x.shape[d] !== shape[d] && x.shape[d] !== 1) fail(layer, `cannot broadcast input shape [${x.shape.map((v) => v ?? '?')}] to [${shape.map((v) => v ?? '?')}]`);
+          }
         }
         const names = xs.map((x) => x.name);
         let name: string;
@@ -719,6 +731,45 @@ export function layersModelToOnnx(model: tfl.LayersModel, opts: ConvertOptions):
         const g = b.node('Gemm', inputs, outBase);
         const name = activation(layer, g, cfg.activation, 2, `${base}/act`);
         vals.set((bn ?? t).id, { name, shape: (bn ?? t).shape.slice() });
+        break;
+      }
+
+      // Layers graft defines for torchvision architectures (src/models/tv/layers.ts).
+      case 'GraftHardSigmoid': {
+        // PyTorch Hardsigmoid relu6(x + 3) / 6 = clip(x/6 + 1/2, 0, 1)
+        const x = settle(one(layer, t));
+        vals.set(t.id, { name: b.node('HardSigmoid', [x.name], base, [attr.f('alpha', 1 / 6), attr.f('beta', 0.5)]), shape });
+        break;
+      }
+
+      case 'GraftHardSwish': {
+        // PyTorch Hardswish x · relu6(x + 3) / 6 (ONNX HardSwish needs opset 14; this works from 13)
+        const x = settle(one(layer, t));
+        const hs = b.node('HardSigmoid', [x.name], `${base}/hardsigmoid`, [attr.f('alpha', 1 / 6), attr.f('beta', 0.5)]);
+        vals.set(t.id, { name: b.node('Mul', [x.name, hs], base), shape });
+        break;
+      }
+
+      case 'GraftAdaptiveAvgPool2D': {
+        // PyTorch AdaptiveAvgPool2d for a fixed input size (torch's windows, see layers.ts).
+        const x = settle(one(layer, t));
+        rank4(layer, x);
+        const [, h, w, c] = x.shape;
+        const os = cfg.outputSize;
+        if (!Array.isArray(os) || os.length !== 2 || !os.every((v) => Number.isInteger(v) && v > 0)) fail(layer, `bad outputSize ${JSON.stringify(os)}`);
+        const [oh, ow] = os as [number, number];
+        if (h == null || w == null || c == null) fail(layer, 'the input size must be known');
+        if (h === oh && w === ow) {
+          vals.set(t.id, { name: x.name, shape });
+        } else if (h % oh === 0 && w % ow === 0) {
+          const k = [h / oh, w / ow];
+          vals.set(t.id, { name: b.node('AveragePool', [x.name], base, [attr.ints('kernel_shape', k), attr.ints('strides', k), attr.ints('pads', [0, 0, 0, 0])]), shape });
+        } else {
+          // [N,C,H,W] → [N,C,H·W] · P[H·W, oh·ow] → [N,C,oh,ow]
+          const flat = b.node('Reshape', [x.name, b.int64(`${base}/flat_shape`, [3], [0, c, h * w])], `${base}/flat`);
+          const mm = b.node('MatMul', [flat, b.float(`${base}/P`, [h * w, oh * ow], adaptivePoolMatrix(h, w, oh, ow))], `${base}/matmul`);
+          vals.set(t.id, { name: b.node('Reshape', [mm, b.int64(`${base}/out_shape`, [4], [0, c, oh, ow])], base), shape });
+        }
         break;
       }
 

@@ -14,6 +14,7 @@ import { graftHome, writeFileAtomic } from '../util/fs.js';
 import { getBackbone } from './registry.js';
 import type { Backbone, BackboneSpec, EngineName, WeightsOption } from './types.js';
 import './nsfwjs.js';
+import './tv/index.js';
 
 /** Bumped whenever the converter's output for the same weights changes. */
 export const CONVERTER_VERSION = 1;
