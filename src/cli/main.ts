@@ -230,7 +230,7 @@ async function cmdZoo(pos: string[], v: Values): Promise<void> {
   }
   const rows = await zooTable();
   emit(!!v.json, { models: rows }, () =>
-    rows.map((m) => `${m.name.padEnd(22)} ${m.input.join('×').padEnd(8)} ${String(m.featureDim).padStart(5)}-d  ${(m.params / 1e6).toFixed(2)}M params  ${m.weights}\n  ${m.provenance}`).join('\n'),
+    rows.map((m) => `${m.name.padEnd(27)} ${m.input.join('×').padEnd(8)} ${String(m.featureDim).padStart(5)}-d  ${(m.params / 1e6).toFixed(2)}M params  ${m.weights}\n  ${m.provenance}`).join('\n'),
   );
 }
 
