@@ -9,6 +9,8 @@ import { makeReporter, type Reporter } from '../util/log.js';
 import { num, str, list, type Values } from './args.js';
 import { GRAFT_VERSION } from '../version.js';
 import { cleanupPendingDirs } from '../util/fs.js';
+import type { RunResult } from '../recipes/run.js';
+import type { Evaluation } from '../eval/metrics.js';
 
 const COMMON = {
   json: { type: 'boolean' },
@@ -109,8 +111,7 @@ function emit(json: boolean, obj: unknown, human: () => string): void {
   else process.stdout.write(human() + '\n');
 }
 
-function skippedSummary(r: Reporter, skipped: { file: string; reason: string }[]): string {
-  void r;
+function skippedSummary(skipped: { file: string; reason: string }[]): string {
   if (!skipped.length) return '';
   const head = skipped.slice(0, 20).map((s) => `  ${s.file}: ${s.reason}`);
   if (skipped.length > 20) head.push(`  … and ${skipped.length - 20} more`);
@@ -144,16 +145,19 @@ async function cmdTrain(pos: string[], v: Values, r: Reporter, demo = false): Pr
     peakRssMB: res.peakRssMB,
     ...('images' in res ? { images: (res as { images: string }).images } : {}),
   };
-  emit(!!v.json, summary, () =>
-    [
-      `trained ${res.head.kind} head on ${res.backbone.name} (${res.backbone.dim}-d features): ${res.data.train} train / ${res.data.val} val / ${res.data.test} test images`,
-      `features: ${res.features.computed} computed, ${res.features.cached} cached`,
-      `val accuracy ${pct(res.val?.accuracy)}   test accuracy ${pct(res.test?.accuracy)}   time ${res.seconds.toFixed(1)} s`,
-      res.test ? `\ntest set:\n${formatEvaluation(res.test)}` : '',
-      `\nbundle: ${res.bundle}`,
-      skippedSummary(r, res.data.skipped),
-    ].join('\n'),
-  );
+  emit(!!v.json, summary, () => runReport(res, `trained ${res.head.kind} head on ${res.backbone.name} (${res.backbone.dim}-d features)`, 'features', formatEvaluation));
+}
+
+/** Human-readable report of a training recipe's result. */
+function runReport(res: RunResult, headline: string, rows: string, formatEvaluation: (e: Evaluation) => string): string {
+  return [
+    `${headline}: ${res.data.train} train / ${res.data.val} val / ${res.data.test} test images`,
+    `${rows}: ${res.features.computed} computed, ${res.features.cached} cached`,
+    `val accuracy ${pct(res.val?.accuracy)}   test accuracy ${pct(res.test?.accuracy)}   time ${res.seconds.toFixed(1)} s`,
+    res.test ? `\ntest set:\n${formatEvaluation(res.test)}` : '',
+    `\nbundle: ${res.bundle}`,
+    skippedSummary(res.data.skipped),
+  ].join('\n');
 }
 
 async function cmdFinetune(pos: string[], v: Values, r: Reporter): Promise<void> {
@@ -177,14 +181,7 @@ async function cmdFinetune(pos: string[], v: Values, r: Reporter): Promise<void>
   const { testProbabilities: _omit, ...summary } = res;
   void _omit;
   emit(!!v.json, summary, () =>
-    [
-      `fine-tuned ${res.tail.blocks} block(s) of ${res.backbone.name} from ${res.tail.cut} (${res.tail.trainableParams} trainable parameters): ${res.data.train} train / ${res.data.val} val / ${res.data.test} test images`,
-      `cut activations: ${res.features.computed} computed, ${res.features.cached} cached`,
-      `val accuracy ${pct(res.val?.accuracy)}   test accuracy ${pct(res.test?.accuracy)}   time ${res.seconds.toFixed(1)} s`,
-      res.test ? `\ntest set:\n${formatEvaluation(res.test)}` : '',
-      `\nbundle: ${res.bundle}`,
-      skippedSummary(r, res.data.skipped),
-    ].join('\n'),
+    runReport(res, `fine-tuned ${res.tail.blocks} block(s) of ${res.backbone.name} from ${res.tail.cut} (${res.tail.trainableParams} trainable parameters)`, 'cut activations', formatEvaluation),
   );
 }
 
@@ -193,7 +190,7 @@ async function cmdEval(pos: string[], v: Values, r: Reporter): Promise<void> {
   const { evaluateBundle } = await import('../recipes/evaluate.js');
   const { formatEvaluation } = await import('../eval/metrics.js');
   const res = await evaluateBundle(pos[0], pos[1], { ...dataOpts(v), ...engineOpts(v), reporter: r });
-  emit(!!v.json, res, () => formatEvaluation(res) + skippedSummary(r, res.skipped));
+  emit(!!v.json, res, () => formatEvaluation(res) + skippedSummary(res.skipped));
 }
 
 async function cmdPredict(pos: string[], v: Values, r: Reporter): Promise<void> {
@@ -203,7 +200,7 @@ async function cmdPredict(pos: string[], v: Values, r: Reporter): Promise<void> 
   try {
     const { predictions, skipped } = await clf.predictFiles(pos.slice(1), { topK: num(v, 'top') ?? 5, reporter: r, strict: !!v.strict });
     emit(!!v.json, { predictions, skipped }, () =>
-      predictions.map((p) => `${p.file}: ${p.label}  (` + p.top.map((t) => `${t.label} ${(100 * t.probability).toFixed(1)}%`).join(', ') + ')').join('\n') + skippedSummary(r, skipped),
+      predictions.map((p) => `${p.file}: ${p.label}  (` + p.top.map((t) => `${t.label} ${(100 * t.probability).toFixed(1)}%`).join(', ') + ')').join('\n') + skippedSummary(skipped),
     );
     if (!predictions.length) process.exitCode = 1;
   } finally {
@@ -217,7 +214,7 @@ async function cmdExtract(pos: string[], v: Values, r: Reporter): Promise<void> 
   if (!out) throw new Error('graft extract needs --out FILE');
   const { extractFolder } = await import('../recipes/extract.js');
   const res = await extractFolder({ ...dataOpts(v), ...engineOpts(v), data: pos[0], out, format: str(v, 'format', ['npy', 'json', 'csv'] as const), backbone: str(v, 'backbone'), weights: str(v, 'weights'), layer: str(v, 'layer'), reporter: r });
-  emit(!!v.json, res, () => `wrote ${res.n}×${res.dim} ${res.backbone} features (${res.layer}) to ${res.out}; ${res.features.computed} computed, ${res.features.cached} cached` + skippedSummary(r, res.skipped));
+  emit(!!v.json, res, () => `wrote ${res.n}×${res.dim} ${res.backbone} features (${res.layer}) to ${res.out}; ${res.features.computed} computed, ${res.features.cached} cached` + skippedSummary(res.skipped));
 }
 
 async function cmdZoo(pos: string[], v: Values): Promise<void> {

@@ -11,7 +11,7 @@
  * named `features.<s>` (the stage cut point). 'features' is the pooled 1280-d vector.
  */
 import { makeDivisible, TvNet, type ST } from './common.js';
-import { IMAGENET_MEAN, IMAGENET_STD, registerTv, TV_LICENSE, tvProvenance, type TvArch } from './spec.js';
+import { registerTv, tvProvenance, tvTag, type TvArch } from './spec.js';
 
 const EPS = 1e-5;
 
@@ -80,15 +80,8 @@ export const efficientnet_b0: TvArch = {
 const FILE = 'efficientnet_b0_rwightman-3dd342df.pth';
 registerTv(
   efficientnet_b0,
-  {
-    tag: 'tv_in1k',
-    weights: { file: FILE, url: `https://download.pytorch.org/models/${FILE}`, sha256: '7f5810bc96def8f7552d5b7e68d53c4786f81167d28291b21c0d90e1fca14934', size: 21_444_401 },
-    crop: 224,
-    resize: 256,
-    mean: IMAGENET_MEAN,
-    std: IMAGENET_STD,
+  tvTag('efficientnet_b0', FILE, '7f5810bc96def8f7552d5b7e68d53c4786f81167d28291b21c0d90e1fca14934', 21_444_401, {
     provenance: tvProvenance('efficientnet_b0 IMAGENET1K_V1 (ported by R. Wightman from the original TensorFlow weights)'),
-    license: TV_LICENSE,
-  },
+  }),
   { isDefaultTag: true },
 );

@@ -12,7 +12,7 @@
  * (Dropout) → Linear; the Hardswish output is the cut point 'pre_logits'.
  */
 import { makeDivisible, TvNet, type Act, type ST } from './common.js';
-import { IMAGENET_MEAN, IMAGENET_STD, registerTv, TV_LICENSE, tvProvenance, type TvArch, type TvTag } from './spec.js';
+import { registerTv, tvTag, type TvArch } from './spec.js';
 
 // ---------------------------------------------------------------------------------------------
 // MobileNetV2
@@ -69,16 +69,7 @@ export const mobilenet_v2: TvArch = {
   minSize: 1,
 };
 
-const tag = (arch: string, file: string, sha256: string, size?: number): TvTag => ({
-  tag: 'tv_in1k',
-  weights: { file, url: `https://download.pytorch.org/models/${file}`, sha256, size },
-  crop: 224,
-  resize: 256,
-  mean: IMAGENET_MEAN,
-  std: IMAGENET_STD,
-  provenance: tvProvenance(`${arch} IMAGENET1K_V1`),
-  license: TV_LICENSE,
-});
+const tag = tvTag;
 
 // Not the default tag: a bare `mobilenet_v2` stays the bundled nsfwjs network (no download).
 registerTv(mobilenet_v2, tag('mobilenet_v2', 'mobilenet_v2-b0353104.pth', 'b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889'));

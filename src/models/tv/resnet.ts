@@ -8,7 +8,7 @@
  * Cut points: stem, layer1, layer2, layer3, layer4.
  */
 import { TvNet, type ST } from './common.js';
-import { IMAGENET_MEAN, IMAGENET_STD, registerTv, TV_LICENSE, tvProvenance, type TvArch } from './spec.js';
+import { registerTv, tvTag, type TvArch } from './spec.js';
 
 const EPS = 1e-5;
 
@@ -59,16 +59,7 @@ function resnetArch(arch: string, kind: Kind, layers: [number, number, number, n
   };
 }
 
-const tag = (arch: string, file: string, sha256: string, size?: number) => ({
-  tag: 'tv_in1k',
-  weights: { file, url: `https://download.pytorch.org/models/${file}`, sha256, size },
-  crop: 224,
-  resize: 256,
-  mean: IMAGENET_MEAN,
-  std: IMAGENET_STD,
-  provenance: tvProvenance(`${arch} IMAGENET1K_V1`),
-  license: TV_LICENSE,
-});
+const tag = tvTag;
 
 export const resnet18 = resnetArch('resnet18', 'basic', [2, 2, 2, 2], 11_689_512);
 export const resnet34 = resnetArch('resnet34', 'basic', [3, 4, 6, 3], 21_797_672);

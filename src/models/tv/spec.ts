@@ -44,6 +44,24 @@ export interface TvTag {
 export const IMAGENET_MEAN: [number, number, number] = [0.485, 0.456, 0.406];
 export const IMAGENET_STD: [number, number, number] = [0.229, 0.224, 0.225];
 
+/**
+ * The `tv_in1k` tag of a torchvision ImageNet-1k checkpoint at download.pytorch.org: resize 256 →
+ * center-crop 224, ImageNet mean/std (override any field, e.g. crop/resize for Inception).
+ */
+export function tvTag(arch: string, file: string, sha256: string, size?: number, over: Partial<TvTag> = {}): TvTag {
+  return {
+    tag: 'tv_in1k',
+    weights: { file, url: `https://download.pytorch.org/models/${file}`, sha256, size },
+    crop: 224,
+    resize: 256,
+    mean: IMAGENET_MEAN,
+    std: IMAGENET_STD,
+    provenance: tvProvenance(`${arch} IMAGENET1K_V1`),
+    license: TV_LICENSE,
+    ...over,
+  };
+}
+
 const archs = new Map<string, TvArch>();
 const tags = new Map<string, TvTag>();
 

@@ -14,7 +14,7 @@
  * [512, 7, 7] map channel-first; the first Linear's columns are reordered for tfjs's NHWC flatten.
  */
 import { TvNet, type ST } from './common.js';
-import { IMAGENET_MEAN, IMAGENET_STD, registerTv, TV_LICENSE, tvProvenance, type TvArch, type TvTag } from './spec.js';
+import { registerTv, tvTag, type TvArch } from './spec.js';
 
 const EPS = 1e-5;
 const CFG_D: (number | 'M')[] = [64, 64, 'M', 128, 128, 'M', 256, 256, 256, 'M', 512, 512, 512, 'M', 512, 512, 512, 'M'];
@@ -59,16 +59,7 @@ function vggArch(arch: string, bn: boolean, params: number): TvArch {
   };
 }
 
-const tag = (arch: string, file: string, sha256: string, size: number): TvTag => ({
-  tag: 'tv_in1k',
-  weights: { file, url: `https://download.pytorch.org/models/${file}`, sha256, size },
-  crop: 224,
-  resize: 256,
-  mean: IMAGENET_MEAN,
-  std: IMAGENET_STD,
-  provenance: tvProvenance(`${arch} IMAGENET1K_V1`),
-  license: TV_LICENSE,
-});
+const tag = tvTag;
 
 export const vgg16 = vggArch('vgg16', false, 138_357_544);
 export const vgg16_bn = vggArch('vgg16_bn', true, 138_365_992);
