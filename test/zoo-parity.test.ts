@@ -29,6 +29,7 @@ import { getBackbone } from '../src/models/registry.js';
 import { buildTvModel, getTvArch, getTvTag, resolveTvWeights } from '../src/models/tv/index.js';
 import { DownloadError } from '../src/util/download.js';
 import { decodeNpy } from '../src/util/npy.js';
+import { extractTensor } from '../src/recipes/extract.js';
 
 const PYTHON = process.env.GRAFT_PYTHON ?? '/usr/bin/python3';
 const SCRIPT = path.join(import.meta.dirname, 'py', 'make_tv_fixture.py');
@@ -185,6 +186,23 @@ describe('torchvision architectures: graft (tfjs and ORT) = PyTorch', { skip }, 
     assert.equal(spec.bundled, false);
     assert.equal(await spec.paramCount(), 11_689_512);
     assert.equal(getBackbone('inception_v3.tv_in1k').preprocess.cropFraction, 299 / 342);
+  });
+
+  it('graft extract --tensor: logits and features of a preprocessed .npy match PyTorch', async () => {
+    for (const [layer, ref, dim] of [['logits', 'resnet18.logits.npy', 1000], [undefined, 'resnet18.features.npy', 512]] as const) {
+      const out = path.join(dir, `cli-${layer ?? 'features'}.npy`);
+      const r = await extractTensor({ tensor: path.join(dir, 'resnet18.input.npy'), out, backbone: 'resnet18', weights: path.join(dir, 'resnet18.pth'), layer, threads: 2 });
+      assert.equal(r.dim, dim);
+      assert.equal(r.n, 2);
+      const got = decodeNpy(fs.readFileSync(out));
+      assert.deepEqual(got.shape, [2, dim]);
+      const err = relErr(got.data as Float32Array, npy(path.join(dir, ref)));
+      assert.ok(err <= TOL, `${layer ?? 'features'}: ${err}`);
+    }
+    await assert.rejects(
+      extractTensor({ tensor: path.join(dir, 'mobilenet_v2.input.npy'), out: path.join(dir, 'x.npy'), backbone: 'resnet18', weights: path.join(dir, 'resnet18.pth') }),
+      /takes 224×224 inputs, the tensor is 64×64/,
+    );
   });
 
   describe('bad weights are clear errors', () => {

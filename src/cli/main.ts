@@ -54,7 +54,8 @@ usage:
   graft finetune DATA --out DIR [--unfreeze K | --cut BLOCK] [--epochs N]   fine-tune the last blocks + a new head
   graft eval BUNDLE DATA                          accuracy, per-class P/R/F1, confusion matrix
   graft predict BUNDLE IMAGE... [--top K]         top-k labels with probabilities
-  graft extract DATA --out FILE [--format npy|json|csv] [--backbone NAME] [--layer L]
+  graft extract DATA --out FILE [--format npy|json|csv] [--backbone NAME] [--weights W] [--layer L]
+  graft extract --tensor X.npy --out FILE [--layer logits|features|BLOCK]   preprocessed [N,H,W,3] float32 in
   graft zoo [show NAME]                           backbones, input sizes, feature dims, provenance
   graft data get cifar10|cifar100|mnist|fashion-mnist   official archives into $GRAFT_HOME/datasets
 
@@ -209,10 +210,17 @@ async function cmdPredict(pos: string[], v: Values, r: Reporter): Promise<void> 
 }
 
 async function cmdExtract(pos: string[], v: Values, r: Reporter): Promise<void> {
-  if (pos.length !== 1) throw new Error('usage: graft extract DATA --out FILE');
   const out = str(v, 'out');
   if (!out) throw new Error('graft extract needs --out FILE');
-  const { extractFolder } = await import('../recipes/extract.js');
+  const { extractFolder, extractTensor } = await import('../recipes/extract.js');
+  const tensor = str(v, 'tensor');
+  if (tensor) {
+    if (pos.length) throw new Error('graft extract: give DATA or --tensor FILE.npy, not both');
+    const res = await extractTensor({ ...engineOpts(v), tensor, out, format: str(v, 'format', ['npy', 'json', 'csv'] as const), backbone: str(v, 'backbone'), weights: str(v, 'weights'), layer: str(v, 'layer') });
+    emit(!!v.json, res, () => `wrote ${res.n}×${res.dim} ${res.backbone} outputs (${res.layer}) of ${tensor} to ${res.out}`);
+    return;
+  }
+  if (pos.length !== 1) throw new Error('usage: graft extract DATA --out FILE  |  graft extract --tensor FILE.npy --out FILE');
   const res = await extractFolder({ ...dataOpts(v), ...engineOpts(v), data: pos[0], out, format: str(v, 'format', ['npy', 'json', 'csv'] as const), backbone: str(v, 'backbone'), weights: str(v, 'weights'), layer: str(v, 'layer'), reporter: r });
   emit(!!v.json, res, () => `wrote ${res.n}×${res.dim} ${res.backbone} features (${res.layer}) to ${res.out}; ${res.features.computed} computed, ${res.features.cached} cached` + skippedSummary(res.skipped));
 }
@@ -249,7 +257,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(GRAFT_VERSION + '\n');
     return 0;
   }
-  const options = { ...COMMON, ...DATA, ...TRAIN, top: { type: 'string' }, unfreeze: { type: 'string' }, cut: { type: 'string' }, 'freeze-epochs': { type: 'string' }, 'lr-body': { type: 'string' }, 'train-bn': { type: 'boolean' }, format: { type: 'string' }, layer: { type: 'string' }, 'per-class': { type: 'string' } } as const;
+  const options = { ...COMMON, ...DATA, ...TRAIN, top: { type: 'string' }, unfreeze: { type: 'string' }, cut: { type: 'string' }, 'freeze-epochs': { type: 'string' }, 'lr-body': { type: 'string' }, 'train-bn': { type: 'boolean' }, format: { type: 'string' }, tensor: { type: 'string' }, layer: { type: 'string' }, 'per-class': { type: 'string' } } as const;
   let json = rest.includes('--json');
   try {
     const { values, positionals } = parseArgs({ args: rest, options, allowPositionals: true, strict: true });

@@ -21,7 +21,7 @@ export const CONVERTER_VERSION = 1;
 
 export interface OpenOptions {
   engine?: EngineName;
-  /** Output layer: the spec's feature layer by default, or a cut point. */
+  /** Output layer: the spec's feature layer by default, a cut point, or 'logits' (the network's output). */
   layer?: string;
   /** ORT intra-op threads (default: all cores). */
   threads?: number;
@@ -33,7 +33,16 @@ function sha256(b: Uint8Array): string {
   return createHash('sha256').update(b).digest('hex');
 }
 
+/** The name `logits` means the network's own output layer (its classifier). */
+export const LOGITS = 'logits';
+
+function resolveLayer(model: tfl.LayersModel, layer: string): string {
+  if (layer !== LOGITS) return layer;
+  return model.outputLayers?.[0]?.name ?? model.layers[model.layers.length - 1].name;
+}
+
 function truncate(model: tfl.LayersModel, layer: string): tfl.LayersModel {
+  layer = resolveLayer(model, layer);
   let out: tfl.SymbolicTensor;
   try {
     out = model.getLayer(layer).output as tfl.SymbolicTensor;
@@ -61,7 +70,7 @@ export async function frozenOnnx(spec: BackboneSpec, layer: string, w: WeightsOp
   if (loadedHash !== weightsHash) throw new Error(`${spec.name}: weights hash changed while loading`);
   let bytes: Uint8Array;
   try {
-    bytes = layersModelToOnnx(model, { output: layer });
+    bytes = layersModelToOnnx(model, { output: resolveLayer(model, layer) });
   } finally {
     model.dispose();
   }
@@ -114,8 +123,8 @@ function layerDim(spec: BackboneSpec, layer: string, dims: number[]): number {
 export async function openBackbone(name: string, opts: OpenOptions = {}): Promise<Backbone> {
   const spec = getBackbone(name);
   const layer = opts.layer ?? spec.featureLayer;
-  if (layer !== spec.featureLayer && !spec.cutPoints.includes(layer)) {
-    throw new Error(`"${layer}" is not a cut point of ${spec.name}; cut points: ${spec.cutPoints.join(', ')}`);
+  if (layer !== spec.featureLayer && layer !== LOGITS && !spec.cutPoints.includes(layer)) {
+    throw new Error(`"${layer}" is not a cut point of ${spec.name}; use ${LOGITS}, ${spec.featureLayer} (features) or a cut point: ${spec.cutPoints.join(', ')}`);
   }
   const engine = opts.engine ?? 'ort';
   if (engine === 'ort') {

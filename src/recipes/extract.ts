@@ -5,7 +5,8 @@ import { openBackbone } from '../models/backbone.js';
 import { DEFAULT_BACKBONE } from '../models/registry.js';
 import type { EngineName } from '../models/types.js';
 import { extractFeatures } from '../features/extract.js';
-import { encodeNpy } from '../util/npy.js';
+import fs from 'node:fs';
+import { decodeNpy, encodeNpy } from '../util/npy.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { silentReporter, type Reporter } from '../util/log.js';
 
@@ -26,6 +27,53 @@ export interface ExtractResult {
   features: { computed: number; cached: number };
 }
 
+/**
+ * Run a backbone on an already-preprocessed float32 tensor `[N,H,W,3]` from a .npy file (no
+ * resizing, no normalising): the way to check parity with another framework from the shell.
+ */
+export async function extractTensor(o: { tensor: string; out: string; format?: FeatureFormat; backbone?: string; weights?: string; layer?: string; engine?: EngineName; threads?: number; batchSize?: number }): Promise<ExtractResult> {
+  const format = o.format ?? 'npy';
+  let arr;
+  try {
+    arr = decodeNpy(fs.readFileSync(o.tensor), o.tensor);
+  } catch (e) {
+    throw new Error((e as NodeJS.ErrnoException).code === 'ENOENT' ? `${o.tensor}: no such file` : (e as Error).message);
+  }
+  if (!(arr.data instanceof Float32Array) || arr.shape.length !== 4 || arr.shape[3] !== 3) {
+    throw new Error(`${o.tensor}: expected a float32 array [N,H,W,3], got ${arr.data.constructor.name} [${arr.shape.join(',')}]`);
+  }
+  const [n, h, w] = arr.shape;
+  const backbone = await openBackbone(o.backbone ?? DEFAULT_BACKBONE, { engine: o.engine, threads: o.threads, layer: o.layer, weights: o.weights });
+  try {
+    const [eh, ew] = backbone.spec.preprocess.size;
+    if (h !== eh || w !== ew) throw new Error(`${o.tensor}: ${backbone.spec.name} takes ${eh}×${ew} inputs, the tensor is ${h}×${w}`);
+    const per = h * w * 3;
+    const bs = o.batchSize ?? 16;
+    const out = new Float32Array(n * backbone.dim);
+    for (let s = 0; s < n; s += bs) {
+      const m = Math.min(bs, n - s);
+      out.set(await backbone.extract(arr.data.subarray(s * per, (s + m) * per), m), s * backbone.dim);
+    }
+    writeRows(o.out, format, out, n, backbone.dim, [], [], []);
+    return { out: o.out, format, backbone: backbone.spec.name, layer: backbone.layer, dim: backbone.dim, n, files: [], labels: [], rowLabels: [], skipped: [], features: { computed: n, cached: 0 } };
+  } finally {
+    await backbone.dispose();
+  }
+}
+
+/** Write n×dim rows as .npy, JSON or CSV (atomically). */
+function writeRows(out: string, format: FeatureFormat, data: Float32Array, n: number, dim: number, files: string[], labels: string[], rowLabels: number[]): void {
+  if (format === 'npy') writeFileAtomic(out, encodeNpy(data, [n, dim]));
+  else if (format === 'json') {
+    const rows = Array.from({ length: n }, (_, i) => Array.from(data.subarray(i * dim, (i + 1) * dim)));
+    writeFileAtomic(out, JSON.stringify({ files, labels, rowLabels, features: rows }));
+  } else {
+    const lines = ['file,label,' + Array.from({ length: dim }, (_, j) => `f${j}`).join(',')];
+    for (let i = 0; i < n; i++) lines.push(`${JSON.stringify(files[i] ?? String(i))},${JSON.stringify(labels[rowLabels[i]] ?? '')},` + Array.from(data.subarray(i * dim, (i + 1) * dim)).join(','));
+    writeFileAtomic(out, lines.join('\n') + '\n');
+  }
+}
+
 export async function extractFolder(o: LoadOptions & { data: string; out: string; format?: FeatureFormat; backbone?: string; weights?: string; layer?: string; engine?: EngineName; threads?: number; reporter?: Reporter }): Promise<ExtractResult> {
   const format = o.format ?? 'npy';
   const ds = await loadDataset(o.data, { ...o, valPercent: 0, testPercent: 0 });
@@ -35,15 +83,7 @@ export async function extractFolder(o: LoadOptions & { data: string; out: string
     const m = await extractFeatures(samples, backbone, { reporter: o.reporter ?? silentReporter, strict: o.strict });
     const files = m.samples.map((s) => s.id);
     const rowLabels = m.samples.map((s) => s.label);
-    if (format === 'npy') writeFileAtomic(o.out, encodeNpy(m.data, [m.n, m.dim]));
-    else if (format === 'json') {
-      const rows = Array.from({ length: m.n }, (_, i) => Array.from(m.data.subarray(i * m.dim, (i + 1) * m.dim)));
-      writeFileAtomic(o.out, JSON.stringify({ files, labels: ds.labels, rowLabels, features: rows }));
-    } else {
-      const lines = ['file,label,' + Array.from({ length: m.dim }, (_, j) => `f${j}`).join(',')];
-      for (let i = 0; i < m.n; i++) lines.push(`${JSON.stringify(files[i])},${JSON.stringify(ds.labels[rowLabels[i]])},` + Array.from(m.data.subarray(i * m.dim, (i + 1) * m.dim)).join(','));
-      writeFileAtomic(o.out, lines.join('\n') + '\n');
-    }
+    writeRows(o.out, format, m.data, m.n, m.dim, files, ds.labels, rowLabels);
     return { out: o.out, format, backbone: backbone.spec.name, layer: backbone.layer, dim: m.dim, n: m.n, files, labels: ds.labels, rowLabels, skipped: [...ds.skipped, ...m.skipped], features: { computed: m.computed, cached: m.cached } };
   } finally {
     await backbone.dispose();
