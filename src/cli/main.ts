@@ -52,6 +52,7 @@ usage:
   graft demo [--out DIR] [--per-class N]          offline demo: MNIST digits from the mnist package
   graft train DATA --out DIR [options]            DATA/<class>/*.jpg or DATA/{train,val,test}/<class>/
   graft finetune DATA --out DIR [--unfreeze K | --cut BLOCK] [--epochs N]   fine-tune the last blocks + a new head
+  graft lr-find DATA [--plot lr.png]              LR range test for an MLP head; suggests a learning rate
   graft eval BUNDLE DATA                          accuracy, per-class P/R/F1, confusion matrix
   graft predict BUNDLE IMAGE... [--top K]         top-k labels with probabilities
   graft extract DATA --out FILE [--format npy|json|csv] [--backbone NAME] [--weights W] [--layer L]
@@ -186,6 +187,15 @@ async function cmdFinetune(pos: string[], v: Values, r: Reporter): Promise<void>
   );
 }
 
+async function cmdLrFind(pos: string[], v: Values, r: Reporter): Promise<void> {
+  if (pos.length !== 1) throw new Error('usage: graft lr-find DATA [--plot FILE.png]');
+  const { lrFindRecipe } = await import('../recipes/lr-find.js');
+  const t = trainOpts(v);
+  const res = await lrFindRecipe({ ...t, data: pos[0], plot: str(v, 'plot'), steps: num(v, 'steps'), reporter: r });
+  const out = { suggested: res.suggested, steepest: res.steepest, minimumOver10: res.minimumOver10, diverged: res.diverged, plot: res.plot, images: res.images, points: res.lrs.map((lr, i) => ({ lr, loss: res.losses[i] })) };
+  emit(!!v.json, out, () => `suggested learning rate ${res.suggested.toExponential(2)} (steepest descent; minimum/10: ${res.minimumOver10.toExponential(2)})` + (res.plot ? `\nplot: ${res.plot}` : ''));
+}
+
 async function cmdEval(pos: string[], v: Values, r: Reporter): Promise<void> {
   if (pos.length !== 2) throw new Error('usage: graft eval BUNDLE DATA');
   const { evaluateBundle } = await import('../recipes/evaluate.js');
@@ -257,7 +267,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(GRAFT_VERSION + '\n');
     return 0;
   }
-  const options = { ...COMMON, ...DATA, ...TRAIN, top: { type: 'string' }, unfreeze: { type: 'string' }, cut: { type: 'string' }, 'freeze-epochs': { type: 'string' }, 'lr-body': { type: 'string' }, 'train-bn': { type: 'boolean' }, format: { type: 'string' }, tensor: { type: 'string' }, layer: { type: 'string' }, 'per-class': { type: 'string' } } as const;
+  const options = { ...COMMON, ...DATA, ...TRAIN, top: { type: 'string' }, unfreeze: { type: 'string' }, cut: { type: 'string' }, 'freeze-epochs': { type: 'string' }, 'lr-body': { type: 'string' }, 'train-bn': { type: 'boolean' }, format: { type: 'string' }, tensor: { type: 'string' }, plot: { type: 'string' }, steps: { type: 'string' }, layer: { type: 'string' }, 'per-class': { type: 'string' } } as const;
   let json = rest.includes('--json');
   try {
     const { values, positionals } = parseArgs({ args: rest, options, allowPositionals: true, strict: true });
@@ -277,6 +287,9 @@ export async function main(argv: string[]): Promise<number> {
         break;
       case 'finetune':
         await cmdFinetune(positionals, v, r);
+        break;
+      case 'lr-find':
+        await cmdLrFind(positionals, v, r);
         break;
       case 'eval':
         await cmdEval(positionals, v, r);

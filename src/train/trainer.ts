@@ -52,6 +52,8 @@ export interface TrainerOptions {
   epochs?: number;
   batchSize?: number;
   schedule?: ScheduleName;
+  /** Learning rate per step, overriding `schedule` (e.g. the LR finder's exponential sweep). */
+  lrAt?: (step: number, totalSteps: number) => number;
   /** Decoupled for AdamW, an L2 penalty on kernels otherwise (and for L-BFGS). */
   weightDecay?: number;
   momentum?: number;
@@ -120,7 +122,7 @@ function countClasses(y: Int32Array, k: number): number[] {
 export class Trainer {
   /** Set by a callback to stop after the current epoch. */
   stopTraining = false;
-  readonly opts: Required<Omit<TrainerOptions, 'classWeights' | 'callbacks' | 'lrMultiplier'>> & TrainerOptions;
+  readonly opts: Required<Omit<TrainerOptions, 'classWeights' | 'callbacks' | 'lrMultiplier' | 'lrAt'>> & TrainerOptions;
   readonly history: EpochLogs[] = [];
 
   constructor(readonly model: tfl.LayersModel, opts: TrainerOptions = {}) {
@@ -299,7 +301,7 @@ export class Trainer {
             xb.set(train.x.subarray(i * train.dim, (i + 1) * train.dim), r * train.dim);
             yb[r] = train.y[i];
           }
-          lr = scheduledLr(o.schedule, o.lr, step, totalSteps);
+          lr = o.lrAt ? o.lrAt(step, totalSteps) : scheduledLr(o.schedule, o.lr, step, totalSteps);
           const [loss, acc] = tf.tidy(() => {
             const x = tf.tensor2d(xb.subarray(0, m * train.dim), [m, train.dim]);
             const y = tf.tensor1d(yb.subarray(0, m), 'int32');
@@ -324,6 +326,7 @@ export class Trainer {
           correct += acc;
           await this.callbacks('onBatchEnd', step, loss, { model: this.model, trainer: this });
           step++;
+          if (this.stopTraining) break;
         }
         const stop = await onEpoch({ epoch, loss: lossSum / train.n, accuracy: correct / train.n, lr, seconds: (performance.now() - t0) / 1000 });
         if (stop) break;
