@@ -60,4 +60,11 @@ test('zoo lists every model with size, dim, params, weights status and provenanc
   assert.match(mb.provenance, /ImageNet-initialised.*fine-tuned.*content/);
   assert.equal(mb.onnxCached, true);
   assert.equal(rows.find((r) => r.name === 'inception_v3.nsfwjs')!.onnxCached, false);
+  // torchvision weights: downloadable until the published file sits in $GRAFT_HOME/weights.
+  assert.equal(rows.find((r) => r.name === 'resnet18.tv_in1k')!.weights, 'downloadable');
+  const file = getBackbone('resnet18.tv_in1k').publishedWeightsPath!();
+  assert.match(file, /weights[\/\\]resnet18-[0-9a-f]{8}\.pth$/);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, 'placeholder');
+  assert.equal((await zooTable()).find((r) => r.name === 'resnet18.tv_in1k')!.weights, 'cached');
 });

@@ -26,6 +26,8 @@ export interface BackboneSpec {
   license: string;
   /** True when the weights ship inside an npm dependency (no download needed). */
   bundled: boolean;
+  /** Where `--weights imagenet` keeps the published file (downloadable weights only). */
+  publishedWeightsPath?: () => string;
   /** Load the network in tfjs plus a sha256 identifying its weights. */
   load(opts?: WeightsOption): Promise<{ model: tfl.LayersModel; weightsHash: string }>;
   /** sha256 of the weights without building the network (cheap). */

@@ -33,7 +33,7 @@ export async function zooEntry(name: string): Promise<ZooRow> {
     featureLayer: s.featureLayer,
     params: await s.paramCount(),
     cutPoints: s.cutPoints,
-    weights: s.bundled ? 'bundled' : 'downloadable',
+    weights: s.bundled ? 'bundled' : s.publishedWeightsPath && fs.existsSync(s.publishedWeightsPath()) ? 'cached' : 'downloadable',
     onnxCached: fs.existsSync(onnxCachePath(s, s.featureLayer, hash)),
     preprocess: s.preprocess,
     provenance: s.provenance,

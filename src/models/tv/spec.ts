@@ -9,7 +9,8 @@ import type { Preprocess } from '../../data/decode.js';
 import { registerBackbone } from '../registry.js';
 import type { BackboneSpec, WeightsOption } from '../types.js';
 import type { StateDict, TvNet } from './common.js';
-import { readTvStateDict, resolveTvWeights, tvWeightsHash, type TvWeightsSource } from './weights.js';
+import path from 'node:path';
+import { readTvStateDict, resolveTvWeights, tvWeightsDir, tvWeightsHash, type TvWeightsSource } from './weights.js';
 
 export interface TvArch {
   /** torchvision builder name, e.g. `resnet18`. */
@@ -119,6 +120,7 @@ function tvSpec(a: TvArch, t: TvTag): BackboneSpec {
     provenance: t.provenance,
     license: t.license,
     bundled: false,
+    publishedWeightsPath: () => path.join(tvWeightsDir(), t.weights.file),
     async load(w?: WeightsOption) {
       const { file, sha256 } = await resolveTvWeights(name, t.weights, w);
       await initTf();
