@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 // tfjs-layers registers the gradient functions (tf.grad of conv2d etc.) as a side effect.
 import * as tfl from '@tensorflow/tfjs-layers';
 import { tf, initTf } from '../src/engine/tfjs.js';
+import { rng } from '../src/util/rng.js';
 import { registerWasmGradKernels, simdOps, unregisterWasmGradKernels, wasmGradKernelConfigs } from '../src/engine/kernels/index.js';
 import type { WasmBackend } from '../src/engine/kernels/backend.js';
 
@@ -17,14 +18,7 @@ type Out = { shape: number[]; data: Float32Array };
 
 /** Deterministic uniform [-1, 1) values (mulberry32). */
 function rand(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = rng(seed);
   return {
     next,
     int: (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo + 1)),
@@ -405,4 +399,25 @@ test('a tfjs-layers conv/depthwise/maxPool model trains on wasm as on cpu', asyn
   assert.ok(a.loss[2] < a.loss[0], 'loss decreases');
   a.loss.forEach((l, i) => assert.ok(Math.abs(l - b.loss[i]) <= TOL, `loss ${i}: ${l} vs ${b.loss[i]}`));
   a.weights.forEach((w, i) => assert.ok(relErr(w, b.weights[i]) <= TOL, `weight ${i}`));
+});
+
+test('ClipByValue (ReLU6) gradient: one-pass wasm kernel matches cpu, including values at the bounds', async () => {
+  await initTf();
+  const r = rand(17);
+  const data = Float32Array.from({ length: 2 * 7 * 7 * 33 }, () => (r.next() - 0.3) * 12);
+  data[0] = 0;
+  data[1] = 6; // exactly at the bounds: gradient passes (x ≥ min and x ≤ max)
+  data[2] = -1e-7;
+  const w = Float32Array.from({ length: data.length }, () => r.next() - 0.5);
+  const f = () => {
+    const x = tf.tensor4d(data, [2, 7, 7, 33]);
+    const g = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.clipByValue(t, 0, 6), tf.tensor4d(w, [2, 7, 7, 33]))))(x);
+    return g;
+  };
+  await check('clipByValue grad', f);
+  const [g] = await on('wasm', f);
+  await tf.setBackend('wasm');
+  assert.equal(g.data[0], w[0]);
+  assert.equal(g.data[1], w[1]);
+  assert.equal(g.data[2], 0);
 });

@@ -5,7 +5,8 @@
  * - missing in the backend: Conv2DBackpropFilter, DepthwiseConv2dNativeBackpropFilter,
  *   DepthwiseConv2dNativeBackpropInput;
  * - replaced: MaxPoolGrad (the stock one drops the gradient of all-negative windows) and
- *   Conv2DBackpropInput (the stock one is a plain loop, ~9× slower than the forward conv).
+ *   Conv2DBackpropInput (the stock one is a plain loop, ~9× slower than the forward conv);
+ * - added: GraftClipByValueGrad, used by ClipByValue's (ReLU6's) re-registered gradient.
  *
  * Each is checked against the tfjs cpu backend in test/kernels.test.ts.
  *
@@ -20,6 +21,7 @@ import { conv2DBackpropInputConfig } from './conv2d-backprop-input.js';
 import { depthwiseConv2dNativeBackpropFilterConfig } from './depthwise-backprop-filter.js';
 import { depthwiseConv2dNativeBackpropInputConfig } from './depthwise-backprop-input.js';
 import { maxPoolGradConfig } from './max-pool-grad.js';
+import { clipByValueGradConfig, clipByValueGradKernelConfig } from './clip-grad.js';
 
 export { conv2DBackpropFilter } from './conv2d-backprop-filter.js';
 export { conv2DBackpropInput } from './conv2d-backprop-input.js';
@@ -35,7 +37,10 @@ export const wasmGradKernelConfigs: readonly tf.KernelConfig[] = [
   depthwiseConv2dNativeBackpropFilterConfig,
   depthwiseConv2dNativeBackpropInputConfig,
   maxPoolGradConfig,
+  clipByValueGradKernelConfig,
 ];
+
+let clipGradRegistered = false;
 
 /** Stock wasm kernels that graft replaced, to put back in `unregisterWasmGradKernels`. */
 const replaced = new Map<string, tf.KernelConfig>();
@@ -54,6 +59,11 @@ export function registerWasmGradKernels(): void {
       tf.unregisterKernel(cfg.kernelName, 'wasm'); // re-registering would print a warning
     }
     tf.registerKernel(cfg);
+  }
+  if (!clipGradRegistered) {
+    // Replaces tfjs-core's ClipByValue gradient (the ReLU6 backward) with a one-pass kernel on wasm.
+    tf.registerGradient(clipByValueGradConfig);
+    clipGradRegistered = true;
   }
 }
 
