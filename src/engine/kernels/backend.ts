@@ -83,6 +83,33 @@ export function assertNHWC(kernel: string, dataFormat: unknown): void {
   }
 }
 
+/** The convolution attributes the gradient kernels receive. */
+export interface ConvGradAttrs {
+  strides: number | [number, number];
+  pad: 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
+  dilations?: number | [number, number];
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+}
+
+/** NHWC convolution geometry for a gradient kernel, with dy's shape checked against its output. */
+export function convGradInfo(
+  kernel: string,
+  xShape: number[],
+  filterShape: number[],
+  attrs: ConvGradAttrs,
+  depthwise: boolean,
+  dy: TensorInfo,
+): tf.backend_util.Conv2DInfo {
+  const info = tf.backend_util.computeConv2DInfo(
+    xShape as [number, number, number, number], filterShape as [number, number, number, number], attrs.strides, attrs.dilations ?? 1,
+    attrs.pad, attrs.dimRoundingMode, depthwise, 'channelsLast');
+  const { batchSize: N, outHeight: OH, outWidth: OW, outChannels: C } = info;
+  if (dy.shape[0] !== N || dy.shape[1] !== OH || dy.shape[2] !== OW || dy.shape[3] !== C) {
+    throw new Error(`graft ${kernel}: dy shape ${dy.shape} does not match [${N},${OH},${OW},${C}]`);
+  }
+  return info;
+}
+
 /** [h, w] from a number or pair attribute. */
 export function pair(v: number | [number, number] | number[] | undefined, dflt = 1): [number, number] {
   if (v == null) return [dflt, dflt];

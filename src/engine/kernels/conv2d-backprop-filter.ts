@@ -17,7 +17,7 @@
  * but a direct runKernel call may pass it).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { type WasmBackend, type TensorInfo, alloc, assertFloat32, assertNHWC, crop, f32, free, matMul, run, transpose, view } from './backend.js';
+import { type WasmBackend, type TensorInfo, alloc, assertFloat32, assertNHWC, crop, f32, free, matMul, run, transpose, view, convGradInfo } from './backend.js';
 
 interface Attrs {
   strides: number | [number, number];
@@ -34,16 +34,11 @@ export function conv2DBackpropFilter(args: { inputs: tf.NamedTensorInfoMap; back
   const attrs = args.attrs as unknown as Attrs;
   assertFloat32('Conv2DBackpropFilter', x, dy);
   assertNHWC('Conv2DBackpropFilter', attrs.dataFormat);
-  const info = tf.backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number], attrs.filterShape, attrs.strides, attrs.dilations ?? 1,
-    attrs.pad, attrs.dimRoundingMode, false, 'channelsLast');
+  const info = convGradInfo('Conv2DBackpropFilter', x.shape, attrs.filterShape, attrs, false, dy);
   const { batchSize: N, inHeight: H, inWidth: W, inChannels: Cin, outHeight: OH, outWidth: OW, outChannels: Cout } = info;
   const { filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = info;
   const pt = info.padInfo.top;
   const pl = info.padInfo.left;
-  if (dy.shape[0] !== N || dy.shape[1] !== OH || dy.shape[2] !== OW || dy.shape[3] !== Cout) {
-    throw new Error(`graft Conv2DBackpropFilter: dy shape ${dy.shape} does not match [${N},${OH},${OW},${Cout}]`);
-  }
   const M = N * OH * OW;
 
   if (KH === 1 && KW === 1) {

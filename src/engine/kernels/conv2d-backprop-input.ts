@@ -15,7 +15,7 @@
  * but a direct runKernel call may pass it).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { type WasmBackend, type TensorInfo, alloc, assertFloat32, assertNHWC, crop, f32, free, matMul, ptr, run, transpose, view } from './backend.js';
+import { type WasmBackend, type TensorInfo, alloc, assertFloat32, assertNHWC, crop, f32, free, matMul, ptr, run, transpose, view, convGradInfo } from './backend.js';
 import { simdOps } from './simd.js';
 
 interface Attrs {
@@ -36,16 +36,11 @@ export function conv2DBackpropInput(args: { inputs: tf.NamedTensorInfoMap; backe
   const attrs = args.attrs as unknown as Attrs;
   assertFloat32('Conv2DBackpropInput', dy, filter);
   assertNHWC('Conv2DBackpropInput', attrs.dataFormat);
-  const info = tf.backend_util.computeConv2DInfo(
-    attrs.inputShape, filter.shape as [number, number, number, number], attrs.strides, attrs.dilations ?? 1,
-    attrs.pad, attrs.dimRoundingMode, false, 'channelsLast');
+  const info = convGradInfo('Conv2DBackpropInput', attrs.inputShape, filter.shape, attrs, false, dy);
   const { batchSize: N, inHeight: IH, inWidth: IW, inChannels: Cin, outHeight: OH, outWidth: OW, outChannels: Cout } = info;
   const { filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = info;
   const pt = info.padInfo.top;
   const pl = info.padInfo.left;
-  if (dy.shape[0] !== N || dy.shape[1] !== OH || dy.shape[2] !== OW || dy.shape[3] !== Cout) {
-    throw new Error(`graft Conv2DBackpropInput: dy shape ${dy.shape} does not match [${N},${OH},${OW},${Cout}]`);
-  }
   const M = N * OH * OW;
 
   if (KH === 1 && KW === 1 && sh === 1 && sw === 1 && pt === 0 && pl === 0 && OH === IH && OW === IW) {

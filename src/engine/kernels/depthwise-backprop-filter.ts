@@ -10,7 +10,7 @@
  * Any stride, dilation, 'same'/'valid'/explicit padding; NHWC.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { type WasmBackend, type TensorInfo, alloc, assertFloat32, f32, free, ptr, run, view } from './backend.js';
+import { type WasmBackend, type TensorInfo, alloc, assertFloat32, f32, free, ptr, run, view, convGradInfo } from './backend.js';
 import { simdOps } from './simd.js';
 
 interface Attrs {
@@ -26,17 +26,12 @@ export function depthwiseConv2dNativeBackpropFilter(args: { inputs: tf.NamedTens
   const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
   const attrs = args.attrs as unknown as Attrs;
   assertFloat32('DepthwiseConv2dNativeBackpropFilter', x, dy);
-  const info = tf.backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number], attrs.filterShape, attrs.strides, attrs.dilations ?? 1,
-    attrs.pad, attrs.dimRoundingMode, true);
+  const info = convGradInfo('DepthwiseConv2dNativeBackpropFilter', x.shape, attrs.filterShape, attrs, true, dy);
   const { batchSize: N, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW, outChannels: CM } = info;
   const { filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = info;
   const pt = info.padInfo.top;
   const pl = info.padInfo.left;
   const mult = CM / C;
-  if (dy.shape[0] !== N || dy.shape[1] !== OH || dy.shape[2] !== OW || dy.shape[3] !== CM) {
-    throw new Error(`graft DepthwiseConv2dNativeBackpropFilter: dy shape ${dy.shape} does not match [${N},${OH},${OW},${CM}]`);
-  }
 
   // x with each channel repeated `mult` times, so that its channel c·M+q lines up with dy's.
   let xr: TensorInfo = x;

@@ -12,7 +12,7 @@
  *     are summed in groups of M.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { type WasmBackend, type TensorInfo, alloc, assertFloat32, crop, f32, free, ptr, run, view } from './backend.js';
+import { type WasmBackend, type TensorInfo, alloc, assertFloat32, crop, f32, free, ptr, run, view, convGradInfo } from './backend.js';
 import { simdOps } from './simd.js';
 
 interface Attrs {
@@ -48,15 +48,10 @@ export function depthwiseConv2dNativeBackpropInput(args: { inputs: tf.NamedTenso
   const { dy, filter } = args.inputs as { dy: TensorInfo; filter: TensorInfo };
   const attrs = args.attrs as unknown as Attrs;
   assertFloat32('DepthwiseConv2dNativeBackpropInput', dy, filter);
-  const info = tf.backend_util.computeConv2DInfo(
-    attrs.inputShape, filter.shape as [number, number, number, number], attrs.strides, attrs.dilations ?? 1,
-    attrs.pad, attrs.dimRoundingMode, true);
+  const info = convGradInfo('DepthwiseConv2dNativeBackpropInput', attrs.inputShape, filter.shape, attrs, true, dy);
   const { batchSize: N, inHeight: IH, inWidth: IW, inChannels: C, outHeight: OH, outWidth: OW, outChannels: CM } = info;
   const { filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = info;
   const mult = CM / C;
-  if (dy.shape[0] !== N || dy.shape[1] !== OH || dy.shape[2] !== OW || dy.shape[3] !== CM) {
-    throw new Error(`graft DepthwiseConv2dNativeBackpropInput: dy shape ${dy.shape} does not match [${N},${OH},${OW},${CM}]`);
-  }
   const top = (KH - 1) * dh - info.padInfo.top;
   const left = (KW - 1) * dw - info.padInfo.left;
   const bottom = IH - 1 + info.padInfo.top - (OH - 1) * sh;
