@@ -421,3 +421,23 @@ test('ClipByValue (ReLU6) gradient: one-pass wasm kernel matches cpu, including 
   assert.equal(g.data[1], w[1]);
   assert.equal(g.data[2], 0);
 });
+
+test('AvgPoolGrad: global-pool fast path and the stock fallback both match cpu', async () => {
+  await initTf();
+  const r = rand(23);
+  for (const [shape, size, strides, pad] of [
+    [[3, 7, 7, 20], 7, 7, 'valid'],
+    [[2, 6, 5, 3], 2, 1, 'same'],
+    [[1, 8, 8, 4], 3, 2, 'valid'],
+  ] as const) {
+    const x = r.data(shape.reduce((a, b) => a * b, 1));
+    let wData: Float32Array | undefined; // the same upstream gradient on both backends
+    await check(`avgPool grad ${shape} k${size}`, () => {
+      const t = tf.tensor4d(x, shape as unknown as [number, number, number, number]);
+      const y = tf.avgPool(t, size, strides, pad);
+      wData ??= r.data(y.size);
+      const w = tf.tensor(wData, y.shape);
+      return tf.grad((u: tf.Tensor4D) => tf.sum(tf.mul(tf.avgPool(u, size, strides, pad), w)))(t);
+    });
+  }
+});

@@ -6,7 +6,8 @@
  *   DepthwiseConv2dNativeBackpropInput;
  * - replaced: MaxPoolGrad (the stock one drops the gradient of all-negative windows) and
  *   Conv2DBackpropInput (the stock one is a plain loop, ~9× slower than the forward conv);
- * - added: GraftClipByValueGrad, used by ClipByValue's (ReLU6's) re-registered gradient.
+ * - added: GraftClipByValueGrad, used by ClipByValue's (ReLU6's) re-registered gradient;
+ * - AvgPoolGrad: a fast path for global average pooling, the stock kernel otherwise.
  *
  * Each is checked against the tfjs cpu backend in test/kernels.test.ts.
  *
@@ -22,6 +23,7 @@ import { depthwiseConv2dNativeBackpropFilterConfig } from './depthwise-backprop-
 import { depthwiseConv2dNativeBackpropInputConfig } from './depthwise-backprop-input.js';
 import { maxPoolGradConfig } from './max-pool-grad.js';
 import { clipByValueGradConfig, clipByValueGradKernelConfig } from './clip-grad.js';
+import { avgPoolGradConfig, setStockAvgPoolGrad } from './avg-pool-grad.js';
 
 export { conv2DBackpropFilter } from './conv2d-backprop-filter.js';
 export { conv2DBackpropInput } from './conv2d-backprop-input.js';
@@ -38,6 +40,7 @@ export const wasmGradKernelConfigs: readonly tf.KernelConfig[] = [
   depthwiseConv2dNativeBackpropInputConfig,
   maxPoolGradConfig,
   clipByValueGradKernelConfig,
+  avgPoolGradConfig,
 ];
 
 let clipGradRegistered = false;
@@ -54,6 +57,7 @@ export function registerWasmGradKernels(): void {
   for (const cfg of wasmGradKernelConfigs) {
     if (isOurs(cfg)) continue;
     const stock = tf.getKernel(cfg.kernelName, 'wasm');
+    if (cfg === avgPoolGradConfig) setStockAvgPoolGrad(stock ?? replaced.get(cfg.kernelName));
     if (stock) {
       if (!replaced.has(cfg.kernelName)) replaced.set(cfg.kernelName, stock);
       tf.unregisterKernel(cfg.kernelName, 'wasm'); // re-registering would print a warning
