@@ -257,6 +257,19 @@ async function cmdData(pos: string[], v: Values, r: Reporter): Promise<void> {
   emit(!!v.json, res, () => `${res.name}: ${res.dir} (${res.from === 'download' ? 'downloaded' : res.from === 'system' ? 'system copy' : 'already present'}, ${res.files.length} files)`);
 }
 
+/** Every subcommand: positionals, option values, reporter. */
+const COMMANDS: Record<string, (pos: string[], v: Values, r: Reporter) => Promise<void>> = {
+  train: (p, v, r) => cmdTrain(p, v, r),
+  demo: (p, v, r) => cmdTrain(p, v, r, true),
+  finetune: cmdFinetune,
+  'lr-find': cmdLrFind,
+  eval: cmdEval,
+  predict: cmdPredict,
+  extract: cmdExtract,
+  zoo: (p, v) => cmdZoo(p, v),
+  data: cmdData,
+};
+
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   if (!cmd || cmd === 'help' || cmd === '--help' || cmd === '-h') {
@@ -278,37 +291,9 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     const r = makeReporter({ json: !!v.json, quiet: !!v.quiet });
-    switch (cmd) {
-      case 'train':
-        await cmdTrain(positionals, v, r);
-        break;
-      case 'demo':
-        await cmdTrain(positionals, v, r, true);
-        break;
-      case 'finetune':
-        await cmdFinetune(positionals, v, r);
-        break;
-      case 'lr-find':
-        await cmdLrFind(positionals, v, r);
-        break;
-      case 'eval':
-        await cmdEval(positionals, v, r);
-        break;
-      case 'predict':
-        await cmdPredict(positionals, v, r);
-        break;
-      case 'extract':
-        await cmdExtract(positionals, v, r);
-        break;
-      case 'zoo':
-        await cmdZoo(positionals, v);
-        break;
-      case 'data':
-        await cmdData(positionals, v, r);
-        break;
-      default:
-        throw new Error(`unknown command "${cmd}" (try: graft help)`);
-    }
+    const run = COMMANDS[cmd];
+    if (!run) throw new Error(`unknown command "${cmd}" (try: graft help)`);
+    await run(positionals, v, r);
     return (process.exitCode as number | undefined) ?? 0;
   } catch (e) {
     const msg = (e as Error).message ?? String(e);
