@@ -1,28 +1,41 @@
 /**
- * Fine-tuning throughput: MobileNetV2's last block + Conv_1 + a new head trained on cached
- * [7,7,160] cut activations (graft `finetune --unfreeze 2`), graft (tfjs-wasm with graft's
- * gradient kernels, one thread) vs PyTorch 1.13 (Debian, tuned and stock) training the same tail
- * at the same batch size and thread count, one after the other in this run.
- *   npm run bench:finetune -- [--batch 16] [--seconds 10] [--unfreeze 2]
+ * Fine-tuning throughput: MobileNetV2's last blocks + Conv_1 + a new head trained on cached cut
+ * activations, graft (tfjs-wasm with graft's gradient kernels, one thread) vs PyTorch 1.13 (Debian,
+ * tuned and stock) training the same part of the network at the same batch size and thread count,
+ * one after the other in this run. BatchNorm frozen (inference mode) on both sides.
+ *   npm run bench:finetune -- [--blocks 1|4|all] [--batch 16] [--seconds 10] [--profile]
+ * --blocks 1: block 16 + Conv_1 on [7,7,160] activations (graft `finetune --unfreeze 2`);
+ * --blocks 4: blocks 13–16 + Conv_1 on [14,14,96] (`--unfreeze 5`); --blocks all: the whole
+ * network on [224,224,3] images. --profile: per-kernel times of a few steps instead (no peer);
+ * add --by-shape to split them by input shapes.
  * Last line: {"graft_img_s":…,"pytorch_img_s":…,"ratio":…}
  */
 import * as tfl from '@tensorflow/tfjs-layers';
-import { initTf } from '../src/engine/tfjs.js';
+import { tf, initTf } from '../src/engine/tfjs.js';
 import { getBackbone } from '../src/models/registry.js';
 import { buildTail } from '../src/models/tail.js';
 import { resolveCut } from '../src/recipes/finetune.js';
-import { Trainer } from '../src/train/trainer.js';
+import { Trainer, type Examples } from '../src/train/trainer.js';
 import { rng } from '../src/util/rng.js';
 import '../src/models/backbone.js';
 import { args, fmt, runPeer } from './common.js';
 
-const a = args({ batch: { type: 'string', default: '16' }, seconds: { type: 'string', default: '10' }, unfreeze: { type: 'string', default: '2' } });
+const a = args({
+  batch: { type: 'string', default: '16' },
+  seconds: { type: 'string', default: '10' },
+  blocks: { type: 'string', default: '1' },
+  profile: { type: 'boolean', default: false },
+  'by-shape': { type: 'boolean', default: false },
+});
 const batch = Number(a.batch);
 const seconds = Number(a.seconds);
+const blocks = a.blocks;
+if (!['1', '4', 'all'].includes(blocks)) throw new Error(`--blocks must be 1, 4 or all, got ${blocks}`);
 await initTf();
 const spec = getBackbone('mobilenet_v2');
-const { cut } = resolveCut(spec, { unfreeze: Number(a.unfreeze) });
 const { model: full } = await spec.load();
+// Keras block k (1..16) is torchvision features[k + 1]; Conv_1 is features[18].
+const cut = blocks === 'all' ? full.inputLayers[0].name : resolveCut(spec, { unfreeze: Number(blocks) + 1 }).cut;
 const tail = buildTail(full, cut, spec.featureLayer);
 const shape = tail.inputs[0].shape.slice(1) as number[];
 const dim = shape.reduce((p, q) => p * q, 1);
@@ -32,36 +45,81 @@ x = tail.apply(x) as tfl.SymbolicTensor;
 x = tfl.layers.dropout({ rate: 0.2 }).apply(x) as tfl.SymbolicTensor;
 const model = tfl.model({ inputs: input, outputs: tfl.layers.dense({ units: 10, name: 'logits' }).apply(x) as tfl.SymbolicTensor });
 
-// Synthetic activations (post-ReLU-like, non-negative) and labels.
-const n = batch * 20;
-const r = rng(1);
-const train = { x: Float32Array.from({ length: n * dim }, () => Math.max(0, r() * 2 - 0.5)), y: Int32Array.from({ length: n }, (_, i) => i % 10), n, dim };
+// Synthetic activations (post-ReLU-like, non-negative) and labels; fewer steps per epoch for the
+// bigger networks (an epoch is the timing unit, the first one warms up).
+const steps = blocks === '1' ? 20 : blocks === '4' ? 8 : 2;
+function examples(n: number): Examples {
+  const r = rng(1);
+  return { x: Float32Array.from({ length: n * dim }, () => Math.max(0, r() * 2 - 0.5)), y: Int32Array.from({ length: n }, (_, i) => i % 10), n, dim };
+}
+const trainer = (epochs: number, onEpoch?: (s: number, t: Trainer) => void) =>
+  new Trainer(model, {
+    optimizer: 'adamw',
+    weightDecay: 1e-2,
+    batchSize: batch,
+    epochs,
+    schedule: 'constant',
+    callbacks: [{ onEpochEnd: (l, ctx) => onEpoch?.(l.seconds, ctx.trainer) }],
+  });
+
+if (a.profile) {
+  await trainer(1).fit(examples(batch * 2)); // warm up
+  const nSteps = blocks === 'all' ? 2 : 5;
+  const times = timeKernels();
+  const t0 = performance.now();
+  await trainer(1).fit(examples(batch * nSteps));
+  const wall = performance.now() - t0;
+  const total = [...times.values()].reduce((s, e) => s + e.ms, 0);
+  console.log(`per step (${nSteps} steps of ${batch}, blocks ${blocks}): ${fmt(wall / nSteps)} ms wall, ${fmt(total / nSteps)} ms in kernels (exclusive times)`);
+  for (const [name, e] of [...times].sort((p, q) => q[1].ms - p[1].ms).slice(0, a['by-shape'] ? 40 : 25)) {
+    console.log(`  ${name.padEnd(a['by-shape'] ? 64 : 40)} ${fmt(e.ms / nSteps).padStart(7)} ms ${String(e.calls / nSteps).padStart(6)} calls`);
+  }
+  process.exit(0);
+}
+
+/**
+ * Wrap every wasm kernel with a wall-clock timer (exclusive of the kernels it calls itself).
+ * tf.profile is not used: on wasm it reads every output back (dataSync), which inflates big ones.
+ */
+function timeKernels(): Map<string, { ms: number; calls: number }> {
+  const times = new Map<string, { ms: number; calls: number }>();
+  const stack: number[] = []; // time spent in nested kernels, per open frame
+  for (const cfg of tf.getKernelsForBackend('wasm')) {
+    const inner = cfg.kernelFunc;
+    const kernelFunc: tf.KernelFunc = (args) => {
+      stack.push(0);
+      const t = performance.now();
+      const out = inner(args);
+      const dt = performance.now() - t;
+      const nested = stack.pop()!;
+      if (stack.length) stack[stack.length - 1] += dt;
+      const key = a['by-shape'] ? `${cfg.kernelName} ${Object.values(args.inputs).map((t) => `[${t?.shape}]`).join('')}` : cfg.kernelName;
+      const e = times.get(key) ?? { ms: 0, calls: 0 };
+      e.ms += dt - nested;
+      e.calls++;
+      times.set(key, e);
+      return out;
+    };
+    tf.unregisterKernel(cfg.kernelName, 'wasm');
+    tf.registerKernel({ ...cfg, kernelFunc });
+  }
+  return times;
+}
+
 const epochsSeconds: number[] = [];
 const budget = performance.now();
-const t = new Trainer(model, {
-  optimizer: 'adamw',
-  weightDecay: 1e-2,
-  batchSize: batch,
-  epochs: 1000,
-  schedule: 'constant',
-  callbacks: [
-    {
-      onEpochEnd: (l, ctx) => {
-        epochsSeconds.push(l.seconds);
-        if ((performance.now() - budget) / 1000 > seconds + epochsSeconds[0]) ctx.trainer.stopTraining = true;
-      },
-    },
-  ],
-});
-await t.fit(train);
-const timed = epochsSeconds.slice(1); // the first epoch warms up
-const graft = (timed.length * n) / timed.reduce((p, q) => p + q, 0);
-const peerArgs = ['--threads', '1', '--batch', String(batch), '--seconds', String(seconds)];
+await trainer(1000, (s, t) => {
+  epochsSeconds.push(s);
+  if ((performance.now() - budget) / 1000 > seconds + epochsSeconds[0]) t.stopTraining = true;
+}).fit(examples(batch * steps));
+const timed = epochsSeconds.slice(1);
+const graft = (timed.length * batch * steps) / timed.reduce((p, q) => p + q, 0);
+const peerArgs = ['--blocks', blocks, '--threads', '1', '--batch', String(batch), '--seconds', String(seconds)];
 const tuned = runPeer('torch_finetune.py', [...peerArgs, '--layout', 'channels_last'], true);
 const stock = runPeer('torch_finetune.py', [...peerArgs, '--layout', 'nchw'], false);
 const pt = Number(tuned.img_s);
-console.log(`MobileNetV2 tail from ${cut} [${shape}] + new head, training, batch ${batch}, 1 thread`);
-console.log(`  graft (tfjs-wasm + graft kernels)           ${fmt(graft)} img/s (${model.trainableWeights.length} trainable tensors)`);
+console.log(`MobileNetV2 from ${cut} [${shape}] (blocks ${blocks}) + new head, training, batch ${batch}, 1 thread`);
+console.log(`  graft (tfjs-wasm + graft kernels)           ${fmt(graft)} img/s (${model.trainableWeights.length} trainable tensors, ${timed.length} timed epochs of ${steps} steps)`);
 console.log(`  PyTorch ${tuned.torch} tuned (channels_last, jemalloc) ${fmt(pt)} img/s (${tuned.trainable} trainable params)`);
 console.log(`  PyTorch ${stock.torch} stock (NCHW)                 ${fmt(Number(stock.img_s))} img/s`);
-console.log(JSON.stringify({ graft_img_s: +fmt(graft), pytorch_img_s: +fmt(pt), pytorch_stock_img_s: +fmt(Number(stock.img_s)), ratio: +(graft / pt).toFixed(2) }));
+console.log(JSON.stringify({ blocks, graft_img_s: +fmt(graft), pytorch_img_s: +fmt(pt), pytorch_stock_img_s: +fmt(Number(stock.img_s)), ratio: +(graft / pt).toFixed(2) }));

@@ -10,6 +10,7 @@ export { dataGet } from './recipes/data-get.js';
 export { download, DownloadError } from './util/download.js';
 // Mid layer
 export { openBackbone, frozenOnnx, type OpenOptions } from './models/backbone.js';
+export { resolveBackbone } from './models/resolve.js';
 export { registerBackbone, getBackbone, listBackbones, DEFAULT_BACKBONE } from './models/registry.js';
 export type { Backbone, BackboneSpec, EngineName } from './models/types.js';
 export { extractFeatures, openStoreFor, type ExtractOptions, type FeatureMatrix } from './features/extract.js';

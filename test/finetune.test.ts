@@ -12,7 +12,9 @@ import '../src/models/backbone.js';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { tf } from '../src/engine/tfjs.js';
 import { Trainer } from '../src/train/trainer.js';
-import { buildTail } from '../src/models/tail.js';
+import { buildTail, INPUT_CUT } from '../src/models/tail.js';
+import { registerBackbone } from '../src/models/registry.js';
+import { spawn } from 'node:child_process';
 
 type Sym = tfl.SymbolicTensor;
 
@@ -31,6 +33,7 @@ test('cut points: unfreeze K maps to a block boundary; bad requests are clear er
   assert.deepEqual(resolveCut(spec, { cut: 'block_13_project_BN' }), { cut: 'block_13_project_BN', blocks: 4 });
   assert.throws(() => resolveCut(spec, { unfreeze: 40 }), /cannot unfreeze 40 blocks of mobilenet_v2\.nsfwjs: choose 1\.\.18/);
   assert.throws(() => resolveCut(spec, { cut: 'nope' }), /"nope" is not a cut point/);
+  assert.deepEqual(resolveCut(spec, { unfreeze: 'all' }), { cut: INPUT_CUT, blocks: 19 });
 });
 
 test('finetune: per-epoch history, bundle reload gives the same probabilities, same seed → same weights', async () => {
@@ -55,6 +58,14 @@ test('finetune: per-epoch history, bundle reload gives the same probabilities, s
   const b = await finetuneClassifier({ ...opts, out: path.join(tmp, 'ft-b') });
   assert.equal(b.features.forwardPasses, 0, 'cut activations come from the feature store');
   assert.deepEqual(fs.readFileSync(path.join(tmp, 'ft-b', 'weights.bin')), fs.readFileSync(path.join(tmp, 'ft-a', 'weights.bin')), 'same seed, same weights');
+  assert.ok(!fs.existsSync(path.join(tmp, 'ft-a.ckpt')) && !fs.existsSync(path.join(tmp, 'ft-b.ckpt')), 'checkpoints are removed after a successful run');
+
+  // A --checkpoint directory graft did not make is refused, and left alone.
+  const mine = path.join(tmp, 'my-notes');
+  fs.mkdirSync(mine);
+  fs.writeFileSync(path.join(mine, 'todo.txt'), 'keep me');
+  await assert.rejects(finetuneClassifier({ ...opts, out: path.join(tmp, 'ft-c'), checkpoint: mine }), /my-notes: exists and is not a graft finetune checkpoint/);
+  assert.equal(fs.readFileSync(path.join(mine, 'todo.txt'), 'utf8'), 'keep me');
 });
 
 test('tensor count stays flat over 1,000 training steps of a conv tail (graft kernels, frozen BN)', async () => {
@@ -88,4 +99,121 @@ test('tensor count stays flat over 1,000 training steps of a conv tail (graft ke
   assert.equal(new Set(counts.slice(1)).size, 1, `tensor count changes across epochs: ${[...new Set(counts)].join(', ')}`);
   assert.ok(hist[hist.length - 1].loss < hist[0].loss, 'it learns');
   model.dispose();
+});
+
+/** A tiny conv net registered as a backbone: whole-network fine-tuning at 16×16 runs in seconds. */
+function tinyNet(): tfl.LayersModel {
+  let seed = 11;
+  const init = () => tfl.initializers.glorotUniform({ seed: seed++ });
+  const inp = tfl.input({ shape: [16, 16, 3], name: 'pixels_in' });
+  let x = tfl.layers.conv2d({ filters: 8, kernelSize: 3, padding: 'same', kernelInitializer: init(), name: 'block1_conv' }).apply(inp) as Sym;
+  x = tfl.layers.batchNormalization({ name: 'block1_bn' }).apply(x) as Sym;
+  x = tfl.layers.reLU({ name: 'block1' }).apply(x) as Sym;
+  x = tfl.layers.depthwiseConv2d({ kernelSize: 3, strides: 2, padding: 'same', depthwiseInitializer: init(), name: 'block2_dw' }).apply(x) as Sym;
+  x = tfl.layers.conv2d({ filters: 12, kernelSize: 1, activation: 'relu', kernelInitializer: init(), name: 'block2' }).apply(x) as Sym;
+  x = tfl.layers.globalAveragePooling2d({ name: 'features' }).apply(x) as Sym;
+  const out = tfl.layers.dense({ units: 5, kernelInitializer: init(), name: 'fc' }).apply(x) as Sym;
+  return tfl.model({ inputs: inp, outputs: out });
+}
+
+registerBackbone({
+  name: 'tinynet.test',
+  arch: 'tinynet',
+  tag: 'test',
+  preprocess: { size: [16, 16], resize: 'squash', mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] },
+  featureLayer: 'features',
+  featureDim: 12,
+  cutPoints: ['block1', 'block2'],
+  provenance: 'seeded random weights (test)',
+  license: 'n/a',
+  bundled: true,
+  load: async () => ({ model: tinyNet(), weightsHash: 'tinynet-test-1' }),
+  weightsHash: async () => 'tinynet-test-1',
+  paramCount: async () => 0,
+});
+
+test('--unfreeze all: the whole network trains from streamed pixels, with an epoch estimate; the bundle reloads', async () => {
+  const out = path.join(tmp, 'ft-all');
+  const r = await finetuneClassifier({ data, classes: ['0', '1', '7'], valPercent: 20, testPercent: 20, backbone: 'tinynet.test', unfreeze: 'all', epochs: 4, freezeEpochs: 1, batchSize: 8, lr: 0.05, seed: 1, out });
+  assert.equal(r.tail.cut, INPUT_CUT);
+  assert.equal(r.backbone.layer, 'pixels_in', "the bundle names the network's input layer");
+  assert.equal(r.backbone.dim, 16 * 16 * 3);
+  assert.equal(r.features.computed + r.features.cached + r.features.forwardPasses, 0, 'nothing cached, no frozen prefix');
+  assert.equal(r.history.length, 5);
+  assert.ok(r.history[4].loss < r.history[0].loss, `training loss falls: ${r.history.map((h) => h.loss.toFixed(3)).join(' → ')}`);
+  const est = r.estimate!;
+  assert.equal(est.stepsPerEpoch, Math.ceil(r.data.train / 8));
+  assert.ok(est.secondsPerStep > 0 && Math.abs(est.secondsPerEpoch - est.secondsPerStep * est.stepsPerEpoch) < 1e-9);
+
+  const clf = await Classifier.load(out);
+  // The first convolution trained too (not just the head): compare with the pretrained kernel.
+  const pretrained = tinyNet();
+  const k0 = pretrained.getLayer('block1_conv').getWeights()[0].dataSync();
+  const k1 = clf.head.weights.find((w) => w.originalName === 'block1_conv/kernel')!.read().dataSync();
+  assert.equal(k1.length, k0.length);
+  assert.ok(k1.some((v, i) => v !== k0[i]), 'block1_conv changed');
+  pretrained.dispose();
+  const { predictions } = await clf.predictFiles(r.testProbabilities!.ids.map((id) => path.join(data, id)));
+  await clf.dispose();
+  const k = r.labels.length;
+  let maxDiff = 0;
+  predictions.forEach((p, i) => r.labels.forEach((l, j) => (maxDiff = Math.max(maxDiff, Math.abs(p.probabilities[l] - r.testProbabilities!.probs[i * k + j])))));
+  assert.equal(predictions.length, r.data.test);
+  assert.ok(maxDiff <= 1e-5, `reloaded whole-network bundle differs by ${maxDiff}`);
+});
+
+const root = path.resolve(import.meta.dirname, '..');
+
+function graft(args: string[], onStderr?: (text: string, kill: () => void) => void): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/cli/main.ts'), ...args], { cwd: root, env: { ...process.env, GRAFT_CLI_MAIN: '1' } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      onStderr?.(stderr, () => child.kill('SIGINT'));
+    });
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+test('Ctrl-C mid-epoch, then --resume: continues in the unfrozen stage and ends exactly where a straight run does', async () => {
+  const args = (out: string) => ['finetune', data, '--classes', '0,1,7', '--val-percent', '20', '--test-percent', '20', '--unfreeze', '1', '--freeze-epochs', '2', '--epochs', '3', '--batch-size', '2', '--seed', '5', '--out', out];
+  const bundle = (out: string) => JSON.parse(fs.readFileSync(path.join(out, 'graft.json'), 'utf8'));
+  const noTime = (h: { seconds: number }[]) => h.map(({ seconds: _s, ...rest }) => rest);
+  const straightOut = path.join(tmp, 'cli-straight');
+  const straight = await graft(args(straightOut));
+  assert.equal(straight.code, 0, straight.stderr);
+  const s = bundle(straightOut);
+  assert.equal(s.training.history.length, 5);
+
+  const out = path.join(tmp, 'cli-resumed');
+  let killed = false;
+  const cut = await graft(args(out), (text, kill) => {
+    if (!killed && /epoch 3: /.test(text)) {
+      killed = true; // the first unfrozen epoch is done; the signal lands during the next one
+      kill();
+    }
+  });
+  assert.equal(cut.code, 130, cut.stderr);
+  assert.doesNotMatch(cut.stderr, /epoch 4: /, 'interrupted before epoch 4 finished');
+  assert.ok(!fs.existsSync(out), 'no bundle from an interrupted run');
+  const ckpt = `${out}.ckpt`;
+  assert.ok(fs.existsSync(path.join(ckpt, 'stage1.ckpt')), 'the head-only stage is checkpointed');
+
+  const other = await graft([...args(out), '--resume', '--epochs', '4', '--json']);
+  assert.equal(other.code, 1);
+  assert.match(JSON.parse(other.stdout).error, /cli-resumed\.ckpt: checkpoint of a different finetune run: epochs 4 now vs 3 in the checkpoint/);
+  assert.ok(fs.existsSync(path.join(ckpt, 'stage1.ckpt')), 'a refused resume leaves the checkpoint alone');
+
+  const resumed = await graft([...args(out), '--resume']);
+  assert.equal(resumed.code, 0, resumed.stderr);
+  assert.match(resumed.stderr, /resuming the unfrozen stage after its epoch 1 /, 'continues in the unfrozen stage, after the epoch that finished');
+  assert.doesNotMatch(resumed.stderr, /epoch [123]: /, 'epochs 1-3 are not trained again');
+  const r = bundle(out);
+  assert.deepEqual(noTime(r.training.history), noTime(s.training.history), 'same history as the straight run');
+  assert.deepEqual(fs.readFileSync(path.join(out, 'weights.bin')), fs.readFileSync(path.join(straightOut, 'weights.bin')), 'same weights as the straight run');
+  assert.deepEqual(r.metrics, s.metrics);
+  assert.ok(!fs.existsSync(ckpt), 'checkpoint removed after the run finished');
 });

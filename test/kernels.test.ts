@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { tf, initTf } from '../src/engine/tfjs.js';
 import { rng } from '../src/util/rng.js';
-import { registerWasmGradKernels, simdOps, unregisterWasmGradKernels, wasmGradKernelConfigs } from '../src/engine/kernels/index.js';
+import { nativeGemm, registerWasmGradKernels, simdOps, unregisterWasmGradKernels, wasmGradKernelConfigs } from '../src/engine/kernels/index.js';
 import type { WasmBackend } from '../src/engine/kernels/backend.js';
 
 const TOL = 1e-5;
@@ -59,6 +59,18 @@ async function check(label: string, f: () => tf.Tensor | tf.Tensor[], g = f): Pr
     const e = relErr(out, b[i]);
     assert.ok(e <= TOL, `${label} output ${i}: relative error ${e.toExponential(2)} > ${TOL}`);
   });
+}
+
+/** Run `f` with environment variable `name` set to `value` (restored afterwards). */
+async function withEnv(name: string, value: string, f: () => Promise<void>): Promise<void> {
+  const old = process.env[name];
+  process.env[name] = value;
+  try {
+    await f();
+  } finally {
+    if (old === undefined) delete process.env[name];
+    else process.env[name] = old;
+  }
 }
 
 function outHW(H: number, W: number, K: number, s: number, pad: Pad, d = 1): [number, number] {
@@ -165,6 +177,7 @@ test('initTf registers the kernels on wasm; registration is idempotent and rever
   }
   assert.deepEqual(ours(), wasmGradKernelConfigs.map(() => true));
   assert.equal(simdOps(tf.backend() as unknown as WasmBackend).simd, true, 'WebAssembly SIMD loops in use');
+  assert.equal(nativeGemm(), true, 'native GEMM (onnxruntime) in use');
 });
 
 test('conv2d gradients (Conv2DBackpropInput, Conv2DBackpropFilter) match cpu', async () => {
@@ -183,11 +196,29 @@ test('conv2d gradients (Conv2DBackpropInput, Conv2DBackpropFilter) match cpu', a
     { N: 2, H: 14, W: 14, Cin: 32, Cout: 32, K: 3, s: 1, pad: 'same' },
     { N: 1, H: 14, W: 14, Cin: 24, Cout: 20, K: 3, s: 2, pad: 'same' },
     { N: 4, H: 7, W: 7, Cin: 48, Cout: 24, K: 1, s: 1, pad: 'same' },
+    // wide enough for the native products (inner dimension ≥ 64)
+    { N: 2, H: 7, W: 7, Cin: 70, Cout: 66, K: 1, s: 1, pad: 'valid' },
+    { N: 3, H: 9, W: 8, Cin: 65, Cout: 80, K: 1, s: 2, pad: 'same' },
+    { N: 1, H: 8, W: 9, Cin: 67, Cout: 64, K: 1, s: 1, pad: [[0, 0], [1, 0], [0, 2], [0, 0]] },
+    { N: 2, H: 9, W: 9, Cin: 5, Cout: 72, K: 3, s: 2, pad: 'same' },
   ];
   let seed = 100;
   for (const c of fixed) await checkConv(c, seed++);
   const r = rand(7);
   for (let i = 0; i < 24; i++) await checkConv(randomConv(r), seed++);
+});
+
+test('conv2d gradients match cpu through the XNNPACK fallback too (GRAFT_NATIVE_GEMM=0)', async () => {
+  await initTf('wasm');
+  await withEnv('GRAFT_NATIVE_GEMM', '0', async () => {
+    assert.equal(nativeGemm(), false);
+    const r = rand(8);
+    let seed = 200;
+    await checkConv({ N: 4, H: 7, W: 7, Cin: 48, Cout: 24, K: 1, s: 1, pad: 'same' }, seed++);
+    await checkConv({ N: 2, H: 7, W: 7, Cin: 12, Cout: 40, K: 1, s: 1, pad: 'valid' }, seed++);
+    await checkConv({ N: 1, H: 9, W: 9, Cin: 5, Cout: 7, K: 3, s: 2, pad: 'same' }, seed++);
+    for (let i = 0; i < 10; i++) await checkConv(randomConv(r), seed++);
+  });
 });
 
 test('conv2d kernels with dilation 2 match cpu on the equivalent zero-stuffed filter', async () => {
@@ -352,32 +383,43 @@ test('the kernels free their intermediates', async () => {
   const x = tf.randomNormal([2, 10, 10, 8]) as tf.Tensor4D;
   const w = tf.randomNormal([3, 3, 8, 6]) as tf.Tensor4D;
   const dw = tf.randomNormal([3, 3, 8, 2]) as tf.Tensor4D;
+  const w1 = tf.randomNormal([1, 1, 8, 6]) as tf.Tensor4D;
   const step = () => tf.tidy(() => {
     const [gx, gw] = tf.grads((x: tf.Tensor, w: tf.Tensor) => tf.sum(tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 2, 'same')))([x, w]);
     const [hx, hw] = tf.grads((x: tf.Tensor, w: tf.Tensor) => tf.sum(tf.depthwiseConv2d(x as tf.Tensor4D, w as tf.Tensor4D, 2, 'same')))([x, dw]);
     const [ix, iw] = tf.grads((x: tf.Tensor, w: tf.Tensor) => tf.sum(tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 1, 'valid')))([x, w]);
     const mx = tf.grad((a: tf.Tensor) => tf.sum(tf.maxPool(a as tf.Tensor4D, 3, 2, 'same')))(x);
-    return tf.addN([tf.sum(gx), tf.sum(gw), tf.sum(hx), tf.sum(hw), tf.sum(ix), tf.sum(iw), tf.sum(mx)]);
+    // 1×1 convolutions (forward with bias and activation, both gradients), ReLU6, pad, per-channel
+    // scale, transposed products
+    const [jx, jw] = tf.grads((x: tf.Tensor, w: tf.Tensor) => {
+      const y = tf.fused.conv2d({ x: tf.pad(x as tf.Tensor4D, [[0, 0], [0, 1], [0, 1], [0, 0]]), filter: w as tf.Tensor4D, strides: 2, pad: 'valid', bias: tf.ones([6]), activation: 'relu' });
+      return tf.sum(tf.mul(tf.clipByValue(tf.relu6(y), 0, 5), tf.range(1, 7)));
+    })([x, w1]);
+    const mm = tf.matMul(tf.reshape(x, [20, 80]), tf.reshape(x, [20, 80]), true, false);
+    return tf.addN([tf.sum(gx), tf.sum(gw), tf.sum(hx), tf.sum(hw), tf.sum(ix), tf.sum(iw), tf.sum(mx), tf.sum(jx), tf.sum(jw), tf.sum(tf.sqrt(tf.abs(mm)))]);
   });
   tf.dispose(step());
   const before = { tensors: tf.memory().numTensors, data: backend.numDataIds() };
   tf.dispose(step());
   assert.deepEqual({ tensors: tf.memory().numTensors, data: backend.numDataIds() }, before);
-  tf.dispose([x, w, dw]);
+  tf.dispose([x, w, dw, w1]);
 });
 
-test('a tfjs-layers conv/depthwise/maxPool model trains on wasm as on cpu', async () => {
+test('a tfjs-layers conv/depthwise/ReLU6/padding/maxPool/1×1-conv model trains on wasm as on cpu', async () => {
   await initTf('wasm');
   const build = () => {
     const init = (seed: number) => tfl.initializers.glorotUniform({ seed });
     const m = tfl.sequential();
     m.add(tfl.layers.conv2d({ inputShape: [12, 12, 3], filters: 8, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', kernelInitializer: init(1) }));
     m.add(tfl.layers.depthwiseConv2d({ kernelSize: 3, padding: 'same', depthwiseInitializer: init(2) }));
+    m.add(tfl.layers.reLU({ maxValue: 6 }));
+    m.add(tfl.layers.zeroPadding2d({ padding: [[0, 1], [0, 1]] }));
     m.add(tfl.layers.maxPooling2d({ poolSize: 2 }));
     m.add(tfl.layers.conv2d({ filters: 6, kernelSize: 1, kernelInitializer: init(3) }));
+    m.add(tfl.layers.conv2d({ filters: 5, kernelSize: 1, activation: 'relu', biasInitializer: 'ones', kernelInitializer: init(5) }));
     m.add(tfl.layers.flatten());
     m.add(tfl.layers.dense({ units: 3, activation: 'softmax', kernelInitializer: init(4) }));
-    m.compile({ optimizer: tf.train.sgd(0.1), loss: 'categoricalCrossentropy' });
+    m.compile({ optimizer: tf.train.sgd(0.05), loss: 'categoricalCrossentropy' });
     return m;
   };
   const xs = Float32Array.from({ length: 8 * 12 * 12 * 3 }, (_, i) => Math.sin(i * 0.37));
@@ -396,7 +438,7 @@ test('a tfjs-layers conv/depthwise/maxPool model trains on wasm as on cpu', asyn
   const a = await train('wasm');
   const b = await train('cpu');
   await tf.setBackend('wasm');
-  assert.ok(a.loss[2] < a.loss[0], 'loss decreases');
+  assert.ok(a.loss[2] < a.loss[0], `loss decreases: ${a.loss} (cpu ${b.loss})`);
   a.loss.forEach((l, i) => assert.ok(Math.abs(l - b.loss[i]) <= TOL, `loss ${i}: ${l} vs ${b.loss[i]}`));
   a.weights.forEach((w, i) => assert.ok(relErr(w, b.weights[i]) <= TOL, `weight ${i}`));
 });
@@ -440,4 +482,175 @@ test('AvgPoolGrad: global-pool fast path and the stock fallback both match cpu',
       return tf.grad((u: tf.Tensor4D) => tf.sum(tf.mul(tf.avgPool(u, size, strides, pad), w)))(t);
     });
   }
+});
+
+interface FwdCase { N: number; H: number; W: number; Cin: number; Cout: number; s: number; pad: Pad; bias: boolean; act: string }
+
+test('Conv2D / FusedConv2D 1×1 forward (native GEMM or stock) matches cpu: stride, padding, bias, activations', async () => {
+  await initTf('wasm');
+  const acts = ['linear', 'relu', 'relu6', 'elu', 'sigmoid', 'leakyrelu'] as const;
+  const r = rand(31);
+  const cases: FwdCase[] = [
+    { N: 16, H: 7, W: 7, Cin: 160, Cout: 96, s: 1, pad: 'valid', bias: false, act: 'linear' },
+    { N: 1, H: 5, W: 3, Cin: 3, Cout: 1, s: 1, pad: 'same', bias: true, act: 'relu6' },
+    { N: 2, H: 9, W: 8, Cin: 6, Cout: 5, s: 2, pad: 'same', bias: true, act: 'relu' },
+    { N: 3, H: 6, W: 7, Cin: 4, Cout: 9, s: 2, pad: [[0, 0], [1, 2], [2, 0], [0, 0]], bias: false, act: 'leakyrelu' },
+  ];
+  for (let i = 0; i < 16; i++) {
+    const pad: Pad = r.pick(['same', 'valid', 'explicit'] as const) === 'explicit' ? [[0, 0], [r.int(0, 2), r.int(0, 2)], [r.int(0, 2), r.int(0, 2)], [0, 0]] : r.pick(['same', 'valid'] as const);
+    // Cin ≥ 64 runs natively, fewer in the stock kernel
+    const Cin = r.next() < 0.7 ? r.int(64, 90) : r.int(1, 9);
+    cases.push({ N: r.int(1, 3), H: r.int(1, 11), W: r.int(1, 11), Cin, Cout: r.int(1, 17), s: r.pick([1, 2, 3]), pad, bias: r.next() < 0.5, act: r.pick(acts) });
+  }
+  let seed = 1000;
+  for (const c of cases) {
+    const { N, H, W, Cin, Cout, s: st, pad, bias, act } = c;
+    const q = rand(seed++);
+    const xv = q.data(N * H * W * Cin);
+    const wv = q.data(Cin * Cout);
+    const bv = q.data(Cout);
+    await check(`conv 1×1 forward ${JSON.stringify(c)}`, () => {
+      const x = tf.tensor4d(xv, [N, H, W, Cin]);
+      const w = tf.tensor4d(wv, [1, 1, Cin, Cout]);
+      const b = bias ? tf.tensor1d(bv) : undefined;
+      const plain = tf.conv2d(x, w, st, pad);
+      const fused = tf.fused.conv2d({ x, filter: w, strides: st, pad, bias: b, activation: act as tf.fused.Activation, leakyreluAlpha: 0.1 });
+      return [plain, fused];
+    });
+  }
+  // Not 1×1: the stock kernels still serve it.
+  await check('conv 3×3 forward (stock)', () =>
+    tf.fused.conv2d({ x: tf.tensor4d(rand(5).data(2 * 6 * 6 * 3), [2, 6, 6, 3]), filter: tf.tensor4d(rand(6).data(27 * 4), [3, 3, 3, 4]), strides: 1, pad: 'same', bias: tf.tensor1d([1, 2, 3, 4]), activation: 'relu' }));
+});
+
+test('BatchMatMul as one GEMM (transposes, rank 3 batch 1) matches cpu, natively and through the fallback', async () => {
+  await initTf('wasm');
+  const r = rand(41);
+  const shapes: [number, number, number][] = [[16, 1280, 10], [1, 1, 1], [7, 3, 5], [33, 65, 17]];
+  for (const mode of ['1', '0']) {
+    await withEnv('GRAFT_NATIVE_GEMM', mode, async () => {
+      for (const [m, k, n] of shapes) {
+        for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]]) {
+          const av = r.data(m * k);
+          const bv = r.data(k * n);
+          await check(`matMul ${m}x${k}x${n} tA ${ta} tB ${tb} native ${mode}`, () => {
+            const a = tf.tensor(av, ta ? [k, m] : [m, k]);
+            const b = tf.tensor(bv, tb ? [n, k] : [k, n]);
+            return [tf.matMul(a, b, ta, tb), tf.matMul(tf.reshape(a, [1, ...a.shape]), tf.reshape(b, [1, ...b.shape]), ta, tb)];
+          });
+        }
+      }
+      // A real batch goes to the stock kernel.
+      const av = r.data(3 * 4 * 5);
+      const bv = r.data(3 * 6 * 5);
+      await check(`batched matMul native ${mode}`, () => tf.matMul(tf.tensor3d(av, [3, 4, 5]), tf.tensor3d(bv, [3, 6, 5]), false, true));
+    });
+  }
+});
+
+test('Multiply / Add with a per-channel vector (SIMD) match cpu; other broadcasts use the stock kernels', async () => {
+  await initTf('wasm');
+  const r = rand(51);
+  const cases: [number[], number[]][] = [
+    [[16, 7, 7, 960], [960]],
+    [[2, 3, 5, 7], [1, 1, 1, 7]],
+    [[3, 7], [7]],
+    [[7], [1, 1, 7]], // the vector has the higher rank: stock
+    [[4, 5, 6], [5, 1]], // not the last axis: stock
+    [[5, 6], [5, 6]], // same shape: stock
+    [[2, 3], []], // scalar: stock
+    [[1, 9], [9]], // nothing to broadcast over: stock
+  ];
+  for (const [sa, sb] of cases) {
+    const av = r.data(sa.reduce((p, q) => p * q, 1));
+    const bv = r.data(sb.reduce((p, q) => p * q, 1));
+    await check(`mul/add ${JSON.stringify([sa, sb])}`, () => {
+      const a = tf.tensor(av, sa);
+      const b = tf.tensor(bv, sb);
+      return [tf.mul(a, b), tf.mul(b, a), tf.add(a, b), tf.add(b, a)];
+    });
+  }
+  // int32 goes to the stock kernels
+  const [m] = await on('wasm', () => tf.mul(tf.tensor2d([1, 2, 3, 4], [2, 2], 'int32'), tf.tensor1d([3, 5], 'int32')));
+  assert.deepEqual(Array.from(m.data), [3, 10, 9, 20]);
+});
+
+test('Relu / Relu6 / ClipByValue gradients (one masking pass) match cpu, including the bounds', async () => {
+  await initTf('wasm');
+  const r = rand(61);
+  const n = 2 * 5 * 5 * 13;
+  const data = Float32Array.from({ length: n }, () => (r.next() - 0.3) * 12);
+  // at the bounds: 0 (relu: no gradient; clip [0,6]: gradient), 6, the smallest float32 either side of 0
+  data.set([0, 6, -0, 2 ** -149, -(2 ** -149), 6.000001, 5.999999, -1e-7]);
+  const w = r.data(n);
+  const f = () => {
+    const x = tf.tensor4d(data, [2, 5, 5, 13]);
+    const wt = tf.tensor4d(w, [2, 5, 5, 13]);
+    const g = (op: (t: tf.Tensor) => tf.Tensor) => tf.grad((t: tf.Tensor) => tf.sum(tf.mul(op(t), wt)))(x);
+    return [g(tf.relu), g(tf.relu6), g((t) => tf.clipByValue(t, 0, 6)), g((t) => tf.clipByValue(tf.relu(t), 0, 6)), g((t) => tf.clipByValue(t, -2.5, 1))];
+  };
+  await check('activation gradients', f);
+  const [relu, relu6, clip] = await on('wasm', f);
+  await tf.setBackend('wasm');
+  assert.deepEqual([relu.data[0], relu.data[3], relu.data[4]], [0, w[3], 0]);
+  assert.deepEqual([relu6.data[1], relu6.data[5], relu6.data[6]], [w[1], 0, w[6]]);
+  assert.deepEqual([clip.data[0], clip.data[1], clip.data[2]], [w[0], w[1], w[2]]);
+});
+
+test('Sqrt (SIMD) matches cpu; Identity shares data and stays valid', async () => {
+  await initTf('wasm');
+  const r = rand(71);
+  const v = Float32Array.from({ length: 1003 }, () => r.next() * 100);
+  v.set([0, 2 ** -149, 1e-30, 1, 4, 1e30]);
+  await check('sqrt', () => tf.sqrt(tf.tensor1d(v)));
+  const [neg] = await on('wasm', () => tf.sqrt(tf.tensor1d([-1, 4])));
+  assert.ok(Number.isNaN(neg.data[0]) && neg.data[1] === 2);
+
+  await tf.setBackend('wasm');
+  const a = tf.tensor2d([1, 2, 3, 4], [2, 2]);
+  const c = tf.clone(a);
+  const backend = tf.backend() as unknown as { numDataIds(): number };
+  const ids = backend.numDataIds();
+  const d = tf.clone(c);
+  assert.equal(backend.numDataIds(), ids, 'a clone shares the data');
+  a.dispose();
+  c.dispose();
+  assert.deepEqual(Array.from(d.dataSync()), [1, 2, 3, 4]);
+  const v2 = tf.variable(d);
+  v2.assign(tf.tensor2d([5, 6, 7, 8], [2, 2]));
+  assert.deepEqual(Array.from(d.dataSync()), [1, 2, 3, 4], 'assigning a variable made from it leaves the clone alone');
+  tf.dispose([d, v2]);
+  assert.deepEqual(Array.from(tf.clone(tf.tensor1d(['x', 'y'], 'string')).dataSync() as unknown as string[]), ['x', 'y']);
+});
+
+test('PadV2 / Slice in height and width (row copies) match cpu, with their gradients; others use the stock kernels', async () => {
+  await initTf('wasm');
+  const r = rand(81);
+  const x = r.data(2 * 5 * 6 * 7);
+  const w = r.data(2 * 8 * 9 * 7);
+  const pads: [number, number][][] = [
+    [[0, 0], [0, 1], [0, 1], [0, 0]], // Keras ZeroPadding2D before a stride-2 convolution
+    [[0, 0], [2, 1], [0, 0], [0, 0]],
+    [[0, 0], [1, 2], [3, 0], [0, 0]],
+  ];
+  for (const p of pads) {
+    const shape = [2, 5 + p[1][0] + p[1][1], 6 + p[2][0] + p[2][1], 7];
+    const wv = w.subarray(0, shape.reduce((a, b) => a * b, 1));
+    await check(`pad ${JSON.stringify(p)}`, () => {
+      const t = tf.tensor4d(x, [2, 5, 6, 7]);
+      const wt = tf.tensor(wv, shape);
+      return [tf.pad(t, p), tf.pad(t, p, 1.5), tf.grad((u: tf.Tensor) => tf.sum(tf.mul(tf.pad(u, p), wt)))(t)];
+    });
+  }
+  await check('pad other axes (stock)', () => tf.pad(tf.tensor4d(x, [2, 5, 6, 7]), [[1, 0], [0, 1], [0, 0], [0, 2]]));
+  await check('slices', () => {
+    const t = tf.tensor4d(x, [2, 5, 6, 7]);
+    return [
+      tf.slice(t, [0, 1, 2, 0], [2, 3, 4, 7]),
+      tf.slice(t, [1, 0, 0, 0], [1, -1, -1, -1]),
+      tf.slice(t, [0, 4, 5, 0], [-1, 1, 1, 7]),
+      tf.slice(t, [0, 0, 0, 2], [2, 5, 6, 3]), // channels: stock
+      tf.slice(tf.tensor2d(x.subarray(0, 42), [6, 7]), [1, 2], [3, 4]), // rank 2: stock
+    ];
+  });
 });

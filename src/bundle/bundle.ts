@@ -34,7 +34,15 @@ export interface BundleMeta {
   created: string;
   labels: string[];
   /** `weights`: the source given at training time (file path or 'imagenet'), if not the tag's default. */
-  backbone: { name: string; weightsHash: string; layer: string; dim: number; weights?: string };
+  backbone: {
+    name: string;
+    weightsHash: string;
+    layer: string;
+    dim: number;
+    weights?: string;
+    /** Trained `--from` another bundle: the folder (inside this bundle) holding a copy of it. */
+    from?: string;
+  };
   preprocess: Preprocess;
   /** A head on features, or (fine-tuning) a pretrained tail from a cut point plus a new classifier. */
   head: HeadSpec | TailHeadSpec;
@@ -70,8 +78,13 @@ export async function deserializeModel(json: string, weights: Uint8Array): Promi
   return tfl.loadLayersModel(tf.io.fromMemory({ modelTopology: mj.modelTopology, weightSpecs: mj.weightsManifest.flatMap((g) => g.weights), weightData: buf }));
 }
 
-/** Write a bundle atomically to `dir`. */
-export async function saveBundle(dir: string, meta: Omit<BundleMeta, 'format' | 'formatVersion' | 'createdBy' | 'created' | 'files'>, head: tfl.LayersModel): Promise<BundleMeta> {
+/** Write a bundle atomically to `dir`; `embed` copies another bundle into it (see BundleMeta.backbone.from). */
+export async function saveBundle(
+  dir: string,
+  meta: Omit<BundleMeta, 'format' | 'formatVersion' | 'createdBy' | 'created' | 'files'>,
+  head: tfl.LayersModel,
+  opts: { embed?: { name: string; source: string } } = {},
+): Promise<BundleMeta> {
   const { json, weights } = await serializeModel(head);
   const full: BundleMeta = {
     format: BUNDLE_FORMAT,
@@ -84,6 +97,7 @@ export async function saveBundle(dir: string, meta: Omit<BundleMeta, 'format' | 
   await writeDirAtomic(dir, (tmp) => {
     fs.writeFileSync(path.join(tmp, 'model.json'), json);
     fs.writeFileSync(path.join(tmp, 'weights.bin'), weights);
+    if (opts.embed) fs.cpSync(opts.embed.source, path.join(tmp, opts.embed.name), { recursive: true });
     fs.writeFileSync(path.join(tmp, 'graft.json'), JSON.stringify(full, null, 2) + '\n');
   });
   return full;

@@ -9,6 +9,7 @@ import { makeReporter, type Reporter } from '../util/log.js';
 import { num, str, list, type Values } from './args.js';
 import { GRAFT_VERSION } from '../version.js';
 import { cleanupPendingDirs } from '../util/fs.js';
+import { withOverrides } from '../models/file-ref.js';
 import type { RunResult } from '../recipes/run.js';
 import type { Evaluation } from '../eval/metrics.js';
 
@@ -44,6 +45,30 @@ const TRAIN = {
   'class-weights': { type: 'string' },
   patience: { type: 'string' },
   seed: { type: 'string' },
+  from: { type: 'string' },
+  freeze: { type: 'string' },
+} as const;
+
+const TRANSFER = {
+  source: { type: 'string' },
+  target: { type: 'string' },
+  'source-classes': { type: 'string' },
+  'target-classes': { type: 'string' },
+  'source-limit-per-class': { type: 'string' },
+  'target-limit-per-class': { type: 'string' },
+  'source-unfreeze': { type: 'string' },
+  'source-epochs': { type: 'string' },
+  'source-freeze-epochs': { type: 'string' },
+  'source-lr': { type: 'string' },
+  baseline: { type: 'boolean' },
+  onnx: { type: 'string' },
+  budgets: { type: 'string' },
+  repeats: { type: 'string' },
+  methods: { type: 'string' },
+  'scratch-size': { type: 'string' },
+  report: { type: 'string' },
+  logits: { type: 'boolean' },
+  opset: { type: 'string' },
 } as const;
 
 const USAGE = `graft ${GRAFT_VERSION} — transfer learning for images (pretrained CNN features + a trained head)
@@ -52,6 +77,12 @@ usage:
   graft demo [--out DIR] [--per-class N]          offline demo: MNIST digits from the mnist package
   graft train DATA --out DIR [options]            DATA/<class>/*.jpg or DATA/{train,val,test}/<class>/
   graft finetune DATA --out DIR [--unfreeze K | --cut BLOCK] [--epochs N]   fine-tune the last blocks + a new head
+  graft train DATA --from BUNDLE --freeze all --out DIR   a trained bundle's network, frozen, under a new head
+  graft transfer --source DATA --target DATA --out DIR [--target-classes a,b] [--source-unfreeze K] [--baseline]
+                                                  the two-stage recipe: fine-tune on source, new head on target
+  graft compare DATA --out DIR [--budgets 5,10,25,50,100,all] [--repeats 3] [--methods scratch,linear,finetune]
+                                                  transfer vs scratch over label budgets → report.html + plots
+  graft export BUNDLE --onnx FILE [--logits]      the whole network as one ONNX classifier (checked ≤1e-4 vs graft)
   graft lr-find DATA [--plot lr.png]              LR range test for an MLP head; suggests a learning rate
   graft eval BUNDLE DATA                          accuracy, per-class P/R/F1, confusion matrix
   graft predict BUNDLE IMAGE... [--top K]         top-k labels with probabilities
@@ -63,12 +94,16 @@ usage:
 common options:  --json (one JSON object on stdout)  --quiet  --strict (bad files are errors)
                  --engine ort|tfjs  --threads N
 data options:    --val-percent 10 --test-percent 10 --classes a,b,c --limit-per-class N
+model files:     --backbone ./model.json|./net.onnx|https://…/model.json  [--input-size H[xW] --mean M --std S --resize squash|center-crop]
 train options:   --backbone NAME (graft zoo)  --weights FILE|imagenet  --head linear|mlp  --hidden 512,256
                  --dropout 0.5  --optimizer lbfgs|adam|adamw|sgd  --lr  --epochs  --batch-size
                  --weight-decay (default for linear: chosen on validation)  --label-smoothing
-                 --class-weights balanced  --patience  --seed
+                 --class-weights balanced  --patience  --seed  --from BUNDLE (with --freeze all)
+                 --report DIR (self-contained report.html + PNG plots; also for finetune)
 finetune options: --unfreeze 2  --cut BLOCK  --epochs 6  --freeze-epochs 2  --lr 1e-2  --lr-body
                  --batch-size 32  --dropout 0.2  --train-bn  (cut activations are cached: epochs cost only the tail)
+                 --unfreeze all (the whole network from the pixels, nothing cached; slow on a CPU)
+                 --checkpoint DIR (default OUT.ckpt, written every epoch)  --resume (continue after Ctrl-C)
 `;
 
 function dataOpts(v: Values) {
@@ -89,7 +124,7 @@ function trainOpts(v: Values) {
   return {
     ...dataOpts(v),
     ...engineOpts(v),
-    backbone: str(v, 'backbone'),
+    backbone: withOverrides(str(v, 'backbone'), v),
     weights: str(v, 'weights'),
     head: str(v, 'head', ['linear', 'mlp'] as const),
     hidden: list(v, 'hidden')?.map(Number),
@@ -103,6 +138,8 @@ function trainOpts(v: Values) {
     classWeights: str(v, 'class-weights', ['balanced'] as const),
     patience: num(v, 'patience'),
     seed: num(v, 'seed'),
+    from: str(v, 'from'),
+    report: str(v, 'report'),
   };
 }
 
@@ -129,6 +166,10 @@ async function cmdTrain(pos: string[], v: Values, r: Reporter, demo = false): Pr
     res = await runDemo({ ...trainOpts(v), out: str(v, 'out'), perClass: num(v, 'per-class'), reporter: r });
   } else {
     if (pos.length !== 1) throw new Error('usage: graft train DATA --out DIR');
+    const freeze = str(v, 'freeze');
+    if (freeze !== undefined && freeze !== 'all') {
+      throw new Error(`graft train always keeps the whole network frozen (--freeze all); to unfreeze blocks use graft finetune --unfreeze K`);
+    }
     const out = str(v, 'out');
     if (!out) throw new Error('graft train needs --out DIR for the bundle');
     res = await trainClassifier({ ...trainOpts(v), data: pos[0], out, reporter: r });
@@ -173,8 +214,10 @@ async function cmdFinetune(pos: string[], v: Values, r: Reporter): Promise<void>
     ...t,
     data: pos[0],
     out,
-    unfreeze: num(v, 'unfreeze'),
+    unfreeze: v.unfreeze === 'all' ? 'all' : num(v, 'unfreeze'),
     cut: str(v, 'cut'),
+    checkpoint: str(v, 'checkpoint'),
+    resume: !!v.resume,
     freezeEpochs: num(v, 'freeze-epochs'),
     lrBody: num(v, 'lr-body'),
     trainBn: !!v['train-bn'],
@@ -226,12 +269,12 @@ async function cmdExtract(pos: string[], v: Values, r: Reporter): Promise<void> 
   const tensor = str(v, 'tensor');
   if (tensor) {
     if (pos.length) throw new Error('graft extract: give DATA or --tensor FILE.npy, not both');
-    const res = await extractTensor({ ...engineOpts(v), tensor, out, format: str(v, 'format', ['npy', 'json', 'csv'] as const), backbone: str(v, 'backbone'), weights: str(v, 'weights'), layer: str(v, 'layer') });
+    const res = await extractTensor({ ...engineOpts(v), tensor, out, format: str(v, 'format', ['npy', 'json', 'csv'] as const), backbone: withOverrides(str(v, 'backbone'), v), weights: str(v, 'weights'), layer: str(v, 'layer') });
     emit(!!v.json, res, () => `wrote ${res.n}×${res.dim} ${res.backbone} outputs (${res.layer}) of ${tensor} to ${res.out}`);
     return;
   }
   if (pos.length !== 1) throw new Error('usage: graft extract DATA --out FILE  |  graft extract --tensor FILE.npy --out FILE');
-  const res = await extractFolder({ ...dataOpts(v), ...engineOpts(v), data: pos[0], out, format: str(v, 'format', ['npy', 'json', 'csv'] as const), backbone: str(v, 'backbone'), weights: str(v, 'weights'), layer: str(v, 'layer'), reporter: r });
+  const res = await extractFolder({ ...dataOpts(v), ...engineOpts(v), data: pos[0], out, format: str(v, 'format', ['npy', 'json', 'csv'] as const), backbone: withOverrides(str(v, 'backbone'), v), weights: str(v, 'weights'), layer: str(v, 'layer'), reporter: r });
   emit(!!v.json, res, () => `wrote ${res.n}×${res.dim} ${res.backbone} features (${res.layer}) to ${res.out}; ${res.features.computed} computed, ${res.features.cached} cached` + skippedSummary(res.skipped));
 }
 
@@ -239,7 +282,7 @@ async function cmdZoo(pos: string[], v: Values): Promise<void> {
   const { zooTable, zooEntry } = await import('../recipes/zoo.js');
   if (pos[0] === 'show') {
     if (!pos[1]) throw new Error('usage: graft zoo show NAME');
-    const e = await zooEntry(pos[1]);
+    const e = await zooEntry(withOverrides(pos[1], v)!);
     emit(!!v.json, e, () => Object.entries(e).map(([k, x]) => `${k}: ${Array.isArray(x) ? x.join(', ') : typeof x === 'object' ? JSON.stringify(x) : String(x)}`).join('\n'));
     return;
   }
@@ -257,6 +300,96 @@ async function cmdData(pos: string[], v: Values, r: Reporter): Promise<void> {
   emit(!!v.json, res, () => `${res.name}: ${res.dir} (${res.from === 'download' ? 'downloaded' : res.from === 'system' ? 'system copy' : 'already present'}, ${res.files.length} files)`);
 }
 
+async function cmdTransfer(pos: string[], v: Values, r: Reporter): Promise<void> {
+  const source = str(v, 'source');
+  const target = str(v, 'target');
+  const out = str(v, 'out');
+  if (pos.length || !source || !target || !out) throw new Error('usage: graft transfer --source DATA --target DATA --out DIR [--target-classes a,b,c]');
+  const { transferRecipe } = await import('../recipes/transfer.js');
+  const res = await transferRecipe({
+    source,
+    target,
+    out,
+    sourceClasses: list(v, 'source-classes'),
+    targetClasses: list(v, 'target-classes'),
+    sourceLimitPerClass: num(v, 'source-limit-per-class'),
+    targetLimitPerClass: num(v, 'target-limit-per-class'),
+    backbone: withOverrides(str(v, 'backbone'), v),
+    weights: str(v, 'weights'),
+    sourceUnfreeze: num(v, 'source-unfreeze'),
+    sourceEpochs: num(v, 'source-epochs'),
+    sourceFreezeEpochs: num(v, 'source-freeze-epochs'),
+    sourceLr: num(v, 'source-lr'),
+    targetHead: str(v, 'head', ['linear', 'mlp'] as const),
+    baseline: !!v.baseline,
+    valPercent: num(v, 'val-percent'),
+    testPercent: num(v, 'test-percent'),
+    seed: num(v, 'seed'),
+    strict: !!v.strict,
+    ...engineOpts(v),
+    reporter: r,
+  });
+  const { runs: _runs, ...summary } = res;
+  void _runs;
+  const line = (name: string, s: typeof res.source) =>
+    `${name.padEnd(8)} ${s.labels.length} classes, ${s.images.train}/${s.images.val}/${s.images.test} images  val ${pct(s.val?.accuracy)}  test ${pct(s.test?.accuracy)}  ${s.seconds.toFixed(1)} s  → ${s.bundle}`;
+  emit(!!v.json, summary, () =>
+    [line('source', res.source), line('target', res.target), res.baseline ? line('baseline', res.baseline) : '', `summary: ${res.summary}`].filter(Boolean).join('\n'),
+  );
+}
+
+async function cmdCompare(pos: string[], v: Values, r: Reporter): Promise<void> {
+  const out = str(v, 'out');
+  if (pos.length !== 1 || !out) throw new Error('usage: graft compare DATA --out DIR [--budgets 5,25,all] [--repeats N]');
+  const { compareRecipe, COMPARE_METHODS } = await import('../recipes/compare.js');
+  const budgets = list(v, 'budgets')?.map((b) => {
+    if (b === 'all') return 'all' as const;
+    const n = Number(b);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`--budgets: "${b}" is not a positive integer or "all"`);
+    return n;
+  });
+  const methods = list(v, 'methods')?.map((m) => {
+    if (!(COMPARE_METHODS as readonly string[]).includes(m)) throw new Error(`--methods: unknown method "${m}"; known: ${COMPARE_METHODS.join(', ')}`);
+    return m as (typeof COMPARE_METHODS)[number];
+  });
+  const res = await compareRecipe({
+    ...dataOpts(v),
+    ...engineOpts(v),
+    data: pos[0],
+    out,
+    budgets,
+    methods,
+    repeats: num(v, 'repeats'),
+    backbone: str(v, 'backbone'),
+    weights: str(v, 'weights'),
+    from: str(v, 'from'),
+    unfreeze: num(v, 'unfreeze'),
+    scratchSize: num(v, 'scratch-size'),
+    seed: num(v, 'seed'),
+    reporter: r,
+  });
+  const { runs: _runs, ...summary } = res;
+  void _runs;
+  emit(!!v.json, summary, () =>
+    [
+      `${'method'.padEnd(9)} ${'budget'.padStart(6)}  accuracy (mean ± std)   seconds`,
+      ...res.points.map((p) => `${p.method.padEnd(9)} ${p.label.padStart(6)}  ${pct(p.accuracy).padStart(7)} ± ${(100 * p.std).toFixed(2).padStart(5)}      ${p.seconds.toFixed(1).padStart(6)}`),
+      `report: ${res.report}`,
+    ].join('\n'),
+  );
+}
+
+async function cmdExport(pos: string[], v: Values): Promise<void> {
+  const file = str(v, 'onnx');
+  if (pos.length !== 1 || !file) throw new Error('usage: graft export BUNDLE --onnx FILE [--logits] [--opset N]');
+  const { exportOnnx } = await import('../recipes/export.js');
+  const res = await exportOnnx(pos[0], file, { output: v.logits ? 'logits' : 'probabilities', opset: num(v, 'opset') });
+  emit(!!v.json, res, () =>
+    `wrote ${res.file} (${(res.bytes / 1e6).toFixed(1)} MB): input "input" float32 [${res.input.shape.join(', ')}] preprocessed as ${JSON.stringify(res.input.preprocess)}, ` +
+    `output "${res.output.name}" [N, ${res.output.classes}]; labels in metadata "graft.labels"; max |ONNX − graft| on a probe batch ${res.maxAbsDiff.toExponential(1)}`,
+  );
+}
+
 /** Every subcommand: positionals, option values, reporter. */
 const COMMANDS: Record<string, (pos: string[], v: Values, r: Reporter) => Promise<void>> = {
   train: (p, v, r) => cmdTrain(p, v, r),
@@ -268,6 +401,9 @@ const COMMANDS: Record<string, (pos: string[], v: Values, r: Reporter) => Promis
   extract: cmdExtract,
   zoo: (p, v) => cmdZoo(p, v),
   data: cmdData,
+  transfer: cmdTransfer,
+  compare: cmdCompare,
+  export: (p, v) => cmdExport(p, v),
 };
 
 export async function main(argv: string[]): Promise<number> {
@@ -280,7 +416,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(GRAFT_VERSION + '\n');
     return 0;
   }
-  const options = { ...COMMON, ...DATA, ...TRAIN, top: { type: 'string' }, unfreeze: { type: 'string' }, cut: { type: 'string' }, 'freeze-epochs': { type: 'string' }, 'lr-body': { type: 'string' }, 'train-bn': { type: 'boolean' }, format: { type: 'string' }, tensor: { type: 'string' }, plot: { type: 'string' }, steps: { type: 'string' }, layer: { type: 'string' }, 'per-class': { type: 'string' } } as const;
+  const options = { ...COMMON, ...DATA, ...TRAIN, ...TRANSFER, top: { type: 'string' }, unfreeze: { type: 'string' }, cut: { type: 'string' }, 'freeze-epochs': { type: 'string' }, 'lr-body': { type: 'string' }, 'train-bn': { type: 'boolean' }, checkpoint: { type: 'string' }, resume: { type: 'boolean' }, format: { type: 'string' }, tensor: { type: 'string' }, plot: { type: 'string' }, steps: { type: 'string' }, layer: { type: 'string' }, 'per-class': { type: 'string' }, 'input-size': { type: 'string' }, mean: { type: 'string' }, std: { type: 'string' }, resize: { type: 'string' } } as const;
   let json = rest.includes('--json');
   try {
     const { values, positionals } = parseArgs({ args: rest, options, allowPositionals: true, strict: true });

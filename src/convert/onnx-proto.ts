@@ -70,6 +70,8 @@ export interface ModelProto {
   producerName?: string;
   producerVersion?: string;
   graph: GraphProto;
+  /** Free-form key/value metadata (ModelProto.metadata_props), e.g. labels and preprocessing. */
+  metadataProps?: { key: string; value: string }[];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -297,6 +299,12 @@ export function encodeModel(m: ModelProto): Uint8Array {
     op.int(2, o.version); // version
     w.message(8, op); // opset_import
   }
+  for (const p of m.metadataProps ?? []) {
+    const e = new Writer();
+    e.string(1, p.key);
+    e.string(2, p.value);
+    w.message(14, e); // metadata_props
+  }
   return w.finish();
 }
 
@@ -319,4 +327,14 @@ export function int64Tensor(name: string, dims: number[], data: number[]): Tenso
   const b = new BigInt64Array(data.length);
   data.forEach((v, i) => (b[i] = BigInt(v)));
   return { name, dims, dataType: DataType.INT64, rawData: new Uint8Array(b.buffer) };
+}
+
+/** One NodeProto's bytes (without a field tag), e.g. to splice into a decoded model (onnx-decode.ts). */
+export function encodeNode(n: NodeProto): Uint8Array {
+  return writeNode(n).finish();
+}
+
+/** One ValueInfoProto's bytes (without a field tag). */
+export function encodeValueInfo(v: ValueInfoProto): Uint8Array {
+  return writeValueInfo(v).finish();
 }

@@ -43,6 +43,8 @@ export interface ConvertOptions {
   opset?: number;
   /** Fold BatchNormalization into the preceding Conv/Dense where valid (default true). */
   foldBatchNorm?: boolean;
+  /** ModelProto.metadata_props (ORT exposes them as the session's custom metadata). */
+  metadata?: Record<string, string>;
 }
 
 type SymbolicTensor = tfl.SymbolicTensor;
@@ -809,6 +811,7 @@ export function layersModelToOnnx(model: tfl.LayersModel, opts: ConvertOptions):
     irVersion: irVersionFor(opset),
     opsetImport: [{ version: opset }],
     producerName: 'graft',
+    ...(opts.metadata ? { metadataProps: Object.entries(opts.metadata).map(([key, value]) => ({ key, value })) } : {}),
     graph: {
       name: model.name || 'graft',
       node: b.nodes,

@@ -11,10 +11,8 @@ import { tf, initTf } from '../engine/tfjs.js';
 import { OrtSession } from '../engine/ort.js';
 import { layersModelToOnnx } from '../convert/tfjs-to-onnx.js';
 import { graftHome, writeFileAtomic } from '../util/fs.js';
-import { getBackbone } from './registry.js';
+import { resolveBackbone } from './resolve.js';
 import type { Backbone, BackboneSpec, EngineName, WeightsOption } from './types.js';
-import './nsfwjs.js';
-import './tv/index.js';
 
 /** Bumped whenever the converter's output for the same weights changes. */
 export const CONVERTER_VERSION = 1;
@@ -54,7 +52,8 @@ function truncate(model: tfl.LayersModel, layer: string): tfl.LayersModel {
 
 /** Path of the cached ONNX graph of `spec` up to `layer` for the given weights. */
 export function onnxCachePath(spec: BackboneSpec, layer: string, weightsHash: string): string {
-  return path.join(graftHome(), 'onnx', `${spec.name}--${layer}--${weightsHash.slice(0, 16)}--c${CONVERTER_VERSION}.onnx`);
+  const safe = (s: string) => s.replace(/[^\w.-]+/g, '_').slice(-96); // model-file names are paths/URLs
+  return path.join(graftHome(), 'onnx', `${safe(spec.name)}--${safe(layer)}--${weightsHash.slice(0, 16)}--c${CONVERTER_VERSION}.onnx`);
 }
 
 /** Load the cached ONNX bytes if present and intact (sidecar sha256), else convert and cache. */
@@ -82,12 +81,30 @@ export async function frozenOnnx(spec: BackboneSpec, layer: string, w: WeightsOp
 class OrtBackbone implements Backbone {
   readonly engine = 'ort' as const;
   forwardCount = 0;
-  constructor(readonly spec: BackboneSpec, readonly weightsHash: string, readonly layer: string, readonly dim: number, private readonly session: OrtSession) {}
+  constructor(
+    readonly spec: BackboneSpec,
+    readonly weightsHash: string,
+    readonly layer: string,
+    readonly dim: number,
+    private readonly session: OrtSession,
+    /** The graph runs at most this many images at once. */
+    private readonly maxBatch = Infinity,
+  ) {}
   async extract(batch: Float32Array, n: number): Promise<Float32Array> {
     const [h, w] = this.spec.preprocess.size;
-    const out = await this.session.run(batch, [n, h, w, 3]);
-    this.forwardCount += n;
-    return out.data;
+    if (n <= this.maxBatch) {
+      const out = await this.session.run(batch, [n, h, w, 3]);
+      this.forwardCount += n;
+      return out.data;
+    }
+    const per = h * w * 3;
+    const out = new Float32Array(n * this.dim);
+    for (let s = 0; s < n; s += this.maxBatch) {
+      const m = Math.min(this.maxBatch, n - s);
+      out.set((await this.session.run(batch.subarray(s * per, (s + m) * per), [m, h, w, 3])).data, s * this.dim);
+      this.forwardCount += m;
+    }
+    return out;
   }
   async dispose(): Promise<void> {
     await this.session.release();
@@ -119,20 +136,28 @@ function layerDim(spec: BackboneSpec, layer: string, dims: number[]): number {
   return dims.slice(1).reduce((a, b) => a * b, 1);
 }
 
-/** Open backbone `name` (`arch` or `arch.tag`) as a feature extractor. */
+/** Open backbone `name` (`arch`, `arch.tag`, or a model file: see resolveBackbone) as a feature extractor. */
 export async function openBackbone(name: string, opts: OpenOptions = {}): Promise<Backbone> {
-  const spec = getBackbone(name);
+  return openBackboneSpec(await resolveBackbone(name), opts);
+}
+
+/** Open a backbone from its spec (a registry entry, a bundle used as a backbone, …). */
+export async function openBackboneSpec(spec: BackboneSpec, opts: OpenOptions = {}): Promise<Backbone> {
   const layer = opts.layer ?? spec.featureLayer;
-  if (layer !== spec.featureLayer && layer !== LOGITS && !spec.cutPoints.includes(layer)) {
+  if (layer !== spec.featureLayer && layer !== LOGITS && !spec.cutPoints.includes(layer) && !spec.layers?.includes(layer)) {
+    if (spec.layers) throw new Error(`"${layer}" is not a layer of ${spec.name}; use ${LOGITS}, ${spec.featureLayer} (features) or a name listed by \`graft zoo show ${spec.name}\``);
     throw new Error(`"${layer}" is not a cut point of ${spec.name}; use ${LOGITS}, ${spec.featureLayer} (features) or a cut point: ${spec.cutPoints.join(', ')}`);
   }
   const engine = opts.engine ?? 'ort';
   if (engine === 'ort') {
-    const { bytes, weightsHash } = await frozenOnnx(spec, layer, { weights: opts.weights });
+    // ONNX model files bring their own graph; everything else is converted from tfjs (and cached).
+    const { bytes, weightsHash, maxBatch }: { bytes: Uint8Array; weightsHash: string; maxBatch?: number } = spec.onnx
+      ? await spec.onnx(layer, { weights: opts.weights })
+      : await frozenOnnx(spec, layer, { weights: opts.weights });
     const session = await OrtSession.create(bytes, { threads: opts.threads });
     const [h, w] = spec.preprocess.size;
     const probe = layer === spec.featureLayer ? spec.featureDim : layerDim(spec, layer, (await session.run(new Float32Array(h * w * 3), [1, h, w, 3])).dims);
-    return new OrtBackbone(spec, weightsHash, layer, probe, session);
+    return new OrtBackbone(spec, weightsHash, layer, probe, session, maxBatch);
   }
   await initTf();
   const { model, weightsHash } = await spec.load({ weights: opts.weights });

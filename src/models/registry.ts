@@ -17,7 +17,7 @@ export function registerBackbone(spec: BackboneSpec, opts: { isDefaultTag?: bool
 export function getBackbone(name: string): BackboneSpec {
   const full = specs.has(name) ? name : defaults.get(name);
   const spec = full ? specs.get(full) : undefined;
-  if (!spec) throw new Error(`unknown backbone "${name}"; known: ${listBackbones().map((s) => s.name).join(', ')}`);
+  if (!spec) throw new Error(`unknown backbone "${name}"; known: ${listBackbones().map((s) => s.name).join(', ')}; or a path/URL to a TF.js model.json or an .onnx file`);
   return spec;
 }
 

@@ -2,11 +2,25 @@
  * The trainable tail of a pretrained network: the layers between a cut point and an output layer,
  * rebuilt as their own tfjs model on a new input of the cut's shape. The tail shares its layer
  * objects (and so its pretrained weights) with the source model. Frozen-prefix activations come
- * from ORT (cached in the feature store); only the tail trains.
+ * from ORT (cached in the feature store); only the tail trains. The cut `INPUT_CUT` makes the
+ * tail the whole network (nothing frozen in front of it; its rows are the preprocessed pixels).
  */
 import * as tfl from '@tensorflow/tfjs-layers';
 import { tf } from '../engine/tfjs.js';
+import type { Backbone, BackboneSpec } from './types.js';
 type Tensor = tf.Tensor;
+
+/** The cut point before the first layer: fine-tune the whole network from the image input. */
+export const INPUT_CUT = 'input';
+
+/**
+ * The empty frozen prefix of a whole-network fine-tune: its "features" are the preprocessed
+ * pixels themselves (H·W·3 per image). `layer` names the network's input layer.
+ */
+export function inputBackbone(spec: BackboneSpec, weightsHash: string, layer = INPUT_CUT): Backbone {
+  const dim = spec.preprocess.size[0] * spec.preprocess.size[1] * 3;
+  return { spec, weightsHash, engine: 'tfjs', layer, dim, forwardCount: 0, extract: async (batch, n) => batch.subarray(0, n * dim), dispose: async () => undefined };
+}
 
 export interface TailOptions {
   /** Keep BatchNormalization layers in inference mode while training (default true, Keras guide). */
@@ -56,7 +70,7 @@ function freezeBatchNorm(layer: tfl.layers.Layer): void {
  * output. Throws if a layer after the cut needs a tensor from before it (a cut inside a block).
  */
 export function buildTail(model: tfl.LayersModel, cut: string, output: string, opts: TailOptions = {}): tfl.LayersModel {
-  const cutLayer = model.getLayer(cut);
+  const cutLayer = cut === INPUT_CUT ? model.inputLayers[0] : model.getLayer(cut);
   const outLayer = model.getLayer(output);
   const cutOut = cutLayer.inboundNodes[0].outputTensors[0];
   const input = tfl.input({ shape: cutOut.shape.slice(1) as number[], name: `${cut}_activations` });
@@ -70,7 +84,9 @@ export function buildTail(model: tfl.LayersModel, cut: string, output: string, o
     if (ins.some((t) => t === undefined)) {
       throw new Error(`cut "${cut}" is inside a block: layer ${layer.name} also needs a tensor from before the cut`);
     }
+    // Everything in the tail trains (a pretrained file may mark layers non-trainable), except frozen BatchNorm.
     if (layer.getClassName() === 'BatchNormalization' && opts.freezeBatchNorm !== false) freezeBatchNorm(layer);
+    else layer.trainable = true;
     const out = layer.apply(ins.length === 1 ? ins[0]! : (ins as Sym[])) as Sym;
     mapped.set(tensorId(node.outputTensors[0]), out);
     if (layer === outLayer) break;

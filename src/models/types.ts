@@ -21,6 +21,10 @@ export interface BackboneSpec {
   featureDim: number;
   /** Named blocks usable as cut points, in network order. */
   cutPoints: string[];
+  /** Model files: every other output name `--layer` accepts (tfjs layer names / ONNX node outputs). */
+  layers?: string[];
+  /** Frozen only (ONNX files): no tfjs network to load, fine-tune or run on `--engine tfjs`. */
+  frozenOnly?: boolean;
   /** Where the weights come from, in plain words (honest provenance). */
   provenance: string;
   license: string;
@@ -34,6 +38,11 @@ export interface BackboneSpec {
   weightsHash(opts?: WeightsOption): Promise<string>;
   /** Number of parameters of the whole pretrained network (from the weight manifest). */
   paramCount(): Promise<number>;
+  /**
+   * A ready ONNX graph up to `layer` (float32 NHWC in, as graft feeds every backbone), used instead
+   * of converting the tfjs network (ONNX files). `maxBatch`: the graph runs only that many images at once.
+   */
+  onnx?(layer: string, opts?: WeightsOption): Promise<{ bytes: Uint8Array; weightsHash: string; maxBatch?: number }>;
 }
 
 /** Which runtime runs the frozen part. */

@@ -7,19 +7,37 @@
  * unfreeze the tail and train everything with discriminative learning rates (head `lr/2`, body
  * `lrBody/2`, one-cycle), early stopping on validation accuracy and best-epoch restore.
  * BatchNorm layers of the tail stay in inference mode unless `trainBn` (Keras guide rule).
+ *
+ * `unfreeze: 'all'` trains the whole network from the pixels: nothing is cached, every batch is
+ * decoded and preprocessed from the image files while the previous step runs (slow on a CPU; the
+ * cost of an epoch is measured and printed first).
+ *
+ * After every epoch the run is checkpointed (`<out>.ckpt/`, one file per stage); an interrupted
+ * run continues with `resume`, in the stage it was in, to the same weights an uninterrupted run
+ * gets. The checkpoint is removed once the bundle is saved.
  */
+import fs from 'node:fs';
+import path from 'node:path';
+import { crc32 } from 'node:zlib';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { getBackbone } from '../models/registry.js';
-import { DEFAULT_BACKBONE } from '../models/registry.js';
-import type { BackboneSpec } from '../models/types.js';
-import { buildTail } from '../models/tail.js';
-import { Trainer, type EpochLogs } from '../train/trainer.js';
-import { finishRun, openFeatureRun, type RunOptions, type RunResult } from './run.js';
+import { initTf } from '../engine/tfjs.js';
+import { loadDataset } from '../data/index.js';
+import type { Sample, Skipped, Split } from '../data/types.js';
+import { extractFeatures } from '../features/extract.js';
+import type { Backbone, BackboneSpec } from '../models/types.js';
+import { buildTail, inputBackbone, INPUT_CUT } from '../models/tail.js';
+import { Trainer, type EpochLogs, type Rows } from '../train/trainer.js';
+import { fingerprintDiff } from '../train/checkpoint.js';
+import { imageSource } from '../train/source.js';
+import { writeFileAtomic } from '../util/fs.js';
+import { silentReporter, type Reporter } from '../util/log.js';
+import { finishRun, openFeatureRun, runSpec, type FeatureRun, type RunOptions, type RunResult, type RunSplits } from './run.js';
 import '../models/backbone.js';
+import { FROZEN_ONNX } from '../models/user-onnx.js';
 
 export interface FinetuneOptions extends RunOptions {
-  /** Unfreeze the last K blocks (default 2). */
-  unfreeze?: number;
+  /** Unfreeze the last K blocks (default 2), or 'all': the whole network, trained from the pixels. */
+  unfreeze?: number | 'all';
   /** Explicit cut point (a block name, see `graft zoo show`); overrides `unfreeze`. */
   cut?: string;
   /** Epochs with everything unfrozen (default 6). */
@@ -39,57 +57,117 @@ export interface FinetuneOptions extends RunOptions {
   seed?: number;
   /** Let BatchNorm layers of the tail use batch statistics and update them (default false). */
   trainBn?: boolean;
+  /** Checkpoint directory, rewritten after every epoch (default `<out>.ckpt`); false: none. */
+  checkpoint?: string | false;
+  /** Continue from the checkpoint if there is one (else start fresh). */
+  resume?: boolean;
+}
+
+/** The measured cost of an unfrozen epoch (whole-network runs, printed before training). */
+export interface EpochEstimate {
+  secondsPerStep: number;
+  stepsPerEpoch: number;
+  secondsPerEpoch: number;
 }
 
 export interface FinetuneResult extends RunResult {
   tail: { cut: string; blocks: number; trainableParams: number };
+  estimate?: EpochEstimate;
+  /** Epochs restored from a checkpoint rather than trained in this call. */
+  resumedEpochs: number;
 }
 
 /** The cut point for "unfreeze the last K blocks" (or the explicit cut), validated. */
-export function resolveCut(spec: BackboneSpec, o: { unfreeze?: number; cut?: string }): { cut: string; blocks: number } {
+export function resolveCut(spec: BackboneSpec, o: { unfreeze?: number | 'all'; cut?: string }): { cut: string; blocks: number } {
+  if (spec.frozenOnly) throw new Error(`${spec.name}: ${FROZEN_ONNX}`);
   const cuts = spec.cutPoints;
   if (o.cut !== undefined) {
     const i = cuts.indexOf(o.cut);
     if (i < 0) throw new Error(`"${o.cut}" is not a cut point of ${spec.name}; cut points: ${cuts.join(', ')}`);
     return { cut: o.cut, blocks: cuts.length - 1 - i };
   }
+  if (o.unfreeze === 'all') return { cut: INPUT_CUT, blocks: cuts.length };
   const k = o.unfreeze ?? 2;
   const max = cuts.length - 1;
   if (!Number.isInteger(k) || k < 1 || k > max) {
-    throw new Error(`cannot unfreeze ${k} blocks of ${spec.name}: choose 1..${max} (its blocks end at ${cuts.join(', ')})`);
+    throw new Error(`cannot unfreeze ${k} blocks of ${spec.name}: choose 1..${max}, or all (its blocks end at ${cuts.join(', ')})`);
   }
   return { cut: cuts[cuts.length - 1 - k], blocks: k };
 }
 
-export async function finetuneClassifier(o: FinetuneOptions): Promise<FinetuneResult> {
-  const spec = getBackbone(o.backbone ?? DEFAULT_BACKBONE);
-  const { cut, blocks } = resolveCut(spec, o);
-  const run = await openFeatureRun(o, cut);
-  const { ds, splits: sp, reporter } = run;
-  let model: tfl.LayersModel | undefined;
-  let full: tfl.LayersModel | undefined;
+/** Options of the fine-tuning stages themselves (what `fitTailModel` needs beyond the data). */
+export type TailFitOptions = Pick<FinetuneOptions, 'epochs' | 'freezeEpochs' | 'lr' | 'lrBody' | 'batchSize' | 'weightDecay' | 'labelSmoothing' | 'dropout' | 'patience' | 'seed' | 'trainBn'> & {
+  reporter?: Reporter;
+  /** Called after every epoch of either stage (history so far, epochs planned). */
+  onEpoch?: (history: EpochLogs[]) => void;
+  /** Checkpoint each stage in this directory after every epoch, continuing from what it holds. */
+  checkpointDir?: string;
+  /** Time a few unfrozen training steps first and report the cost of an epoch. */
+  estimate?: boolean;
+};
+
+export interface FittedTail {
+  /** Flattened cut activations → logits: the tail from `cut` plus a new classifier. */
+  model: tfl.LayersModel;
+  history: EpochLogs[];
+  trainableParams: number;
+  /** NHWC shape of the cut activations. */
+  inputShape: number[];
+  estimate?: EpochEstimate;
+  resumedEpochs: number;
+}
+
+const minutes = (s: number) => (s / 60).toFixed(s < 600 ? 1 : 0);
+
+/**
+ * Build the tail of `full` from `cut` plus a new classifier, and train it fastai-style: the head
+ * alone first (`freezeEpochs`, one-cycle), then everything with discriminative learning rates.
+ * The caller owns (and disposes) the returned model; `full` shares the tail's layers.
+ */
+export async function fitTailModel(spec: BackboneSpec, full: tfl.LayersModel, cut: string, train: Rows, val: Rows, numClasses: number, o: TailFitOptions = {}): Promise<FittedTail> {
+  const reporter = o.reporter ?? silentReporter;
+  const seed = o.seed ?? 0;
+  const lr = o.lr ?? 1e-2; // measured on digits: 1e-3 barely moves a new head in a few one-cycle epochs
+  const lrBody = o.lrBody ?? lr / 10;
+  const dropout = o.dropout ?? 0.2;
+  const tail = buildTail(full, cut, spec.featureLayer, { freezeBatchNorm: !o.trainBn });
+  const shape = tail.inputs[0].shape.slice(1) as number[];
+  const input = tfl.input({ shape: [train.dim], name: 'cut_activations' });
+  let x = tfl.layers.reshape({ targetShape: shape, name: 'to_nhwc' }).apply(input) as tfl.SymbolicTensor;
+  x = tail.apply(x) as tfl.SymbolicTensor;
+  if (dropout > 0) x = tfl.layers.dropout({ rate: dropout, seed, name: 'head_dropout' }).apply(x) as tfl.SymbolicTensor;
+  const logits = tfl.layers
+    .dense({ units: numClasses, name: 'logits', kernelInitializer: tfl.initializers.glorotUniform({ seed: seed + 1 }) })
+    .apply(x) as tfl.SymbolicTensor;
+  const model = tfl.model({ inputs: input, outputs: logits, name: 'finetune' });
   try {
-    const seed = o.seed ?? 0;
-    const lr = o.lr ?? 1e-2; // measured on digits: 1e-3 barely moves a new head in a few one-cycle epochs
-    const lrBody = o.lrBody ?? lr / 10;
-    const dropout = o.dropout ?? 0.2;
-    ({ model: full } = await spec.load({ weights: o.weights }));
-    const tail = buildTail(full, cut, spec.featureLayer, { freezeBatchNorm: !o.trainBn });
-    const shape = tail.inputs[0].shape.slice(1) as number[];
-    const input = tfl.input({ shape: [run.dim], name: 'cut_activations' });
-    let x = tfl.layers.reshape({ targetShape: shape, name: 'to_nhwc' }).apply(input) as tfl.SymbolicTensor;
-    x = tail.apply(x) as tfl.SymbolicTensor;
-    if (dropout > 0) x = tfl.layers.dropout({ rate: dropout, seed, name: 'head_dropout' }).apply(x) as tfl.SymbolicTensor;
-    const logits = tfl.layers
-      .dense({ units: ds.labels.length, name: 'logits', kernelInitializer: tfl.initializers.glorotUniform({ seed: seed + 1 }) })
-      .apply(x) as tfl.SymbolicTensor;
-    model = tfl.model({ inputs: input, outputs: logits, name: 'finetune' });
     const isHead = (name: string) => name.startsWith('logits/');
     const trainableParams = model.trainableWeights.reduce((a, w) => a + (w.shape as number[]).reduce((p, q) => p * q, 1), 0);
-    reporter.info(`fine-tuning ${blocks} block(s) of ${spec.name} from ${cut} (${trainableParams} trainable parameters) on ${sp.train.n} images`);
-
-    const history: EpochLogs[] = [];
-    const bar = reporter.progress('epochs', (o.freezeEpochs ?? 2) + (o.epochs ?? 6));
+    const stages: EpochLogs[][] = [[], []];
+    const history = () => stages.flat().map((l, i) => ({ ...l, epoch: i }));
+    let resumedEpochs = 0;
+    /** Logging, progress and checkpointing of stage `s` (0: head only, 1: unfrozen). */
+    const stage = (s: 0 | 1) => ({
+      ...(o.checkpointDir ? { checkpoint: { path: path.join(o.checkpointDir, `stage${s + 1}.ckpt`), tag: `graft finetune stage ${s + 1}` }, resume: true } : {}),
+      callbacks: [
+        {
+          onResume: (done: number) => {
+            resumedEpochs += done;
+            reporter.info(`  resuming the ${s ? 'unfrozen' : 'head-only'} stage after its epoch ${done} (checkpoint in ${o.checkpointDir})`);
+          },
+          onEpochEnd: (l: EpochLogs, ctx: { trainer: Trainer }) => {
+            stages[s] = ctx.trainer.history;
+            const all = history();
+            o.onEpoch?.(all);
+            reporter.info(
+              `  epoch ${all.length}: loss ${l.loss.toFixed(4)} acc ${(100 * l.accuracy).toFixed(2)}%` +
+                (l.val_accuracy !== undefined ? `  val loss ${l.val_loss!.toFixed(4)} acc ${(100 * l.val_accuracy).toFixed(2)}%` : '') +
+                `  (${l.seconds.toFixed(1)} s)`,
+            );
+          },
+        },
+      ],
+    });
     const common = {
       batchSize: o.batchSize ?? 32,
       optimizer: 'adamw' as const,
@@ -97,44 +175,175 @@ export async function finetuneClassifier(o: FinetuneOptions): Promise<FinetuneRe
       labelSmoothing: o.labelSmoothing,
       seed,
       schedule: 'onecycle' as const,
-      callbacks: [
-        {
-          onEpochEnd: (l: EpochLogs) => {
-            history.push({ ...l, epoch: history.length });
-            bar.tick();
-            reporter.info(
-              `  epoch ${history.length}: loss ${l.loss.toFixed(4)} acc ${(100 * l.accuracy).toFixed(2)}%` +
-                (l.val_accuracy !== undefined ? `  val loss ${l.val_loss!.toFixed(4)} acc ${(100 * l.val_accuracy).toFixed(2)}%` : '') +
-                `  (${l.seconds.toFixed(1)} s)`,
-            );
-          },
-        },
-      ],
     };
+    const unfrozen = { ...common, epochs: o.epochs ?? 6, lr: lr / 2, lrMultiplier: (n: string) => (isHead(n) ? 1 : lrBody / lr), patience: o.patience ?? 3 };
+    let estimate: EpochEstimate | undefined;
+    if (o.estimate) {
+      const secondsPerStep = await new Trainer(model, unfrozen).timeSteps(train, 2, 1);
+      const stepsPerEpoch = Math.ceil(train.n / Math.min(common.batchSize, train.n));
+      estimate = { secondsPerStep, stepsPerEpoch, secondsPerEpoch: secondsPerStep * stepsPerEpoch };
+      reporter.info(`≈ ${minutes(estimate.secondsPerEpoch)} min/epoch (${stepsPerEpoch} steps × ${secondsPerStep.toFixed(2)} s, timed on real batches; validation not included)`);
+    }
+    const valOrNone = val.n ? val : undefined;
     if ((o.freezeEpochs ?? 2) > 0) {
-      await new Trainer(model, { ...common, epochs: o.freezeEpochs ?? 2, lr, lrMultiplier: (n) => (isHead(n) ? 1 : 0), restoreBest: false }).fit(sp.train, sp.val);
+      const t = new Trainer(model, { ...common, ...stage(0), epochs: o.freezeEpochs ?? 2, lr, lrMultiplier: (n) => (isHead(n) ? 1 : 0), restoreBest: false });
+      stages[0] = await t.fit(train, valOrNone);
     }
     if ((o.epochs ?? 6) > 0) {
-      await new Trainer(model, {
-        ...common,
-        epochs: o.epochs ?? 6,
-        lr: lr / 2,
-        lrMultiplier: (n) => (isHead(n) ? 1 : lrBody / lr),
-        patience: o.patience ?? 3,
-        restoreBest: true,
-      }).fit(sp.train, sp.val);
+      const t = new Trainer(model, { ...unfrozen, ...stage(1), restoreBest: valOrNone !== undefined });
+      stages[1] = await t.fit(train, valOrNone);
     }
+    return { model, history: history(), trainableParams, inputShape: shape, estimate, resumedEpochs };
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+}
+
+const CHECKPOINT_FORMAT = 'graft-finetune-checkpoint';
+
+/**
+ * Make `dir` this run's checkpoint directory. With `resume`, a checkpoint already there must come
+ * from the same run (`id`: data, backbone, options), else it is an error saying what differs;
+ * without, an old checkpoint is replaced. A directory graft did not make is never removed.
+ */
+export function prepareCheckpointDir(dir: string, id: Record<string, unknown>, resume: boolean, reporter: Reporter): void {
+  const file = path.join(dir, 'run.json');
+  if (fs.existsSync(dir) && fs.readdirSync(dir).length) {
+    let saved: { format?: string; run?: Record<string, unknown> } = {};
+    try {
+      saved = JSON.parse(fs.readFileSync(file, 'utf8'));
+    } catch {
+      // not ours: refused below
+    }
+    if (saved.format !== CHECKPOINT_FORMAT || !saved.run) throw new Error(`${dir}: exists and is not a graft finetune checkpoint; choose another --checkpoint directory`);
+    if (resume) {
+      const diff = fingerprintDiff(id, saved.run);
+      if (diff.length) throw new Error(`${dir}: checkpoint of a different finetune run: ${diff.join('; ')}. Run without --resume to start over`);
+      reporter.info(`resuming from the checkpoint in ${dir}`);
+      return;
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+    reporter.info(`starting over: replaced the checkpoint in ${dir} (--resume continues one)`);
+  } else if (resume) {
+    reporter.info(`no checkpoint in ${dir}: starting fresh`);
+  }
+  writeFileAtomic(file, JSON.stringify({ format: CHECKPOINT_FORMAT, run: id }, null, 2) + '\n');
+}
+
+/** What a checkpoint must match to be resumed: the data, the network, and every option that shapes training. */
+function runId(o: FinetuneOptions, backbone: Backbone, cut: string, labels: string[], samples: Record<Split, Sample[]>): Record<string, unknown> {
+  const ids = (split: Split) => `${samples[split].length} images (crc32 ${crc32(samples[split].map((s) => s.id).join('\n'))})`;
+  return {
+    data: path.resolve(o.data),
+    labels,
+    train: ids('train'),
+    val: ids('val'),
+    backbone: backbone.spec.name,
+    weights: backbone.weightsHash,
+    cut,
+    epochs: o.epochs ?? 6,
+    freezeEpochs: o.freezeEpochs ?? 2,
+    lr: o.lr ?? 1e-2,
+    lrBody: o.lrBody ?? null,
+    batchSize: o.batchSize ?? 32,
+    weightDecay: o.weightDecay ?? 1e-2,
+    labelSmoothing: o.labelSmoothing ?? 0,
+    dropout: o.dropout ?? 0.2,
+    patience: o.patience ?? 3,
+    seed: o.seed ?? 0,
+    trainBn: !!o.trainBn,
+  };
+}
+
+/** Decode every image once: the ones that fail are skipped (or, with `strict`, an error). */
+async function checkImages(samples: Sample[], backbone: Backbone, reporter: Reporter, strict?: boolean): Promise<{ used: Sample[]; skipped: Skipped[] }> {
+  const used: Sample[] = [];
+  const skipped: Skipped[] = [];
+  const bar = reporter.progress('checking images', samples.length);
+  for (let s = 0; s < samples.length; s += 64) {
+    const m = await extractFeatures(samples.slice(s, s + 64), backbone, { store: null, strict });
+    used.push(...m.samples);
+    skipped.push(...m.skipped);
+    bar.tick(Math.min(64, samples.length - s));
+  }
+  bar.done();
+  return { used, skipped };
+}
+
+/**
+ * The data side of a whole-network run: no backbone pass and no cache; each split streams its
+ * images, decoded and preprocessed per batch.
+ */
+async function openImageRun(o: FinetuneOptions, backbone: Backbone, reporter: Reporter): Promise<Omit<FeatureRun, 'splits'> & { splits: RunSplits }> {
+  const t0 = performance.now();
+  const ds = await loadDataset(o.data, o);
+  for (const s of ds.skipped) reporter.warn(`skipped ${s.file}: ${s.reason}`);
+  reporter.info(`${ds.samples.length} images, ${ds.labels.length} classes; the whole of ${backbone.spec.name} trains from its input (images decoded every epoch, nothing cached)`);
+  const { used, skipped } = await checkImages(ds.samples, backbone, reporter, o.strict);
+  for (const s of skipped) reporter.warn(`skipped ${s.file}: ${s.reason}`);
+  const samples: Record<Split, Sample[]> = { train: [], val: [], test: [] };
+  for (const s of used) samples[s.split].push(s);
+  const pre = backbone.spec.preprocess;
+  const splits: RunSplits = { train: imageSource(samples.train, pre), val: imageSource(samples.val, pre), test: imageSource(samples.test, pre), samples };
+  if (splits.train.n === 0) throw new Error(`${o.data}: no training images left after the split`);
+  if (new Set(splits.train.y).size < 2) throw new Error(`${o.data}: the training split holds fewer than 2 classes`);
+  const checkSeconds = (performance.now() - t0) / 1000;
+  return { ds, backbone, splits, dim: backbone.dim, used: used.length, skipped: [...ds.skipped, ...skipped], computed: 0, cached: 0, featureSeconds: checkSeconds, reporter, t0 };
+}
+
+export async function finetuneClassifier(o: FinetuneOptions): Promise<FinetuneResult> {
+  const spec = await runSpec(o);
+  const { cut, blocks } = resolveCut(spec, o);
+  const whole = cut === INPUT_CUT;
+  const reporter = o.reporter ?? silentReporter;
+  let model: tfl.LayersModel | undefined;
+  let full: tfl.LayersModel | undefined;
+  let run: (Omit<FeatureRun, 'splits'> & { splits: RunSplits }) | undefined;
+  try {
+    if (whole) {
+      await initTf();
+      const loaded = await spec.load({ weights: o.weights });
+      full = loaded.model;
+      run = await openImageRun(o, inputBackbone(spec, loaded.weightsHash, full.inputLayers[0].name), reporter);
+    } else {
+      run = await openFeatureRun(o, cut);
+      ({ model: full } = await spec.load({ weights: o.weights }));
+    }
+    const { ds, splits: sp } = run;
+    const lr = o.lr ?? 1e-2;
+    const lrBody = o.lrBody ?? lr / 10;
+    const seed = o.seed ?? 0;
+    const dropout = o.dropout ?? 0.2;
+    const checkpointDir = o.checkpoint === false ? undefined : path.resolve(o.checkpoint ?? `${path.resolve(o.out)}.ckpt`);
+    if (checkpointDir) {
+      prepareCheckpointDir(checkpointDir, runId(o, run.backbone, cut, ds.labels, sp.samples), !!o.resume, reporter);
+      reporter.info(`checkpoint after every epoch in ${checkpointDir} (an interrupted run continues with --resume)`);
+    }
+    reporter.info(`fine-tuning ${whole ? 'the whole network' : `${blocks} block(s)`} of ${spec.name} from ${cut} on ${sp.train.n} images`);
+    const bar = reporter.progress('epochs', (o.freezeEpochs ?? 2) + (o.epochs ?? 6));
+    let ticked = 0;
+    const fitted = await fitTailModel(spec, full, cut, sp.train, sp.val, ds.labels.length, {
+      ...o,
+      reporter,
+      checkpointDir,
+      estimate: whole,
+      onEpoch: (h) => (bar.tick(h.length - ticked), (ticked = h.length)),
+    });
+    model = fitted.model;
+    const { history, trainableParams } = fitted;
     bar.done();
-    const headSpec = { kind: 'tail' as const, cut, blocks, inputShape: shape, numClasses: ds.labels.length, dropout, trainBn: !!o.trainBn };
+    const headSpec = { kind: 'tail' as const, cut, blocks, inputShape: fitted.inputShape, numClasses: ds.labels.length, dropout, trainBn: !!o.trainBn };
     const res = await finishRun(run, o, model, {
       head: headSpec,
-      training: { recipe: 'finetune', lr, lrBody, freezeEpochs: o.freezeEpochs ?? 2, seed, trainableParams },
+      training: { recipe: 'finetune', unfreeze: whole ? 'all' : blocks, lr, lrBody, freezeEpochs: o.freezeEpochs ?? 2, seed, trainableParams },
       history,
     });
-    return { ...res, tail: { cut, blocks, trainableParams } };
+    if (checkpointDir) fs.rmSync(checkpointDir, { recursive: true, force: true });
+    return { ...res, tail: { cut, blocks, trainableParams }, estimate: fitted.estimate, resumedEpochs: fitted.resumedEpochs };
   } finally {
     model?.dispose();
     full?.dispose();
-    await run.backbone.dispose();
+    await run?.backbone.dispose();
   }
 }

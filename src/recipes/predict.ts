@@ -6,11 +6,14 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { loadBundle, type BundleMeta } from '../bundle/bundle.js';
-import { openBackbone } from '../models/backbone.js';
+import { openBackboneSpec } from '../models/backbone.js';
+import { bundleBaseSpec } from '../models/bundle-backbone.js';
 import type { Backbone, EngineName } from '../models/types.js';
 import type { Sample, Skipped } from '../data/types.js';
 import { extractFeatures } from '../features/extract.js';
 import { headProbabilities } from './run.js';
+import { inputBackbone, INPUT_CUT } from '../models/tail.js';
+import { evalBatchSize } from '../train/source.js';
 import { silentReporter, type Reporter } from '../util/log.js';
 
 export interface Prediction {
@@ -27,9 +30,18 @@ export class Classifier {
 
   static async load(dir: string, opts: { engine?: EngineName; threads?: number } = {}): Promise<Classifier> {
     const { meta, head } = await loadBundle(dir);
+    if (isWholeNetwork(meta)) {
+      // The bundle holds every layer: only the backbone's preprocessing is needed, not its weights.
+      try {
+        return new Classifier(dir, meta, head, inputBackbone({ ...(await bundleBaseSpec(dir, meta)), preprocess: meta.preprocess }, meta.backbone.weightsHash, meta.backbone.layer));
+      } catch (e) {
+        head.dispose();
+        throw new Error(`${dir}: cannot open its backbone ${meta.backbone.name}: ${(e as Error).message}`);
+      }
+    }
     let backbone: Backbone;
     try {
-      backbone = await openBackbone(meta.backbone.name, { engine: opts.engine, threads: opts.threads, layer: meta.backbone.layer, weights: meta.backbone.weights });
+      backbone = await openBackboneSpec(await bundleBaseSpec(dir, meta), { engine: opts.engine, threads: opts.threads, layer: meta.backbone.layer, weights: meta.backbone.weights });
     } catch (e) {
       head.dispose();
       throw new Error(`${dir}: cannot open its backbone ${meta.backbone.name}: ${(e as Error).message}`);
@@ -50,8 +62,32 @@ export class Classifier {
 
   /** Probabilities (n×k) for samples, plus which samples were used and which were skipped. */
   async probabilities(samples: Sample[], opts: { reporter?: Reporter; strict?: boolean; cache?: boolean } = {}): Promise<{ probs: Float32Array; samples: Sample[]; skipped: Skipped[] }> {
+    if (isWholeNetwork(this.meta)) return this.wholeNetworkProbabilities(samples, opts);
     const feats = await extractFeatures(samples, this.backbone, { reporter: opts.reporter ?? silentReporter, strict: opts.strict, ...(opts.cache === false ? { store: null } : {}) });
     return { probs: headProbabilities(this.head, feats.data, feats.n, feats.dim), samples: feats.samples, skipped: feats.skipped };
+  }
+
+  /**
+   * A whole-network bundle reads pixels: images are decoded and classified a batch at a time (no
+   * feature cache, memory bounded by one batch).
+   */
+  private async wholeNetworkProbabilities(samples: Sample[], opts: { reporter?: Reporter; strict?: boolean }): Promise<{ probs: Float32Array; samples: Sample[]; skipped: Skipped[] }> {
+    const batch = evalBatchSize(this.backbone.dim);
+    const parts: Float32Array[] = [];
+    const used: Sample[] = [];
+    const skipped: Skipped[] = [];
+    const bar = (opts.reporter ?? silentReporter).progress('images', samples.length);
+    for (let s = 0; s < samples.length; s += batch) {
+      const px = await extractFeatures(samples.slice(s, s + batch), this.backbone, { store: null, strict: opts.strict });
+      parts.push(headProbabilities(this.head, px.data, px.n, px.dim, batch));
+      used.push(...px.samples);
+      skipped.push(...px.skipped);
+      bar.tick(Math.min(batch, samples.length - s));
+    }
+    bar.done();
+    const probs = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+    parts.reduce((off, p) => (probs.set(p, off), off + p.length), 0);
+    return { probs, samples: used, skipped };
   }
 
   /** Classify image files; unreadable files are returned in `skipped`. */
@@ -77,4 +113,9 @@ export class Classifier {
     this.head.dispose();
     await this.backbone.dispose();
   }
+}
+
+/** A fine-tune of the whole network (cut at its input): the bundle's model maps pixels to logits. */
+function isWholeNetwork(meta: BundleMeta): boolean {
+  return meta.head.kind === 'tail' && meta.head.cut === INPUT_CUT;
 }

@@ -3,16 +3,22 @@
  * strategies to come): dataset → backbone (to its feature layer or a cut point) → cached rows →
  * splits; then, once a model is trained, evaluation of every split and an atomic bundle.
  */
+import path from 'node:path';
 import { tf, initTf } from '../engine/tfjs.js';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { loadDataset } from '../data/index.js';
 import type { Dataset, LoadOptions, Skipped } from '../data/types.js';
-import { openBackbone } from '../models/backbone.js';
+import { openBackboneSpec } from '../models/backbone.js';
 import { DEFAULT_BACKBONE } from '../models/registry.js';
-import type { Backbone, EngineName } from '../models/types.js';
+import { resolveBackbone } from '../models/resolve.js';
+import { bundleSpec, EMBEDDED_FROM } from '../models/bundle-backbone.js';
+import type { Backbone, BackboneSpec, EngineName } from '../models/types.js';
 import { evaluateScores, type Evaluation } from '../eval/metrics.js';
 import { saveBundle, type BundleMeta } from '../bundle/bundle.js';
+import { writeRunReport } from '../report/html.js';
+import { runReportInput } from '../report/run-input.js';
 import type { EpochLogs, Examples } from '../train/trainer.js';
+import { isBatchSource, sourceProbabilities, type BatchSource } from '../train/source.js';
 import { silentReporter, type Reporter } from '../util/log.js';
 import { datasetFeatures, splitRows, type SplitExamples } from './features.js';
 
@@ -25,6 +31,23 @@ export interface RunOptions extends LoadOptions {
   engine?: EngineName;
   threads?: number;
   reporter?: Reporter;
+  /**
+   * Start from a trained bundle's whole network instead of a registry backbone (the seed's second
+   * stage): its classifier is dropped, everything else is frozen, a new head is trained. The new
+   * bundle embeds a copy of this one.
+   */
+  from?: string;
+  /** Also write a self-contained report.html (+ PNG plots) into this folder. */
+  report?: string;
+}
+
+/** The backbone spec a run uses: `from` (a bundle as a backbone), a registry name or a model file. */
+export async function runSpec(o: Pick<RunOptions, 'from' | 'backbone'>): Promise<BackboneSpec> {
+  if (o.from !== undefined) {
+    if (o.backbone !== undefined) throw new Error(`give either --from ${o.from} or --backbone ${o.backbone}, not both (a bundle brings its own backbone)`);
+    return bundleSpec(o.from);
+  }
+  return resolveBackbone(o.backbone ?? DEFAULT_BACKBONE);
 }
 
 export interface FeatureRun {
@@ -57,6 +80,8 @@ export interface RunResult {
   seconds: number;
   /** Peak resident memory of this process so far. */
   peakRssMB: number;
+  /** report.html, when one was asked for. */
+  report?: string;
 }
 
 /**
@@ -82,7 +107,7 @@ export async function openFeatureRun(o: RunOptions, layer?: string): Promise<Fea
   await initTf();
   const ds = await loadDataset(o.data, o);
   for (const s of ds.skipped) reporter.warn(`skipped ${s.file}: ${s.reason}`);
-  const backbone = await openBackbone(o.backbone ?? DEFAULT_BACKBONE, { engine: o.engine, threads: o.threads, weights: o.weights, layer });
+  const backbone = await openBackboneSpec(await runSpec(o), { engine: o.engine, threads: o.threads, weights: o.weights, layer });
   try {
     reporter.info(`${ds.samples.length} images, ${ds.labels.length} classes; backbone ${backbone.spec.name} to ${backbone.layer} on ${backbone.engine}`);
     const tf0 = performance.now();
@@ -101,32 +126,58 @@ export async function openFeatureRun(o: RunOptions, layer?: string): Promise<Fea
   }
 }
 
+/** Rows of every split: cached features in memory, or a source streaming them (e.g. decoded images). */
+export interface RunSplits {
+  train: Examples | BatchSource;
+  val: Examples | BatchSource;
+  test: Examples | BatchSource;
+  samples: SplitExamples['samples'];
+}
+
 /** Evaluate `model` (rows → logits) on every split, save the bundle, and build the common result. */
 export async function finishRun(
-  run: FeatureRun,
+  run: Omit<FeatureRun, 'splits'> & { splits: RunSplits },
   o: RunOptions,
   model: tfl.LayersModel,
   extra: { head: BundleMeta['head']; training: Record<string, unknown>; history: EpochLogs[] },
 ): Promise<RunResult> {
   const { ds, backbone, splits: sp } = run;
-  const evalSplit = (e: Examples, probs = headProbabilities(model, e.x, e.n, e.dim)) => (e.n ? evaluateScores(probs, e.y, ds.labels) : undefined);
-  const val = evalSplit(sp.val);
-  const testProbs = headProbabilities(model, sp.test.x, sp.test.n, sp.test.dim);
-  const test = evalSplit(sp.test, testProbs);
-  const trainEval = evalSplit(sp.train);
+  const probsOf = async (e: Examples | BatchSource) => (isBatchSource(e) ? sourceProbabilities(model, e) : headProbabilities(model, e.x, e.n, e.dim));
+  const evalSplit = async (e: Examples | BatchSource, probs?: Float32Array) => (e.n ? evaluateScores(probs ?? (await probsOf(e)), e.y, ds.labels) : undefined);
+  const val = await evalSplit(sp.val);
+  const testProbs = await probsOf(sp.test);
+  const test = await evalSplit(sp.test, testProbs);
+  const trainEval = await evalSplit(sp.train);
   await saveBundle(
     o.out,
     {
       labels: ds.labels,
-      backbone: { name: backbone.spec.name, weightsHash: backbone.weightsHash, layer: backbone.layer, dim: backbone.dim, ...(o.weights ? { weights: o.weights } : {}) },
+      backbone: {
+        name: backbone.spec.name,
+        weightsHash: backbone.weightsHash,
+        layer: backbone.layer,
+        dim: backbone.dim,
+        ...(o.weights ? { weights: o.weights } : {}),
+        ...(o.from !== undefined ? { from: EMBEDDED_FROM } : {}),
+      },
       preprocess: backbone.spec.preprocess,
       head: extra.head,
       metrics: { train: trainEval && { accuracy: trainEval.accuracy }, val: val && { accuracy: val.accuracy, macroF1: val.macroF1 }, test: test && { accuracy: test.accuracy, macroF1: test.macroF1 } },
-      training: { data: o.data, valPercent: o.valPercent ?? 10, testPercent: o.testPercent ?? 10, classes: o.classes, ...extra.training, epochs: extra.history.length, history: extra.history },
+      training: {
+        data: o.data,
+        valPercent: o.valPercent ?? 10,
+        testPercent: o.testPercent ?? 10,
+        classes: o.classes,
+        ...(o.from !== undefined ? { from: path.resolve(o.from) } : {}),
+        ...extra.training,
+        epochs: extra.history.length,
+        history: extra.history,
+      },
     },
     model,
+    o.from !== undefined ? { embed: { name: EMBEDDED_FROM, source: o.from } } : {},
   );
-  return {
+  const result: RunResult = {
     bundle: o.out,
     labels: ds.labels,
     backbone: { name: backbone.spec.name, engine: backbone.engine, dim: backbone.dim, layer: backbone.layer },
@@ -139,4 +190,10 @@ export async function finishRun(
     seconds: (performance.now() - run.t0) / 1000,
     peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
   };
+  if (o.report) {
+    const kind = extra.training.recipe === 'finetune' ? 'finetune' : 'train';
+    const written = await writeRunReport(o.report, runReportInput(result, ds.samples, { kind, config: { data: o.data, backbone: backbone.spec.name, ...extra.training } }));
+    result.report = written.html;
+  }
+  return result;
 }

@@ -1,7 +1,8 @@
 /** `graft zoo`: what backbones graft knows, what their weights are, and whether they are at hand. */
 import fs from 'node:fs';
-import { listBackbones, getBackbone } from '../models/registry.js';
+import { listBackbones } from '../models/registry.js';
 import { onnxCachePath } from '../models/backbone.js';
+import { resolveBackbone } from '../models/resolve.js';
 import '../models/nsfwjs.js';
 
 export interface ZooRow {
@@ -13,16 +14,20 @@ export interface ZooRow {
   featureLayer: string;
   params: number;
   cutPoints: string[];
-  weights: 'bundled' | 'cached' | 'downloadable';
+  /** `file`: a model file of the user's (path or cached URL). */
+  weights: 'bundled' | 'cached' | 'downloadable' | 'file';
   /** The ONNX graph of the feature extractor is already converted and cached. */
   onnxCached: boolean;
   preprocess: unknown;
   provenance: string;
   license: string;
+  /** Model files: every name `--layer` accepts (tfjs layers / ONNX node outputs). */
+  layers?: string[];
 }
 
+/** One backbone: a registry name, or a model file (`graft zoo show ./model.json`). */
 export async function zooEntry(name: string): Promise<ZooRow> {
-  const s = getBackbone(name);
+  const s = await resolveBackbone(name);
   const hash = await s.weightsHash();
   return {
     name: s.name,
@@ -33,11 +38,12 @@ export async function zooEntry(name: string): Promise<ZooRow> {
     featureLayer: s.featureLayer,
     params: await s.paramCount(),
     cutPoints: s.cutPoints,
-    weights: s.bundled ? 'bundled' : s.publishedWeightsPath && fs.existsSync(s.publishedWeightsPath()) ? 'cached' : 'downloadable',
-    onnxCached: fs.existsSync(onnxCachePath(s, s.featureLayer, hash)),
+    weights: s.bundled ? 'bundled' : s.layers ? 'file' : s.publishedWeightsPath && fs.existsSync(s.publishedWeightsPath()) ? 'cached' : 'downloadable',
+    onnxCached: !s.onnx && fs.existsSync(onnxCachePath(s, s.featureLayer, hash)),
     preprocess: s.preprocess,
     provenance: s.provenance,
     license: s.license,
+    ...(s.layers ? { layers: s.layers } : {}),
   };
 }
 

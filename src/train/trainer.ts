@@ -6,23 +6,28 @@
  * best-weights restore, seeded shuffling and callbacks. `optimizer: 'lbfgs'` fits full-batch with
  * L-BFGS (the right tool for a linear head on cached features: a convex problem); each L-BFGS
  * iteration is reported to callbacks as one epoch.
+ *
+ * Rows come from `Examples` (in memory) or any `BatchSource` (streamed; the next batch is fetched
+ * while the current step runs). With `checkpoint`, the whole training state is saved after every
+ * epoch, and `resume` continues a run from it exactly (same weights as an uninterrupted run).
  */
 import type * as tfl from '@tensorflow/tfjs-layers';
+import { crc32 } from 'node:zlib';
 import { tf } from '../engine/tfjs.js';
 import { rng, shuffle } from '../util/rng.js';
 import { lbfgsMinimize } from './lbfgs.js';
 import { SoftmaxObjective } from './softmax-objective.js';
+import { EVAL_EPOCH, evalBatchSize, isBatchSource, range, readAll, toSource, type BatchSource, type Examples } from './source.js';
+import { loadCheckpoint, saveCheckpoint, type CheckpointOptions, type TrainProgress } from './checkpoint.js';
+
+export type { BatchSource, Examples } from './source.js';
+export type { CheckpointOptions } from './checkpoint.js';
+
+/** What the Trainer trains and evaluates on: rows in memory, or a source that streams them. */
+export type Rows = Examples | BatchSource;
 
 export type OptimizerName = 'adam' | 'adamw' | 'sgd' | 'lbfgs';
 export type ScheduleName = 'constant' | 'cosine' | 'onecycle' | 'step';
-
-/** Dense row-major examples: x is n×dim, y holds class indices. */
-export interface Examples {
-  x: Float32Array;
-  y: Int32Array;
-  n: number;
-  dim: number;
-}
 
 export interface EpochLogs {
   epoch: number;
@@ -43,6 +48,8 @@ export interface Callback {
   onTrainBegin?(ctx: TrainContext): void | Promise<void>;
   onEpochEnd?(logs: EpochLogs, ctx: TrainContext): void | Promise<void>;
   onBatchEnd?(step: number, loss: number, ctx: TrainContext): void | Promise<void>;
+  /** fit() continues from a checkpoint in which `epochsDone` epochs were complete. */
+  onResume?(epochsDone: number, ctx: TrainContext): void | Promise<void>;
   onTrainEnd?(history: EpochLogs[], ctx: TrainContext): void | Promise<void>;
 }
 
@@ -76,6 +83,10 @@ export interface TrainerOptions {
    */
   lrMultiplier?: (name: string) => number;
   callbacks?: Callback[];
+  /** Save the whole training state to this file after every epoch (minibatch optimizers only). */
+  checkpoint?: CheckpointOptions;
+  /** Continue from `checkpoint.path` if that file exists (else start fresh). */
+  resume?: boolean;
 }
 
 const DEFAULTS = {
@@ -122,7 +133,7 @@ function countClasses(y: Int32Array, k: number): number[] {
 export class Trainer {
   /** Set by a callback to stop after the current epoch. */
   stopTraining = false;
-  readonly opts: Required<Omit<TrainerOptions, 'classWeights' | 'callbacks' | 'lrMultiplier' | 'lrAt'>> & TrainerOptions;
+  readonly opts: Required<Omit<TrainerOptions, 'classWeights' | 'callbacks' | 'lrMultiplier' | 'lrAt' | 'checkpoint' | 'resume'>> & TrainerOptions;
   readonly history: EpochLogs[] = [];
 
   constructor(readonly model: tfl.LayersModel, opts: TrainerOptions = {}) {
@@ -134,7 +145,7 @@ export class Trainer {
     return shape[shape.length - 1] as number;
   }
 
-  private classWeightTensor(train: Examples): tf.Tensor1D | undefined {
+  private classWeightTensor(train: BatchSource): tf.Tensor1D | undefined {
     const cw = this.opts.classWeights;
     if (!cw) return undefined;
     const k = this.numClasses();
@@ -176,24 +187,44 @@ export class Trainer {
     });
   }
 
-  /** Loss and accuracy of the model on examples (inference mode), batched. */
-  evaluate(data: Examples, batchSize = 1024): { loss: number; accuracy: number } {
+  /** Loss and accuracy of the model (inference mode), batched; a promise for a BatchSource. */
+  evaluate(data: Examples, batchSize?: number): { loss: number; accuracy: number };
+  evaluate(data: BatchSource, batchSize?: number): Promise<{ loss: number; accuracy: number }>;
+  evaluate(data: Rows, batchSize?: number): { loss: number; accuracy: number } | Promise<{ loss: number; accuracy: number }> {
+    if (isBatchSource(data)) return this.evaluateSource(data, batchSize);
+    const bs = batchSize ?? evalBatchSize(data.dim);
     let loss = 0;
     let correct = 0;
-    for (let s = 0; s < data.n; s += batchSize) {
-      const e = Math.min(data.n, s + batchSize);
-      const [l, c] = tf.tidy(() => {
-        const x = tf.tensor2d(data.x.subarray(s * data.dim, e * data.dim), [e - s, data.dim]);
-        const y = tf.tensor1d(data.y.subarray(s, e), 'int32');
-        const logits = this.model.apply(x, { training: false }) as tf.Tensor2D;
-        const ce = tf.losses.softmaxCrossEntropy(tf.oneHot(y, logits.shape[1]), logits, undefined, undefined, tf.Reduction.SUM);
-        const acc = correctCount(logits, y);
-        return [ce.dataSync()[0], acc.dataSync()[0]];
-      });
+    for (let s = 0; s < data.n; s += bs) {
+      const e = Math.min(data.n, s + bs);
+      const [l, c] = this.evalBatch(data.x.subarray(s * data.dim, e * data.dim), data.y.subarray(s, e), data.dim);
       loss += l;
       correct += c;
     }
     return { loss: loss / Math.max(1, data.n), accuracy: correct / Math.max(1, data.n) };
+  }
+
+  private async evaluateSource(data: BatchSource, batchSize = evalBatchSize(data.dim, this.opts.batchSize)): Promise<{ loss: number; accuracy: number }> {
+    let loss = 0;
+    let correct = 0;
+    for (let s = 0; s < data.n; s += batchSize) {
+      const m = Math.min(batchSize, data.n - s);
+      const [l, c] = this.evalBatch(await data.rows(range(s, m), EVAL_EPOCH), data.y.subarray(s, s + m), data.dim);
+      loss += l;
+      correct += c;
+    }
+    return { loss: loss / Math.max(1, data.n), accuracy: correct / Math.max(1, data.n) };
+  }
+
+  /** Summed cross-entropy and number correct on one batch of rows. */
+  private evalBatch(x: Float32Array, labels: Int32Array, dim: number): [number, number] {
+    return tf.tidy(() => {
+      const m = labels.length;
+      const y = tf.tensor1d(labels, 'int32');
+      const logits = this.model.apply(tf.tensor2d(x, [m, dim]), { training: false }) as tf.Tensor2D;
+      const ce = tf.losses.softmaxCrossEntropy(tf.oneHot(y, logits.shape[1]), logits, undefined, undefined, tf.Reduction.SUM);
+      return [ce.dataSync()[0], correctCount(logits, y).dataSync()[0]];
+    });
   }
 
   private snapshot(): tf.Tensor[] {
@@ -207,42 +238,86 @@ export class Trainer {
     }
   }
 
-  /** Train on `train`, validating on `val` after every epoch. Returns the per-epoch history. */
-  async fit(train: Examples, val?: Examples): Promise<EpochLogs[]> {
+  /**
+   * Train on `train`, validating on `val` after every epoch. Returns the per-epoch history (with
+   * `resume`, including the epochs done before the checkpoint).
+   */
+  async fit(trainRows: Rows, valRows?: Rows): Promise<EpochLogs[]> {
+    const train = toSource(trainRows);
+    const val = valRows && valRows.n > 0 ? toSource(valRows) : undefined;
     if (train.n === 0) throw new Error('no training examples');
+    const o = this.opts;
+    if (o.checkpoint && o.optimizer === 'lbfgs') throw new Error('checkpoints need a minibatch optimizer (adam, adamw or sgd), not lbfgs');
     const ctx: TrainContext = { model: this.model, trainer: this };
     await this.callbacks('onTrainBegin', ctx);
-    const o = this.opts;
     const cw = this.classWeightTensor(train);
-    let best: { score: number; epoch: number; weights?: tf.Tensor[] } = { score: -Infinity, epoch: -1 };
-    const better = (logs: EpochLogs): number | undefined =>
+    const run: FitRun = {
+      progress: { epoch: 0, step: 0, rngState: o.seed >>> 0, stopped: false, history: this.history, best: { score: -Infinity, epoch: -1 } },
+    };
+    const score = (logs: EpochLogs): number | undefined =>
       logs.val_accuracy === undefined ? undefined : o.monitor === 'val_loss' ? -(logs.val_loss as number) : (logs.val_accuracy as number) - 1e-9 * (logs.val_loss as number);
     const onEpoch = async (logs: EpochLogs): Promise<boolean> => {
-      if (val && val.n > 0) {
-        const v = this.evaluate(val);
+      if (val) {
+        const v = await this.evaluateSource(val);
         logs.val_loss = v.loss;
         logs.val_accuracy = v.accuracy;
       }
       this.history.push(logs);
-      const score = better(logs);
-      if (score !== undefined && score > best.score) {
-        best.weights?.forEach((t) => t.dispose());
-        best = { score, epoch: logs.epoch, weights: o.restoreBest ? this.snapshot() : undefined };
+      const sc = score(logs);
+      const best = run.progress.best;
+      if (sc !== undefined && sc > best.score) {
+        run.bestWeights?.forEach((t) => t.dispose());
+        run.bestWeights = o.restoreBest ? this.snapshot() : undefined;
+        run.progress.best = { score: sc, epoch: logs.epoch };
       }
       await this.callbacks('onEpochEnd', logs, ctx);
-      if (o.patience > 0 && best.epoch >= 0 && logs.epoch - best.epoch >= o.patience) this.stopTraining = true;
+      const b = run.progress.best.epoch;
+      if (o.patience > 0 && b >= 0 && logs.epoch - b >= o.patience) this.stopTraining = true;
       return this.stopTraining;
     };
     try {
-      if (o.optimizer === 'lbfgs') await this.fitLbfgs(train, cw, onEpoch);
-      else await this.fitMinibatch(train, cw, onEpoch);
-      if (o.restoreBest && best.weights && best.epoch !== this.history[this.history.length - 1]?.epoch) this.model.setWeights(best.weights);
+      if (o.optimizer === 'lbfgs') await this.fitLbfgs(await readAll(train), cw, onEpoch);
+      else await this.fitMinibatch(train, val, cw, run, onEpoch, ctx);
+      const last = this.history[this.history.length - 1]?.epoch;
+      if (o.restoreBest && run.bestWeights && run.progress.best.epoch !== last) this.model.setWeights(run.bestWeights);
     } finally {
-      best.weights?.forEach((t) => t.dispose());
+      run.bestWeights?.forEach((t) => t.dispose());
       cw?.dispose();
     }
     await this.callbacks('onTrainEnd', this.history, ctx);
     return this.history;
+  }
+
+  /**
+   * Seconds per training step on real batches of `train`, fetching the rows included: `warmup`
+   * untimed steps, then the mean of `steps` timed ones. Gradients are computed and dropped; the
+   * weights (BatchNorm statistics too) are left as they were.
+   */
+  async timeSteps(trainRows: Rows, steps = 2, warmup = 1): Promise<number> {
+    const train = toSource(trainRows);
+    const vars = this.paramGroups().flatMap((g) => g.vars);
+    const bs = Math.min(this.opts.batchSize, train.n);
+    const saved = this.snapshot();
+    const cw = this.classWeightTensor(train);
+    let t0 = performance.now();
+    try {
+      for (let i = 0; i < warmup + steps; i++) {
+        if (i === warmup) t0 = performance.now();
+        const s = (i * bs) % train.n;
+        const m = Math.min(bs, train.n - s);
+        const x = await train.rows(range(s, m), 0);
+        tf.tidy(() => {
+          const { value, correct } = this.lossAndGrads(x, train.y.subarray(s, s + m), train.dim, vars, cw);
+          value.dataSync();
+          correct.dispose();
+        });
+      }
+      return (performance.now() - t0) / 1000 / Math.max(1, steps);
+    } finally {
+      this.model.setWeights(saved);
+      tf.dispose(saved);
+      cw?.dispose();
+    }
   }
 
   private makeOptimizer(): tf.Optimizer {
@@ -274,66 +349,143 @@ export class Trainer {
     return [...groups.values()];
   }
 
-  private async fitMinibatch(train: Examples, cw: tf.Tensor1D | undefined, onEpoch: (l: EpochLogs) => Promise<boolean>): Promise<void> {
+  /**
+   * Loss of one batch (plus the L2 term unless AdamW), its gradients with respect to `vars`, and
+   * the batch's number of correct predictions (kept: the caller disposes it). Call inside tidy.
+   */
+  private lossAndGrads(x: Float32Array, labels: Int32Array, dim: number, vars: tf.Variable[], cw: tf.Tensor1D | undefined) {
+    const o = this.opts;
+    const m = labels.length;
+    const xt = tf.tensor2d(x, [m, dim]);
+    const y = tf.tensor1d(labels, 'int32');
+    let correct: tf.Scalar | undefined;
+    const { value, grads } = tf.variableGrads(() => {
+      const logits = this.model.apply(xt, { training: true }) as tf.Tensor2D;
+      correct = tf.keep(correctCount(logits, y));
+      const l = this.lossOf(logits, y, cw);
+      return o.optimizer !== 'adamw' && o.weightDecay > 0 ? (tf.add(l, this.l2Term()) as tf.Scalar) : l;
+    }, vars);
+    return { value, grads, correct: correct! };
+  }
+
+  /** What a checkpoint must agree on to continue this run: options, parameter groups, data. */
+  private fingerprint(train: BatchSource, val: BatchSource | undefined): Record<string, unknown> {
+    const o = this.opts;
+    const mults = this.model.trainableWeights.map((w) => [w.originalName, o.lrMultiplier ? o.lrMultiplier(w.originalName) : 1] as const);
+    const count = new Map<number, number>();
+    for (const [, m] of mults) count.set(m, (count.get(m) ?? 0) + 1);
+    const rows = (d: BatchSource) => `${d.n}×${d.dim}, labels crc32 ${crc32(new Uint8Array(d.y.buffer, d.y.byteOffset, d.y.byteLength))}`;
+    return {
+      optimizer: o.optimizer,
+      lr: o.lr,
+      lrAt: o.lrAt ? 'custom' : undefined,
+      epochs: o.epochs,
+      batchSize: o.batchSize,
+      schedule: o.schedule,
+      weightDecay: o.weightDecay,
+      momentum: o.momentum,
+      labelSmoothing: o.labelSmoothing,
+      classWeights: o.classWeights,
+      patience: o.patience,
+      monitor: o.monitor,
+      restoreBest: o.restoreBest,
+      seed: o.seed,
+      lrMultipliers: `${[...count].map(([m, c]) => `${c} at ×${m}`).join(', ')} (crc32 ${crc32(JSON.stringify(mults))})`,
+      train: rows(train),
+      val: val ? rows(val) : 'none',
+    };
+  }
+
+  private async fitMinibatch(
+    train: BatchSource,
+    val: BatchSource | undefined,
+    cw: tf.Tensor1D | undefined,
+    run: FitRun,
+    onEpoch: (l: EpochLogs) => Promise<boolean>,
+    ctx: TrainContext,
+  ): Promise<void> {
     const o = this.opts;
     // One optimizer per learning-rate group (discriminative learning rates, fastai's slice(lo, hi)).
     const groups = this.paramGroups().map((g) => ({ ...g, opt: this.makeOptimizer() }));
     const vars = groups.flatMap((g) => g.vars);
-    const rand = rng(o.seed);
-    const order = Int32Array.from({ length: train.n }, (_, i) => i);
-    const bs = Math.min(o.batchSize, train.n);
-    const stepsPerEpoch = Math.ceil(train.n / bs);
-    const totalSteps = stepsPerEpoch * o.epochs;
-    const xb = new Float32Array(bs * train.dim);
-    const yb = new Int32Array(bs);
-    let step = 0;
+    const optimizers = groups.map((g) => g.opt);
+    const fingerprint = o.checkpoint ? this.fingerprint(train, val) : {};
     try {
-      for (let epoch = 0; epoch < o.epochs; epoch++) {
+      if (o.checkpoint && o.resume) {
+        const saved = await loadCheckpoint(o.checkpoint, fingerprint, { model: this.model, optimizers });
+        if (saved) {
+          run.bestWeights?.forEach((t) => t.dispose());
+          run.bestWeights = saved.bestWeights;
+          this.history.splice(0, this.history.length, ...saved.progress.history);
+          run.progress = { ...saved.progress, history: this.history };
+          this.stopTraining = saved.progress.stopped;
+          await this.callbacks('onResume', saved.progress.epoch, ctx);
+        }
+      }
+      const p = run.progress;
+      const rand = rng(p.rngState);
+      const order = new Int32Array(train.n);
+      const bs = Math.min(o.batchSize, train.n);
+      const totalSteps = Math.ceil(train.n / bs) * o.epochs;
+      const batch = (s: number) => order.slice(s, Math.min(train.n, s + bs));
+      let step = p.step;
+      for (let epoch = p.epoch; epoch < o.epochs && !p.stopped; epoch++) {
         const t0 = performance.now();
+        for (let i = 0; i < order.length; i++) order[i] = i;
         shuffle(order, rand);
         let lossSum = 0;
         let correct = 0;
+        let seen = 0;
         let lr = o.lr;
+        let next: Promise<Float32Array> | undefined = train.rows(batch(0), epoch);
         for (let s = 0; s < train.n; s += bs) {
-          const m = Math.min(bs, train.n - s);
-          for (let r = 0; r < m; r++) {
-            const i = order[s + r];
-            xb.set(train.x.subarray(i * train.dim, (i + 1) * train.dim), r * train.dim);
-            yb[r] = train.y[i];
-          }
+          const idx = batch(s);
+          const x = await next!;
+          next = s + bs < train.n ? train.rows(batch(s + bs), epoch) : undefined; // fetched while this step runs
+          const labels = Int32Array.from(idx, (i) => train.y[i]);
           lr = o.lrAt ? o.lrAt(step, totalSteps) : scheduledLr(o.schedule, o.lr, step, totalSteps);
-          const [loss, acc] = tf.tidy(() => {
-            const x = tf.tensor2d(xb.subarray(0, m * train.dim), [m, train.dim]);
-            const y = tf.tensor1d(yb.subarray(0, m), 'int32');
-            let accT: tf.Scalar | undefined;
-            const { value, grads } = tf.variableGrads(() => {
-              const logits = this.model.apply(x, { training: true }) as tf.Tensor2D;
-              accT = tf.keep(correctCount(logits, y));
-              const l = this.lossOf(logits, y, cw);
-              return o.optimizer !== 'adamw' && o.weightDecay > 0 ? (tf.add(l, this.l2Term()) as tf.Scalar) : l;
-            }, vars);
-            for (const g of groups) {
-              const glr = lr * g.mult;
-              (g.opt as unknown as { learningRate: number }).learningRate = glr;
-              g.opt.applyGradients(Object.fromEntries(g.vars.map((v) => [v.name, grads[v.name]])));
-              if (o.optimizer === 'adamw' && o.weightDecay > 0) for (const k of g.kernels) k.assign(tf.mul(k, 1 - glr * o.weightDecay));
-            }
-            const out = [value.dataSync()[0], accT!.dataSync()[0]];
-            accT!.dispose();
-            return out;
-          });
-          lossSum += loss * m;
+          const [loss, acc] = this.trainStep(x, labels, train.dim, groups, vars, cw, lr);
+          lossSum += loss * idx.length;
           correct += acc;
-          await this.callbacks('onBatchEnd', step, loss, { model: this.model, trainer: this });
+          seen += idx.length;
+          await this.callbacks('onBatchEnd', step, loss, ctx);
           step++;
+          await new Promise<void>((r) => setImmediate(r)); // let signals (Ctrl-C) and I/O in between steps
           if (this.stopTraining) break;
         }
-        const stop = await onEpoch({ epoch, loss: lossSum / train.n, accuracy: correct / train.n, lr, seconds: (performance.now() - t0) / 1000 });
-        if (stop) break;
+        next?.catch(() => undefined); // a prefetch abandoned by a stop mid-epoch
+        const stop = await onEpoch({ epoch, loss: lossSum / Math.max(1, seen), accuracy: correct / Math.max(1, seen), lr, seconds: (performance.now() - t0) / 1000 });
+        Object.assign(p, { epoch: epoch + 1, step, rngState: rand.state, stopped: stop });
+        if (o.checkpoint) await saveCheckpoint(o.checkpoint, fingerprint, { model: this.model, optimizers, bestWeights: run.bestWeights }, p);
       }
     } finally {
-      for (const g of groups) g.opt.dispose();
+      for (const g of groups) disposeOptimizer(g.opt);
     }
+  }
+
+  /** One optimizer step on a batch; returns its loss and number correct. */
+  private trainStep(
+    x: Float32Array,
+    labels: Int32Array,
+    dim: number,
+    groups: { mult: number; vars: tf.Variable[]; kernels: tf.Variable[]; opt: tf.Optimizer }[],
+    vars: tf.Variable[],
+    cw: tf.Tensor1D | undefined,
+    lr: number,
+  ): [number, number] {
+    const o = this.opts;
+    return tf.tidy(() => {
+      const { value, grads, correct } = this.lossAndGrads(x, labels, dim, vars, cw);
+      for (const g of groups) {
+        const glr = lr * g.mult;
+        setLearningRate(g.opt, glr);
+        g.opt.applyGradients(Object.fromEntries(g.vars.map((v) => [v.name, grads[v.name]])));
+        if (o.optimizer === 'adamw' && o.weightDecay > 0) for (const k of g.kernels) k.assign(tf.mul(k, 1 - glr * o.weightDecay));
+      }
+      const out: [number, number] = [value.dataSync()[0], correct.dataSync()[0]];
+      correct.dispose();
+      return out;
+    });
   }
 
   private async fitLbfgs(train: Examples, cw: tf.Tensor1D | undefined, onEpoch: (l: EpochLogs) => Promise<boolean>): Promise<void> {
@@ -418,6 +570,26 @@ export class Trainer {
       await objective?.release();
     }
   }
+}
+
+/** Per-fit state: where the run stands, and the best epoch's weights when they are kept. */
+interface FitRun {
+  progress: TrainProgress;
+  bestWeights?: tf.Tensor[];
+}
+
+/** Set an optimizer's learning rate (SGD/momentum keep it in a derived constant, Adam reads the field). */
+function setLearningRate(opt: tf.Optimizer, lr: number): void {
+  const o = opt as unknown as { learningRate: number; setLearningRate?: (lr: number) => void };
+  if (o.learningRate === lr) return;
+  if (o.setLearningRate) o.setLearningRate(lr);
+  else o.learningRate = lr;
+}
+
+/** Dispose an optimizer fully (tfjs's momentum optimizer leaves its learning-rate scalar behind). */
+function disposeOptimizer(opt: tf.Optimizer): void {
+  opt.dispose();
+  (opt as unknown as { c?: tf.Tensor }).c?.dispose();
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

@@ -1,13 +1,17 @@
+/** A random source in [0, 1) whose whole state is one uint32: `rng(r.state)` continues r's sequence. */
+export type Rng = (() => number) & { readonly state: number };
+
 /** Small seedable PRNG (mulberry32) so runs with the same --seed shuffle identically. */
-export function rng(seed: number): () => number {
+export function rng(seed: number): Rng {
   let a = seed >>> 0;
-  return () => {
+  const next = () => {
     a = (a + 0x6d2b79f5) >>> 0;
     let t = a;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+  return Object.defineProperty(next, 'state', { get: () => a }) as Rng;
 }
 
 /** In-place Fisher-Yates shuffle with the given random source. */

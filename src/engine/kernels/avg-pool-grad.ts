@@ -6,19 +6,13 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { type WasmBackend, type TensorInfo, alloc, f32 } from './backend.js';
+import { runStock } from './stock.js';
 
 interface Attrs {
   filterSize: number | [number, number];
   strides: number | [number, number];
   pad: 'valid' | 'same' | number;
   dimRoundingMode?: 'floor' | 'round' | 'ceil';
-}
-
-let stock: tf.KernelConfig | undefined;
-
-/** The stock kernel this one falls back to (set when graft registers its kernels). */
-export function setStockAvgPoolGrad(k: tf.KernelConfig | undefined): void {
-  if (k && k.kernelFunc !== avgPoolGradConfig.kernelFunc) stock = k;
 }
 
 function avgPoolGrad(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs: tf.NamedAttrMap }): TensorInfo {
@@ -28,10 +22,7 @@ function avgPoolGrad(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; at
   const [N, H, W, C] = input.shape;
   const [fh, fw] = typeof a.filterSize === 'number' ? [a.filterSize, a.filterSize] : a.filterSize;
   const global = fh === H && fw === W && a.pad === 'valid' && dy.shape[1] === 1 && dy.shape[2] === 1 && input.dtype === 'float32' && dy.dtype === 'float32';
-  if (!global) {
-    if (!stock) throw new Error('graft AvgPoolGrad: no stock wasm kernel to fall back to');
-    return stock.kernelFunc(args as unknown as Parameters<tf.KernelFunc>[0]) as TensorInfo;
-  }
+  if (!global) return runStock('AvgPoolGrad', args);
   const dx = alloc(backend, [N, H, W, C]);
   const d = f32(backend, dy);
   const out = f32(backend, dx);

@@ -8,6 +8,7 @@
  * after the allocations they must survive.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { runStock, stockKernel } from './stock.js';
 
 export type TensorInfo = tf.TensorInfo;
 export type NamedAttrMap = tf.NamedAttrMap;
@@ -66,9 +67,11 @@ export function transpose(backend: WasmBackend, x: TensorInfo, perm: number[]): 
   return run(backend, 'Transpose', { x }, { perm });
 }
 
-/** a[m,k] × b[k,n] with no transpose flags (the wasm backend's fast XNNPACK path). */
+/** a[m,k] × b[k,n] with no transpose flags (the stock wasm kernel's fast XNNPACK path). */
 export function matMul(backend: WasmBackend, a: TensorInfo, b: TensorInfo): TensorInfo {
-  return run(backend, 'BatchMatMul', { a, b }, { transposeA: false, transposeB: false });
+  const args = { inputs: { a, b }, attrs: { transposeA: false, transposeB: false }, backend };
+  // graft's own BatchMatMul may come back here (gemm's fallback): call the stock one.
+  return stockKernel('BatchMatMul') ? runStock('BatchMatMul', args) : run(backend, 'BatchMatMul', args.inputs, args.attrs);
 }
 
 export function assertFloat32(kernel: string, ...infos: TensorInfo[]): void {
@@ -132,6 +135,29 @@ export function crop(backend: WasmBackend, t: TensorInfo, top: number, left: num
     for (let r = 0; r < h; r++) {
       const s = (((n0 + n) * H + top + r) * W + left) * C;
       dst.set(src.subarray(s, s + run), (n * h + r) * run);
+    }
+  }
+  return out;
+}
+
+/** x[n, oh·sh − pt, ow·sw − pl, :] for every output pixel (zeros where that is padding). */
+export function subsample(backend: WasmBackend, x: TensorInfo, info: tf.backend_util.Conv2DInfo): TensorInfo {
+  const { batchSize: N, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW, strideHeight: sh, strideWidth: sw } = info;
+  const pt = info.padInfo.top;
+  const pl = info.padInfo.left;
+  const out = alloc(backend, [N, OH, OW, C], pt > 0 || pl > 0 || (OH - 1) * sh - pt >= H || (OW - 1) * sw - pl >= W);
+  const src = f32(backend, x);
+  const dst = f32(backend, out);
+  for (let n = 0; n < N; n++) {
+    for (let oh = 0; oh < OH; oh++) {
+      const ih = oh * sh - pt;
+      if (ih < 0 || ih >= H) continue;
+      for (let ow = 0; ow < OW; ow++) {
+        const iw = ow * sw - pl;
+        if (iw < 0 || iw >= W) continue;
+        const s = ((n * H + ih) * W + iw) * C;
+        dst.set(src.subarray(s, s + C), ((n * OH + oh) * OW + ow) * C);
+      }
     }
   }
   return out;

@@ -3,9 +3,11 @@
  *
  *   dW[kh,kw,ci,co] = Σ_{n,oh,ow} x[n, oh·sh + kh·dh − pt, ow·sw + kw·dw − pl, ci] · dy[n,oh,ow,co]
  *
- * - 1×1: a matmul, xᵀ[Cin, M] × dy[M, Cout] (or (dyᵀ·x)ᵀ), x first subsampled if strided or
- *   padded (transposes are explicit: the wasm BatchMatMul with a transpose flag takes a ~13×
- *   slower path).
+ * - 1×1: one GEMM, xᵀ[Cin, M] × dy[M, Cout] (`gemm.ts`: native SGEMM, or XNNPACK with explicit
+ *   transposes), x first subsampled if strided or padded.
+ * - k×k with native products (`gemm.ts`): im2col rows [M, KH·KW·Cin] (`im2col.ts`), then one GEMM
+ *   colsᵀ·dy, which is dW in its [KH, KW, Cin, Cout] layout (7× the convolution below on a 3×3
+ *   64→64 gradient at [16,56,56,64]).
  * - otherwise: the same sum is a convolution (XNNPACK) with the roles swapped — batch ← Cin,
  *   channels ← N, filter ← dy: conv2d(xᵀ[Cin,H,W,N], dyᵀ[OH,OW,N,Cout], stride (dh,dw),
  *   dilation (sh,sw)) = [Cin,KH,KW,Cout]. No im2col buffer; the XNNPACK GEMM does the work.
@@ -17,7 +19,12 @@
  * but a direct runKernel call may pass it).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { type WasmBackend, type TensorInfo, alloc, assertFloat32, assertNHWC, crop, f32, free, matMul, run, transpose, view, convGradInfo } from './backend.js';
+import { type WasmBackend, type TensorInfo, alloc, assertFloat32, assertNHWC, crop, f32, free, run, subsample, transpose, view, convGradInfo } from './backend.js';
+import { gemm, nativeFor } from './gemm.js';
+import { im2col } from './im2col.js';
+
+/** Largest im2col buffer (floats) built at once. */
+const MAX_COLS = 1 << 23;
 
 interface Attrs {
   strides: number | [number, number];
@@ -36,7 +43,7 @@ export function conv2DBackpropFilter(args: { inputs: tf.NamedTensorInfoMap; back
   assertNHWC('Conv2DBackpropFilter', attrs.dataFormat);
   const info = convGradInfo('Conv2DBackpropFilter', x.shape, attrs.filterShape, attrs, false, dy);
   const { batchSize: N, inHeight: H, inWidth: W, inChannels: Cin, outHeight: OH, outWidth: OW, outChannels: Cout } = info;
-  const { filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = info;
+  const { filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw } = info;
   const pt = info.padInfo.top;
   const pl = info.padInfo.left;
   const M = N * OH * OW;
@@ -47,9 +54,9 @@ export function conv2DBackpropFilter(args: { inputs: tf.NamedTensorInfoMap; back
     const xs = direct ? undefined : subsample(backend, x, info);
     const xm = view(xs ?? x, [M, Cin]);
     const dym = view(dy, [M, Cout]);
-    // XNNPACK repacks the right-hand operand on every call: make it the narrower of x and dy
-    // (xᵀ·dy when Cout ≤ Cin, else (dyᵀ·x)ᵀ; 2× faster on 160→960 at [3136 rows]).
-    const dyFirst = Cout > Cin;
+    // dW = xᵀ·dy. XNNPACK (the wasm fallback) repacks its right-hand operand on every call: there,
+    // make it the narrower of x and dy ((dyᵀ·x)ᵀ when Cout > Cin; 2× faster on 160→960 at 3136 rows).
+    const dyFirst = !nativeFor(Math.min(M, maxTerms())) && Cout > Cin;
     const rowsPerChunk = Math.max(1, maxTerms());
     let total: TensorInfo | undefined;
     for (let m0 = 0; m0 < M; m0 += rowsPerChunk) {
@@ -57,9 +64,8 @@ export function conv2DBackpropFilter(args: { inputs: tf.NamedTensorInfoMap; back
       const xc = m1 - m0 === M ? undefined : rows(backend, xm, m0, m1);
       const dyc = m1 - m0 === M ? undefined : rows(backend, dym, m0, m1);
       const [left, right] = dyFirst ? [dyc ?? dym, xc ?? xm] : [xc ?? xm, dyc ?? dym];
-      const leftT = transpose(backend, left, [1, 0]);
-      const g = matMul(backend, leftT, right); // [Cout, Cin] if dyFirst, else [Cin, Cout]
-      free(backend, xc, dyc, leftT);
+      const g = gemm(backend, left, right, true); // [Cout, Cin] if dyFirst, else [Cin, Cout]
+      free(backend, xc, dyc);
       total = accumulate(backend, total, g);
     }
     free(backend, xs);
@@ -71,6 +77,35 @@ export function conv2DBackpropFilter(args: { inputs: tf.NamedTensorInfoMap; back
     return view(total as TensorInfo, [KH, KW, Cin, Cout]);
   }
 
+  // Natively: im2col, one product per chunk of images (at most MAX_COLS column floats and
+  // maxTerms() rows, at least one image).
+  const K = KH * KW * Cin;
+  const perImage = OH * OW;
+  const chunk = Math.max(1, Math.min(N, Math.floor(MAX_COLS / (perImage * K)), Math.floor(maxTerms() / perImage)));
+  if (nativeFor(Math.min(M, chunk * perImage))) {
+    let total: TensorInfo | undefined;
+    for (let n0 = 0; n0 < N; n0 += chunk) {
+      const nc = Math.min(chunk, N - n0);
+      const cols = im2col(backend, x, info, n0, nc);
+      const dyc = nc === N ? undefined : crop(backend, dy, 0, 0, OH, OW, n0, nc);
+      const g = gemm(backend, cols, view(dyc ?? dy, [nc * perImage, Cout]), true); // [KH·KW·Cin, Cout]
+      free(backend, cols, dyc);
+      total = accumulate(backend, total, g);
+    }
+    return view(total as TensorInfo, [KH, KW, Cin, Cout]);
+  }
+  return swappedConv(backend, x, dy, info);
+}
+
+/**
+ * The filter gradient as an XNNPACK convolution with the roles swapped (see the top comment), for
+ * when there is no native product.
+ */
+function swappedConv(backend: WasmBackend, x: TensorInfo, dy: TensorInfo, info: tf.backend_util.Conv2DInfo): TensorInfo {
+  const { batchSize: N, inHeight: H, inWidth: W, outHeight: OH, outWidth: OW } = info;
+  const { filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = info;
+  const pt = info.padInfo.top;
+  const pl = info.padInfo.left;
   // Extent of x the forward pass read, from its first row/column: beyond it, crop; short of it, pad.
   const bottom = (KH - 1) * dh + (OH - 1) * sh + 1 - H - pt;
   const right = (KW - 1) * dw + (OW - 1) * sw + 1 - W - pl;
@@ -126,29 +161,6 @@ function rows(backend: WasmBackend, t: TensorInfo, m0: number, m1: number): Tens
   const n = t.shape[1];
   const out = alloc(backend, [m1 - m0, n]);
   f32(backend, out).set(f32(backend, t).subarray(m0 * n, m1 * n));
-  return out;
-}
-
-/** x[n, oh·sh − pt, ow·sw − pl, :] for every output pixel (zeros where that is padding). */
-function subsample(backend: WasmBackend, x: TensorInfo, info: tf.backend_util.Conv2DInfo): TensorInfo {
-  const { batchSize: N, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW, strideHeight: sh, strideWidth: sw } = info;
-  const pt = info.padInfo.top;
-  const pl = info.padInfo.left;
-  const out = alloc(backend, [N, OH, OW, C], pt > 0 || pl > 0 || (OH - 1) * sh - pt >= H || (OW - 1) * sw - pl >= W);
-  const src = f32(backend, x);
-  const dst = f32(backend, out);
-  for (let n = 0; n < N; n++) {
-    for (let oh = 0; oh < OH; oh++) {
-      const ih = oh * sh - pt;
-      if (ih < 0 || ih >= H) continue;
-      for (let ow = 0; ow < OW; ow++) {
-        const iw = ow * sw - pl;
-        if (iw < 0 || iw >= W) continue;
-        const s = ((n * H + ih) * W + iw) * C;
-        dst.set(src.subarray(s, s + C), ((n * OH + oh) * OW + ow) * C);
-      }
-    }
-  }
   return out;
 }
 

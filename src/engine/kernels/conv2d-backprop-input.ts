@@ -2,12 +2,12 @@
  * Conv2DBackpropInput for the wasm backend — a replacement for the stock kernel, which is a plain
  * loop (150 ms for a 3×3 64→64 gradient on [16,14,14,64], where the forward conv takes 17 ms).
  *
- * - 1×1, stride 1, no padding: one matmul, dy[M, Cout] × Wᵀ[Cout, Cin].
+ * - 1×1, stride 1, no padding: one GEMM, dy[M, Cout] × Wᵀ[Cout, Cin] (`gemm.ts`).
  * - stride 1: a convolution (XNNPACK) of dy with the flipped, in/out-swapped filter
  *   W'[kh,kw,co,ci] = W[KH−1−kh, KW−1−kw, ci, co], padded (KH−1)·dh − pt on top and
  *   IH − 1 + pt − (OH−1) at the bottom (likewise for width), so the result is exactly IH×IW; a
  *   negative pad becomes a crop of the result.
- * - stride > 1: columns dcols[M, KH·KW·Cin] = dy[M, Cout] × Wᵀ[Cout, KH·KW·Cin] (one matmul per
+ * - stride > 1: columns dcols[M, KH·KW·Cin] = dy[M, Cout] × Wᵀ[Cout, KH·KW·Cin] (one GEMM per
  *   chunk of images), then scattered back onto the input grid (col2im) with a SIMD add per run of
  *   contiguous pixels (`simd.ts`). Exact flops; no zero-stuffed input.
  *
@@ -15,7 +15,8 @@
  * but a direct runKernel call may pass it).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { type WasmBackend, type TensorInfo, alloc, assertFloat32, assertNHWC, crop, f32, free, matMul, ptr, run, transpose, view, convGradInfo } from './backend.js';
+import { type WasmBackend, type TensorInfo, alloc, assertFloat32, assertNHWC, crop, f32, free, ptr, run, transpose, view, convGradInfo } from './backend.js';
+import { gemm } from './gemm.js';
 import { simdOps } from './simd.js';
 
 interface Attrs {
@@ -44,9 +45,7 @@ export function conv2DBackpropInput(args: { inputs: tf.NamedTensorInfoMap; backe
   const M = N * OH * OW;
 
   if (KH === 1 && KW === 1 && sh === 1 && sw === 1 && pt === 0 && pl === 0 && OH === IH && OW === IW) {
-    const wT = transpose(backend, view(filter, [Cin, Cout]), [1, 0]);
-    const dx = matMul(backend, view(dy, [M, Cout]), wT);
-    free(backend, wT);
+    const dx = gemm(backend, view(dy, [M, Cout]), view(filter, [Cin, Cout]), false, true);
     return view(dx, [N, IH, IW, Cin]);
   }
 
@@ -73,7 +72,6 @@ export function conv2DBackpropInput(args: { inputs: tf.NamedTensorInfoMap; backe
 
   // Stride > 1: matmul into columns, then col2im.
   const K = KH * KW * Cin;
-  const wT = transpose(backend, view(filter, [K, Cout]), [1, 0]); // [Cout, K]
   const dx = alloc(backend, [N, IH, IW, Cin], true);
   const ops = simdOps(backend);
   const perImage = OH * OW;
@@ -92,7 +90,7 @@ export function conv2DBackpropInput(args: { inputs: tf.NamedTensorInfoMap; backe
       f32(backend, dycOwned).set(src.subarray(n0 * perImage * Cout, (n0 + nc) * perImage * Cout));
       dyc = dycOwned;
     }
-    const cols = matMul(backend, dyc, wT); // [nc·OH·OW, K]
+    const cols = gemm(backend, dyc, view(filter, [K, Cout]), false, true); // [nc·OH·OW, K]
     free(backend, dycOwned);
     const colBase = ptr(backend, cols);
     const dxBase = ptr(backend, dx);
@@ -128,7 +126,6 @@ export function conv2DBackpropInput(args: { inputs: tf.NamedTensorInfoMap; backe
     }
     free(backend, cols);
   }
-  free(backend, wT);
   return dx;
 }
 

@@ -6,15 +6,21 @@
  *   DepthwiseConv2dNativeBackpropInput;
  * - replaced: MaxPoolGrad (the stock one drops the gradient of all-negative windows) and
  *   Conv2DBackpropInput (the stock one is a plain loop, ~9× slower than the forward conv);
- * - added: GraftClipByValueGrad, used by ClipByValue's (ReLU6's) re-registered gradient;
- * - AvgPoolGrad: a fast path for global average pooling, the stock kernel otherwise.
+ * - added: GraftMaskGrad, used by the re-registered gradients of Relu, Relu6 and ClipByValue;
+ * - replaced for speed, the stock kernel handling what they do not: AvgPoolGrad (global average
+ *   pooling), Conv2D and FusedConv2D (1×1 filters as one native GEMM), BatchMatMul (one GEMM, transposes
+ *   included), Multiply and Add (per-channel broadcast, SIMD), Sqrt (SIMD), PadV2 and Slice (in
+ *   height and width: row copies);
+ * - Identity: shares its input's data instead of copying it.
  *
  * Each is checked against the tfjs cpu backend in test/kernels.test.ts.
  *
- * They are built from the backend's own fast kernels (XNNPACK matmul/conv, transposes) where one
- * fits, and otherwise from small WebAssembly SIMD loops that run on the backend's heap (simd.ts).
- * Environment knobs, for tests and measurements: GRAFT_NO_SIMD_LOOPS=1 (JS instead of the SIMD
- * loops), GRAFT_CONV_FILTER_TERMS (longest float32 sum in the conv filter gradient, default 65536).
+ * They are built from matrix products (`gemm.ts`: onnxruntime's native SGEMM, run synchronously on
+ * the heap, or XNNPACK), the backend's own fast kernels (XNNPACK conv, transposes) where one fits,
+ * and otherwise from small WebAssembly SIMD loops that run on the backend's heap (simd.ts).
+ * Environment knobs, for tests and measurements: GRAFT_NATIVE_GEMM=0 (XNNPACK instead of ORT for
+ * the products), GRAFT_NO_SIMD_LOOPS=1 (JS instead of the SIMD loops), GRAFT_CONV_FILTER_TERMS
+ * (longest float32 sum in the conv filter gradient, default 65536).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { conv2DBackpropFilterConfig } from './conv2d-backprop-filter.js';
@@ -22,8 +28,15 @@ import { conv2DBackpropInputConfig } from './conv2d-backprop-input.js';
 import { depthwiseConv2dNativeBackpropFilterConfig } from './depthwise-backprop-filter.js';
 import { depthwiseConv2dNativeBackpropInputConfig } from './depthwise-backprop-input.js';
 import { maxPoolGradConfig } from './max-pool-grad.js';
-import { clipByValueGradConfig, clipByValueGradKernelConfig } from './clip-grad.js';
-import { avgPoolGradConfig, setStockAvgPoolGrad } from './avg-pool-grad.js';
+import { activationGradConfigs, maskGradKernelConfig } from './activation-grad.js';
+import { avgPoolGradConfig } from './avg-pool-grad.js';
+import { conv2DConfig, fusedConv2DConfig } from './conv2d.js';
+import { identityConfig } from './identity.js';
+import { sqrtConfig } from './sqrt.js';
+import { addConfig, multiplyConfig } from './channel-broadcast.js';
+import { batchMatMulConfig } from './batch-mat-mul.js';
+import { padV2Config, sliceConfig } from './pad-slice.js';
+import { rememberStock, stockKernel } from './stock.js';
 
 export { conv2DBackpropFilter } from './conv2d-backprop-filter.js';
 export { conv2DBackpropInput } from './conv2d-backprop-input.js';
@@ -31,6 +44,7 @@ export { depthwiseConv2dNativeBackpropFilter } from './depthwise-backprop-filter
 export { depthwiseConv2dNativeBackpropInput } from './depthwise-backprop-input.js';
 export { maxPoolGrad } from './max-pool-grad.js';
 export { simdOps } from './simd.js';
+export { nativeGemm } from './gemm.js';
 
 /** The kernel configs graft registers for backend 'wasm'. */
 export const wasmGradKernelConfigs: readonly tf.KernelConfig[] = [
@@ -39,14 +53,20 @@ export const wasmGradKernelConfigs: readonly tf.KernelConfig[] = [
   depthwiseConv2dNativeBackpropFilterConfig,
   depthwiseConv2dNativeBackpropInputConfig,
   maxPoolGradConfig,
-  clipByValueGradKernelConfig,
+  maskGradKernelConfig,
   avgPoolGradConfig,
+  conv2DConfig,
+  fusedConv2DConfig,
+  identityConfig,
+  sqrtConfig,
+  multiplyConfig,
+  addConfig,
+  batchMatMulConfig,
+  padV2Config,
+  sliceConfig,
 ];
 
-let clipGradRegistered = false;
-
-/** Stock wasm kernels that graft replaced, to put back in `unregisterWasmGradKernels`. */
-const replaced = new Map<string, tf.KernelConfig>();
+let gradientsRegistered = false;
 
 function isOurs(cfg: tf.KernelConfig): boolean {
   return tf.getKernel(cfg.kernelName, 'wasm')?.kernelFunc === cfg.kernelFunc;
@@ -57,17 +77,16 @@ export function registerWasmGradKernels(): void {
   for (const cfg of wasmGradKernelConfigs) {
     if (isOurs(cfg)) continue;
     const stock = tf.getKernel(cfg.kernelName, 'wasm');
-    if (cfg === avgPoolGradConfig) setStockAvgPoolGrad(stock ?? replaced.get(cfg.kernelName));
     if (stock) {
-      if (!replaced.has(cfg.kernelName)) replaced.set(cfg.kernelName, stock);
+      rememberStock(cfg.kernelName, stock, cfg.kernelFunc);
       tf.unregisterKernel(cfg.kernelName, 'wasm'); // re-registering would print a warning
     }
     tf.registerKernel(cfg);
   }
-  if (!clipGradRegistered) {
-    // Replaces tfjs-core's ClipByValue gradient (the ReLU6 backward) with a one-pass kernel on wasm.
-    tf.registerGradient(clipByValueGradConfig);
-    clipGradRegistered = true;
+  if (!gradientsRegistered) {
+    // Replaces tfjs-core's Relu, Relu6 and ClipByValue gradients with a one-pass kernel on wasm.
+    for (const g of activationGradConfigs) tf.registerGradient(g);
+    gradientsRegistered = true;
   }
 }
 
@@ -76,7 +95,7 @@ export function unregisterWasmGradKernels(): void {
   for (const cfg of wasmGradKernelConfigs) {
     if (!isOurs(cfg)) continue;
     tf.unregisterKernel(cfg.kernelName, 'wasm');
-    const stock = replaced.get(cfg.kernelName);
+    const stock = stockKernel(cfg.kernelName);
     if (stock) {
       tf.registerKernel(stock);
       // If we replaced it before the backend started, its setup (binding the wasm function) never ran.

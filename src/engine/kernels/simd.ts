@@ -1,5 +1,5 @@
 /**
- * Four small WebAssembly SIMD loops that run directly on the tfjs wasm backend's heap.
+ * Small WebAssembly SIMD loops that run directly on the tfjs wasm backend's heap.
  *
  * Some gradient pieces have no fast equivalent among the wasm backend's kernels (a per-channel
  * dot product over many rows; a scatter-add of rows; a per-channel first-argmax over windows).
@@ -20,6 +20,15 @@
  *     for each channel i < c4 (a multiple of 4): the first maximum (strict >, row-major; NaN never
  *     wins) over a window of hCount rows × wCount pixels starting at x; adds dy[i] at the address
  *     of that maximum + delta (delta = dx − x, so it lands in dx)
+ *   inRange(dst, x, dy, n, lo, hi):
+ *     for i < n: dst[i] = lo ≤ x[i] ≤ hi ? dy[i] : 0   (NaN x gives 0; lo, hi are float32)
+ *   sqrt(dst, x, n):
+ *     for i < n: dst[i] = √x[i]
+ *   mulRows(dst, a, w, c, count) / addRows(dst, a, w, c, count):
+ *     for j < count, i < c: dst[j·c + i] = a[j·c + i] · w[i]  (or + w[i]): a per-channel broadcast
+ *   copyRows(dst, src, c, count, dstStep, srcStep) / accRows(…):
+ *     for j < count (in order), i < c: dst[j·dstStep + i] = src[j·srcStep + i]  (or +=); rows of
+ *     dst may overlap (accRows adds them one after the other)
  *
  * Pointers are byte offsets into the heap; steps are byte strides; `c`, `n` are float counts.
  */
@@ -30,6 +39,12 @@ export interface SimdOps {
   mulAddRows(dst: number, a: number, w: number, c: number, count: number, dstStep: number, aStep: number): void;
   addTo(dst: number, src: number, n: number): void;
   maxPoolPixel(x: number, dy: number, delta: number, c4: number, hCount: number, wCount: number, rowStep: number, pixStep: number): void;
+  inRange(dst: number, x: number, dy: number, n: number, lo: number, hi: number): void;
+  sqrt(dst: number, x: number, n: number): void;
+  mulRows(dst: number, a: number, w: number, c: number, count: number): void;
+  addRows(dst: number, a: number, w: number, c: number, count: number): void;
+  copyRows(dst: number, src: number, c: number, count: number, dstStep: number, srcStep: number): void;
+  accRows(dst: number, src: number, c: number, count: number, dstStep: number, srcStep: number): void;
   /** true when running the WebAssembly SIMD code, false for the JS fallback. */
   readonly simd: boolean;
 }
@@ -79,6 +94,10 @@ const op = {
   i32And: [0x71],
   i32Eqz: [0x45],
   i32GeS: [0x4e],
+  select: [0x1b],
+  f32Le: [0x5f],
+  f32Ge: [0x60],
+  f32Sqrt: [0x91],
   f32Load: [0x2a, 2, 0],
   f32Store: [0x38, 2, 0],
   f32Add: [0x92],
@@ -91,6 +110,10 @@ const op = {
   f32x4Splat: [0xfd, 0x13],
   i32x4ExtractLane: (l: number) => [0xfd, 0x1b, l],
   f32x4Gt: [0xfd, 0x44],
+  f32x4Le: [0xfd, 0x45],
+  f32x4Ge: [0xfd, 0x46],
+  v128And: [0xfd, 0x4e],
+  f32x4Sqrt: [0xfd, ...uleb(227)],
   v128Bitselect: [0xfd, 0x52],
   i32x4Add: [0xfd, ...uleb(174)],
   f32x4Add: [0xfd, ...uleb(228)],
@@ -269,7 +292,107 @@ function maxPoolPixelBody(): number[] {
   return body([[7, I32], [5, V128]], code);
 }
 
-const FUNCS = ['dotAcc', 'mulAddRows', 'addTo', 'maxPoolPixel'] as const;
+/**
+ * inRange(dst, x, dy, n, lo, hi); params 0..5 (lo, hi f32); locals 6 i, 7 vecEnd, 8 nBytes (i32),
+ * 9 lov, 10 hiv, 11 v (v128), 12 s (f32).
+ */
+function inRangeBody(): number[] {
+  const [dst, x, dy, n, lo, hi, i, vecEnd, nBytes, lov, hiv, v, s] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
+  const at = (base: number) => [op.get(base), op.get(i), op.i32Add];
+  const code: number[][] = [
+    ...byteLimits(n, nBytes, vecEnd),
+    op.get(lo), op.f32x4Splat, op.set(lov),
+    op.get(hi), op.f32x4Splat, op.set(hiv),
+    op.i32(0), op.set(i),
+    ...whileLt(i, vecEnd, [
+      ...at(dst),
+      ...at(x), op.v128Load, op.set(v),
+      op.get(v), op.get(lov), op.f32x4Ge, op.get(v), op.get(hiv), op.f32x4Le, op.v128And,
+      ...at(dy), op.v128Load, op.v128And, op.v128Store,
+      op.get(i), op.i32(16), op.i32Add, op.set(i),
+    ]),
+    ...whileLt(i, nBytes, [
+      ...at(dst),
+      ...at(dy), op.f32Load, op.f32Const(0),
+      ...at(x), op.f32Load, op.set(s),
+      op.get(s), op.get(lo), op.f32Ge, op.get(s), op.get(hi), op.f32Le, op.i32And,
+      op.select, op.f32Store,
+      op.get(i), op.i32(4), op.i32Add, op.set(i),
+    ]),
+  ];
+  return body([[3, I32], [3, V128], [1, F32]], code);
+}
+
+/** sqrt(dst, x, n); params 0..2; locals 3 i, 4 vecEnd, 5 nBytes. */
+function sqrtBody(): number[] {
+  const [dst, x, n, i, vecEnd, nBytes] = [0, 1, 2, 3, 4, 5];
+  const elem = (load: number[], sqrt: number[], store: number[], size: number) => [
+    op.get(dst), op.get(i), op.i32Add,
+    op.get(x), op.get(i), op.i32Add, load, sqrt, store,
+    op.get(i), op.i32(size), op.i32Add, op.set(i),
+  ];
+  const code: number[][] = [
+    ...byteLimits(n, nBytes, vecEnd),
+    op.i32(0), op.set(i),
+    ...whileLt(i, vecEnd, elem(op.v128Load, op.f32x4Sqrt, op.v128Store, 16)),
+    ...whileLt(i, nBytes, elem(op.f32Load, op.f32Sqrt, op.f32Store, 4)),
+  ];
+  return body([[3, I32]], code);
+}
+
+/**
+ * mulRows / addRows(dst, a, w, c, count): dst[j·c + i] = a[j·c + i] ⊙ w[i], row after row.
+ * params 0..4; locals 5 i, 6 vecEnd, 7 cBytes, 8 j, 9 pd, 10 pa (i32).
+ */
+function rowsBody(vecOp: number[], scalarOp: number[]): number[] {
+  const [dst, a, w, c, count, i, vecEnd, cBytes, j, pd, pa] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+  const elem = (load: number[], binop: number[], store: number[], size: number) => [
+    op.get(pd), op.get(i), op.i32Add,
+    op.get(pa), op.get(i), op.i32Add, load,
+    op.get(w), op.get(i), op.i32Add, load,
+    binop, store,
+    op.get(i), op.i32(size), op.i32Add, op.set(i),
+  ];
+  const code: number[][] = [
+    ...byteLimits(c, cBytes, vecEnd),
+    op.get(dst), op.set(pd), op.get(a), op.set(pa), op.get(count), op.set(j),
+    ...countDown(j, [
+      op.i32(0), op.set(i),
+      ...whileLt(i, vecEnd, elem(op.v128Load, vecOp, op.v128Store, 16)),
+      ...whileLt(i, cBytes, elem(op.f32Load, scalarOp, op.f32Store, 4)),
+      ...addTo(pd, cBytes), ...addTo(pa, cBytes),
+    ]),
+  ];
+  return body([[6, I32]], code);
+}
+
+/**
+ * copyRows / accRows(dst, src, c, count, dstStep, srcStep): rows of c floats, copied or added.
+ * params 0..5; locals 6 i, 7 vecEnd, 8 cBytes, 9 j, 10 pd, 11 ps (i32).
+ */
+function moveRowsBody(add: boolean): number[] {
+  const [dst, src, c, count, dstStep, srcStep, i, vecEnd, cBytes, j, pd, ps] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
+  const elem = (load: number[], binop: number[], store: number[], size: number) => [
+    op.get(pd), op.get(i), op.i32Add,
+    ...(add ? [op.get(pd), op.get(i), op.i32Add, load] : []),
+    op.get(ps), op.get(i), op.i32Add, load,
+    ...(add ? [binop] : []), store,
+    op.get(i), op.i32(size), op.i32Add, op.set(i),
+  ];
+  const code: number[][] = [
+    ...byteLimits(c, cBytes, vecEnd),
+    op.get(dst), op.set(pd), op.get(src), op.set(ps), op.get(count), op.set(j),
+    ...countDown(j, [
+      op.i32(0), op.set(i),
+      ...whileLt(i, vecEnd, elem(op.v128Load, op.f32x4Add, op.v128Store, 16)),
+      ...whileLt(i, cBytes, elem(op.f32Load, op.f32Add, op.f32Store, 4)),
+      ...addTo(pd, dstStep), ...addTo(ps, srcStep),
+    ]),
+  ];
+  return body([[6, I32]], code);
+}
+
+const FUNCS = ['dotAcc', 'mulAddRows', 'addTo', 'maxPoolPixel', 'inRange', 'sqrt', 'mulRows', 'addRows', 'copyRows', 'accRows'] as const;
 
 /** The module bytes: imports env.mem, exports the functions in FUNCS. */
 export function simdModuleBytes(): Uint8Array<ArrayBuffer> {
@@ -278,11 +401,15 @@ export function simdModuleBytes(): Uint8Array<ArrayBuffer> {
     [0x60, ...vec(i32s(7)), 0], // dotAcc, mulAddRows
     [0x60, ...vec(i32s(3)), 0], // addTo
     [0x60, ...vec(i32s(8)), 0], // maxPoolPixel
+    [0x60, ...vec([...i32s(4), [F32], [F32]]), 0], // inRange
+    [0x60, ...vec(i32s(5)), 0], // mulRows, addRows
+    [0x60, ...vec(i32s(6)), 0], // copyRows, accRows
   ]));
   const imports = section(2, vec([[...name('env'), ...name('mem'), 0x02, 0x00, 0x00]]));
-  const funcs = section(3, vec([[0], [0], [1], [2]]));
+  const funcs = section(3, vec([[0], [0], [1], [2], [3], [1], [4], [4], [5], [5]]));
   const exports = section(7, vec(FUNCS.map((f, k) => [...name(f), 0x00, k])));
-  const code = section(10, vec([dotAccBody(), mulAddRowsBody(), addToBody(), maxPoolPixelBody()]));
+  const code = section(10, vec([dotAccBody(), mulAddRowsBody(), addToBody(), maxPoolPixelBody(), inRangeBody(), sqrtBody(),
+    rowsBody(op.f32x4Mul, op.f32Mul), rowsBody(op.f32x4Add, op.f32Add), moveRowsBody(false), moveRowsBody(true)]));
   return new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, ...types, ...imports, ...funcs, ...exports, ...code]);
 }
 
@@ -341,6 +468,38 @@ function jsOps(backend: WasmBackend): SimdOps {
         if (at >= 0) h[at + (delta / 4)] += h[(dy >>> 2) + i];
       }
     },
+    inRange(dst, x, dy, n, lo, hi) {
+      const h = backend.wasm.HEAPF32;
+      const [d, xs, ds] = [dst >>> 2, x >>> 2, dy >>> 2];
+      const [l, u] = [Math.fround(lo), Math.fround(hi)];
+      for (let i = 0; i < n; i++) h[d + i] = h[xs + i] >= l && h[xs + i] <= u ? h[ds + i] : 0;
+    },
+    sqrt(dst, x, n) {
+      const h = backend.wasm.HEAPF32;
+      const [d, xs] = [dst >>> 2, x >>> 2];
+      for (let i = 0; i < n; i++) h[d + i] = Math.sqrt(h[xs + i]);
+    },
+    mulRows(dst, a, w, c, count) {
+      const h = backend.wasm.HEAPF32;
+      const [d, as, ws] = [dst >>> 2, a >>> 2, w >>> 2];
+      for (let k = 0; k < c * count; k++) h[d + k] = h[as + k] * h[ws + (k % c)];
+    },
+    addRows(dst, a, w, c, count) {
+      const h = backend.wasm.HEAPF32;
+      const [d, as, ws] = [dst >>> 2, a >>> 2, w >>> 2];
+      for (let k = 0; k < c * count; k++) h[d + k] = h[as + k] + h[ws + (k % c)];
+    },
+    copyRows(dst, src, c, count, dstStep, srcStep) {
+      const h = backend.wasm.HEAPF32;
+      for (let j = 0; j < count; j++) h.copyWithin((dst + j * dstStep) >>> 2, (src + j * srcStep) >>> 2, ((src + j * srcStep) >>> 2) + c);
+    },
+    accRows(dst, src, c, count, dstStep, srcStep) {
+      const h = backend.wasm.HEAPF32;
+      for (let j = 0; j < count; j++) {
+        const [d, s] = [(dst + j * dstStep) >>> 2, (src + j * srcStep) >>> 2];
+        for (let i = 0; i < c; i++) h[d + i] += h[s + i];
+      }
+    },
   };
 }
 
@@ -365,7 +524,8 @@ export function simdOps(backend: WasmBackend, allowSimd = process.env.GRAFT_NO_S
     return jsOps(backend); // e.g. the threaded build's shared memory does not match the import
   }
   const e = inst.exports as unknown as Omit<SimdOps, 'simd'>;
-  ops = { simd: true, dotAcc: e.dotAcc, mulAddRows: e.mulAddRows, addTo: e.addTo, maxPoolPixel: e.maxPoolPixel };
+  ops = { simd: true, dotAcc: e.dotAcc, mulAddRows: e.mulAddRows, addTo: e.addTo, maxPoolPixel: e.maxPoolPixel, inRange: e.inRange, sqrt: e.sqrt,
+    mulRows: e.mulRows, addRows: e.addRows, copyRows: e.copyRows, accRows: e.accRows };
   perMemory.set(memory, ops);
   return ops;
 }

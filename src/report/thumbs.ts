@@ -1,0 +1,18 @@
+/** Small PNG thumbnails of dataset samples (encoded files or raw pixels) for reports. */
+import sharp from 'sharp';
+import { decodeToRgb } from '../data/decode.js';
+import type { Sample } from '../data/types.js';
+
+/** What a thumbnail needs of a sample: its id and a way to read its pixels. */
+export type ImageSource = Pick<Sample, 'id' | 'load' | 'kind' | 'raw'>;
+
+/**
+ * A size×size PNG of the sample: shorter side scaled to `size`, centre cropped, alpha flattened
+ * (the same decoder as training, so EXIF rotation, BMP and raw pixels all work). Errors name the sample.
+ */
+export async function thumbnailPng(src: ImageSource, size = 96): Promise<Buffer> {
+  // decodeToRgb reads only id/load/kind/raw; label and split are placeholders.
+  const sample: Sample = { id: src.id, load: () => src.load(), kind: src.kind, raw: src.raw, label: -1, split: 'test' };
+  const rgb = await decodeToRgb(sample, { size: [size, size], resize: 'center-crop', cropFraction: 1, mean: [0, 0, 0], std: [1, 1, 1] });
+  return sharp(rgb, { raw: { width: size, height: size, channels: 3 } }).png().toBuffer();
+}
