@@ -7,6 +7,13 @@ export { extractFolder, type ExtractResult, type FeatureFormat } from './recipes
 export { runDemo, type DemoOptions } from './recipes/demo.js';
 export { zooTable, zooEntry, type ZooRow } from './recipes/zoo.js';
 export { dataGet } from './recipes/data-get.js';
+export { finetuneClassifier, fitTailModel, resolveCut, type FinetuneOptions, type FinetuneResult } from './recipes/finetune.js';
+export { transferRecipe, type TransferOptions, type TransferResult } from './recipes/transfer.js';
+export { compareRecipe, type CompareOptions, type CompareResult, type ComparePoint as CompareStudyPoint } from './recipes/compare.js';
+export { exportOnnx, type ExportOptions, type ExportResult } from './recipes/export.js';
+export { bundleSpec } from './models/bundle-backbone.js';
+export { loadBundleNetwork, type BundleNetwork } from './bundle/network.js';
+export * from './report/index.js';
 export { download, DownloadError } from './util/download.js';
 // Mid layer
 export { openBackbone, frozenOnnx, type OpenOptions } from './models/backbone.js';
@@ -16,7 +23,9 @@ export type { Backbone, BackboneSpec, EngineName } from './models/types.js';
 export { extractFeatures, openStoreFor, type ExtractOptions, type FeatureMatrix } from './features/extract.js';
 export { FeatureStore, extractorId } from './features/store.js';
 export { buildHead, foldStandardization, columnStats, standardize, type HeadSpec, type HeadKind } from './train/heads.js';
-export { Trainer, scheduledLr, type Callback, type EpochLogs, type Examples, type TrainerOptions, type OptimizerName, type ScheduleName } from './train/trainer.js';
+export { Trainer, scheduledLr, type Callback, type EpochLogs, type Examples, type Rows, type TrainerOptions, type OptimizerName, type ScheduleName } from './train/trainer.js';
+export { toSource, imageSource, sourceProbabilities, EVAL_EPOCH, type BatchSource } from './train/source.js';
+export { peekCheckpoint, type CheckpointOptions, type TrainProgress } from './train/checkpoint.js';
 export { lbfgsMinimize } from './train/lbfgs.js';
 export { evaluateScores, formatEvaluation, type Evaluation } from './eval/metrics.js';
 export { saveBundle, loadBundle, readBundleMeta, type BundleMeta } from './bundle/bundle.js';

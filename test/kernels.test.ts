@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { tf, initTf } from '../src/engine/tfjs.js';
 import { rng } from '../src/util/rng.js';
-import { nativeGemm, registerWasmGradKernels, simdOps, unregisterWasmGradKernels, wasmGradKernelConfigs } from '../src/engine/kernels/index.js';
+import { adamUpdate, nativeGemm, registerWasmGradKernels, simdOps, unregisterWasmGradKernels, wasmGradKernelConfigs } from '../src/engine/kernels/index.js';
 import type { WasmBackend } from '../src/engine/kernels/backend.js';
 
 const TOL = 1e-5;
@@ -354,11 +354,27 @@ test('JS fallback of the SIMD loops gives the same gradients', async () => {
   try {
     assert.equal(simdOps(tf.backend() as unknown as WasmBackend).simd, false);
     await checkConv({ N: 2, H: 9, W: 9, Cin: 6, Cout: 5, K: 3, s: 2, pad: 'same' }, 1);
+    await checkConv({ N: 2, H: 12, W: 11, Cin: 6, Cout: 5, K: 3, s: 1, pad: 'same' }, 5); // im2col (rows ≥ 64)
+    await checkConv({ N: 2, H: 13, W: 13, Cin: 3, Cout: 7, K: 3, s: 2, pad: 'valid' }, 6);
+    const q = rand(7);
+    const xv = q.data(2 * 5 * 5 * 13).map((v) => v * 8);
+    const cv = q.data(13);
+    await check('mask gradients, sqrt, per-channel mul/add (JS fallback)', () => {
+      const x = tf.tensor4d(xv, [2, 5, 5, 13]);
+      const c = tf.tensor1d(cv);
+      const g = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.clipByValue(tf.relu(t), 0, 6), tf.relu6(t))))(x);
+      return [g, tf.sqrt(tf.abs(x)), tf.mul(x, c), tf.add(c, x)];
+    });
+    await check('adamUpdate (JS fallback)', () => {
+      const u = adamUpdate(tf.tensor1d(xv), tf.tensor1d(xv.map((t) => t * 0.1)), tf.tensor1d(xv.map((t) => t * t)), tf.tensor1d(xv.map((t) => -t)),
+        { lr: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-7, c1: 0.19, c2: 0.002, decay: 0.999 });
+      return [u.x, u.m, u.v];
+    });
     await checkDepthwise({ N: 2, H: 9, W: 9, C: 6, M: 1, K: 3, s: 2, pad: 'same' }, 2);
     await checkDepthwise({ N: 2, H: 8, W: 8, C: 5, M: 2, K: 3, s: 1, pad: 'valid' }, 3);
     const r = rand(4);
-    const xv = r.data(2 * 9 * 9 * 6).map((v) => -Math.abs(v));
-    await check('maxPool (JS fallback)', () => tf.grad((a: tf.Tensor) => tf.sum(tf.maxPool(a as tf.Tensor4D, 3, 2, 'same')))(tf.tensor4d(xv, [2, 9, 9, 6])));
+    const pv = r.data(2 * 9 * 9 * 6).map((v) => -Math.abs(v));
+    await check('maxPool (JS fallback)', () => tf.grad((a: tf.Tensor) => tf.sum(tf.maxPool(a as tf.Tensor4D, 3, 2, 'same')))(tf.tensor4d(pv, [2, 9, 9, 6])));
   } finally {
     delete process.env.GRAFT_NO_SIMD_LOOPS;
   }
@@ -652,5 +668,52 @@ test('PadV2 / Slice in height and width (row copies) match cpu, with their gradi
       tf.slice(t, [0, 0, 0, 2], [2, 5, 6, 3]), // channels: stock
       tf.slice(tf.tensor2d(x.subarray(0, 42), [6, 7]), [1, 2], [3, 4]), // rank 2: stock
     ];
+  });
+});
+
+test('adamUpdate (fused Adam step on wasm) follows tfjs-core\'s Adam optimizer on cpu, with and without decay', async () => {
+  await initTf('wasm');
+  const r = rand(91);
+  const shape = [3, 5, 7];
+  const n = 105;
+  const x0 = r.data(n);
+  const grads = [r.data(n), r.data(n).map((v) => v * 1e-3), r.data(n).map((v) => v * 30)];
+  const [lr, beta1, beta2, epsilon] = [0.01, 0.9, 0.999, 1e-7];
+  // Reference: tf.train.adam on cpu (AdamW's decay as the trainer applies it: x·(1 − lr·wd) after the step).
+  const reference = async (decay: number) => {
+    await tf.setBackend('cpu');
+    const x = tf.variable(tf.tensor(x0, shape));
+    const opt = tf.train.adam(lr, beta1, beta2, epsilon);
+    for (const g of grads) {
+      tf.tidy(() => {
+        opt.applyGradients({ [x.name]: tf.tensor(g, shape) });
+        x.assign(tf.mul(x, decay));
+      });
+    }
+    const w = await opt.getWeights();
+    const out = [x, w[1].tensor, w[2].tensor].map((t) => ({ shape: t.shape.slice(), data: Float32Array.from(t.dataSync() as Float32Array) }));
+    opt.dispose();
+    x.dispose();
+    return out;
+  };
+  for (const decay of [1, 1 - lr * 0.05]) {
+    const want = await reference(decay);
+    const got = await on('wasm', () => {
+      let [x, m, v] = [tf.tensor(x0, shape), tf.zeros(shape), tf.zeros(shape)];
+      let [acc1, acc2] = [1, 1];
+      for (const g of grads) {
+        [acc1, acc2] = [Math.fround(acc1 * Math.fround(beta1)), Math.fround(acc2 * Math.fround(beta2))];
+        ({ x, m, v } = adamUpdate(x, m, v, tf.tensor(g, shape), { lr, beta1, beta2, epsilon, c1: 1 - acc1, c2: 1 - acc2, decay }));
+      }
+      return [x, m, v];
+    });
+    await tf.setBackend('wasm');
+    got.forEach((o, i) => assert.ok(relErr(o, want[i]) <= TOL, `decay ${decay} output ${i}: ${relErr(o, want[i])}`));
+  }
+  // The tensor-op path (other backends) gives the same.
+  await check('adamUpdate tensor ops', () => {
+    const p = { lr, beta1, beta2, epsilon, c1: 0.1, c2: 0.001, decay: 0.999 };
+    const u = adamUpdate(tf.tensor(x0, shape), tf.tensor(grads[0], shape), tf.abs(tf.tensor(grads[1], shape)), tf.tensor(grads[2], shape), p);
+    return [u.x, u.m, u.v];
   });
 });

@@ -47,6 +47,8 @@ const TRAIN = {
   seed: { type: 'string' },
   from: { type: 'string' },
   freeze: { type: 'string' },
+  search: { type: 'string' },
+  trials: { type: 'string' },
 } as const;
 
 const TRANSFER = {
@@ -100,6 +102,7 @@ train options:   --backbone NAME (graft zoo)  --weights FILE|imagenet  --head li
                  --weight-decay (default for linear: chosen on validation)  --label-smoothing
                  --class-weights balanced  --patience  --seed  --from BUNDLE (with --freeze all)
                  --report DIR (self-contained report.html + PNG plots; also for finetune)
+                 --search grid|random [--trials 8]  LR × weight decay on validation (linear: its L2 grid)
 finetune options: --unfreeze 2  --cut BLOCK  --epochs 6  --freeze-epochs 2  --lr 1e-2  --lr-body
                  --batch-size 32  --dropout 0.2  --train-bn  (cut activations are cached: epochs cost only the tail)
                  --unfreeze all (the whole network from the pixels, nothing cached; slow on a CPU)
@@ -140,6 +143,8 @@ function trainOpts(v: Values) {
     seed: num(v, 'seed'),
     from: str(v, 'from'),
     report: str(v, 'report'),
+    search: str(v, 'search', ['grid', 'random'] as const),
+    searchTrials: num(v, 'trials'),
   };
 }
 

@@ -95,3 +95,20 @@ export function buildTail(model: tfl.LayersModel, cut: string, output: string, o
   if (!out) throw new Error(`layer "${output}" is not reachable from the cut "${cut}"`);
   return tfl.model({ inputs: input, outputs: out, name: `tail_${cut}` });
 }
+
+/**
+ * Copies of every layer's weights, layer by layer. (Model-level getWeights orders weights by
+ * trainability, which changes once a tail is made trainable, so it cannot be fed back later.)
+ */
+export function snapshotWeights(model: tfl.LayersModel): Tensor[][] {
+  return model.layers.map((l) => l.getWeights().map((w) => tf.clone(w)));
+}
+
+/** Put a snapshot back (the model's layers must be the ones it was taken from). */
+export function restoreWeights(model: tfl.LayersModel, snap: Tensor[][]): void {
+  model.layers.forEach((l, i) => snap[i].length && l.setWeights(snap[i]));
+}
+
+export function disposeSnapshot(snap: Tensor[][]): void {
+  snap.forEach((ws) => ws.forEach((w) => w.dispose()));
+}

@@ -14,6 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { initTf } from '../engine/tfjs.js';
+import { disposeSnapshot, restoreWeights, snapshotWeights } from '../models/tail.js';
 import { loadDataset } from '../data/index.js';
 import type { Dataset, LoadOptions, Sample } from '../data/types.js';
 import { openBackboneSpec } from '../models/backbone.js';
@@ -167,10 +168,16 @@ async function openInputs(method: CompareMethod, ds: Dataset, o: CompareOptions,
     const { cut } = resolveCut(spec, { unfreeze: o.unfreeze ?? 1 });
     backbone = await openBackboneSpec(spec, { engine: o.engine, threads: o.threads, weights: o.weights, layer: cut });
     const { model: full } = await spec.load({ weights: o.weights });
+    // The tail shares its layers with `full`: every run starts again from the pretrained weights.
+    const pretrained = snapshotWeights(full);
     release = async () => {
       full.dispose();
+      disposeSnapshot(pretrained);
     };
-    fit = async (train, val, seed) => (await fitTailModel(spec, full, cut, train, val, k, { seed, freezeEpochs: 2, epochs: 4 })).model;
+    fit = async (train, val, seed) => {
+      restoreWeights(full, pretrained);
+      return (await fitTailModel(spec, full, cut, train, val, k, { seed, freezeEpochs: 2, epochs: 4 })).model;
+    };
   }
   try {
     reporter.info(`${method}: inputs from ${backbone.spec.name} (${backbone.layer}, ${backbone.dim} values per image)`);

@@ -20,17 +20,18 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { initTf } from '../engine/tfjs.js';
+import { initTf, tf } from '../engine/tfjs.js';
 import { loadDataset } from '../data/index.js';
 import type { Sample, Skipped, Split } from '../data/types.js';
 import { extractFeatures } from '../features/extract.js';
 import type { Backbone, BackboneSpec } from '../models/types.js';
-import { buildTail, inputBackbone, INPUT_CUT } from '../models/tail.js';
+import { buildTail, disposeSnapshot, inputBackbone, INPUT_CUT, restoreWeights, snapshotWeights } from '../models/tail.js';
 import { Trainer, type EpochLogs, type Rows } from '../train/trainer.js';
 import { fingerprintDiff } from '../train/checkpoint.js';
 import { imageSource } from '../train/source.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { silentReporter, type Reporter } from '../util/log.js';
+import { runSearch, searchCandidates, type SearchKind, type TrialResult } from '../train/search.js';
 import { finishRun, openFeatureRun, runSpec, type FeatureRun, type RunOptions, type RunResult, type RunSplits } from './run.js';
 import '../models/backbone.js';
 import { FROZEN_ONNX } from '../models/user-onnx.js';
@@ -61,6 +62,13 @@ export interface FinetuneOptions extends RunOptions {
   checkpoint?: string | false;
   /** Continue from the checkpoint if there is one (else start fresh). */
   resume?: boolean;
+  /**
+   * Search the (head) learning rate and weight decay on the validation split: every trial is a
+   * whole fine-tuning run from the pretrained weights (no checkpoints); the best one is kept.
+   */
+  search?: SearchKind;
+  /** Random search: number of trials (default 8). */
+  searchTrials?: number;
 }
 
 /** The measured cost of an unfrozen epoch (whole-network runs, printed before training). */
@@ -73,6 +81,8 @@ export interface EpochEstimate {
 export interface FinetuneResult extends RunResult {
   tail: { cut: string; blocks: number; trainableParams: number };
   estimate?: EpochEstimate;
+  /** Every trial of `search`; the kept one is `lr`/`weightDecay` in the bundle's training record. */
+  search?: TrialResult[];
   /** Epochs restored from a checkpoint rather than trained in this call. */
   resumedEpochs: number;
 }
@@ -200,6 +210,45 @@ export async function fitTailModel(spec: BackboneSpec, full: tfl.LayersModel, cu
   }
 }
 
+/**
+ * `--search` for fine-tuning: each candidate (head LR, weight decay; body LR = LR/10) is a full
+ * fitTailModel run starting from the pretrained weights (the tail shares layers with `full`, so
+ * they are restored before every trial); the best trial's weights end up in the returned model.
+ */
+async function searchTail(spec: BackboneSpec, full: tfl.LayersModel, cut: string, train: Rows, val: Rows, k: number, o: FinetuneOptions & { reporter: Reporter }) {
+  const pretrained = snapshotWeights(full);
+  const candidates = searchCandidates(o.search!, { trials: o.searchTrials, seed: o.seed ?? 0 });
+  const bar = o.reporter.progress('search trials', candidates.length);
+  let last: FittedTail | undefined;
+  try {
+    const found = await runSearch(
+      candidates,
+      async (c) => {
+        restoreWeights(full, pretrained);
+        if (last) last.model.dispose();
+        last = await fitTailModel(spec, full, cut, train, val, k, { ...o, lr: c.lr, lrBody: c.lr / 10, weightDecay: c.weightDecay, reporter: silentReporter });
+        const v = await new Trainer(last.model, {}).evaluate(val);
+        return { model: { history: last.history, weights: last.model.getWeights().map((w) => tf.clone(w)) }, valAccuracy: v.accuracy, valLoss: v.loss, epochs: last.history.length };
+      },
+      (m) => m.weights.forEach((w) => w.dispose()),
+      (t, i) => {
+        bar.tick();
+        o.reporter.info(`  trial ${i + 1}: lr ${t.lr.toExponential(1)} wd ${t.weightDecay.toExponential(1)} → val ${(100 * t.valAccuracy).toFixed(2)}% (${t.epochs} epochs)`);
+      },
+    );
+    bar.done();
+    // Every trial's model has the same architecture (and shares the tail): load the best weights into the last.
+    last!.model.setWeights(found.model.weights);
+    found.model.weights.forEach((w) => w.dispose());
+    return { fitted: { ...last!, history: found.model.history }, trials: found.trials, best: found.best };
+  } catch (e) {
+    last?.model.dispose();
+    throw e;
+  } finally {
+    disposeSnapshot(pretrained);
+  }
+}
+
 const CHECKPOINT_FORMAT = 'graft-finetune-checkpoint';
 
 /**
@@ -321,26 +370,44 @@ export async function finetuneClassifier(o: FinetuneOptions): Promise<FinetuneRe
       reporter.info(`checkpoint after every epoch in ${checkpointDir} (an interrupted run continues with --resume)`);
     }
     reporter.info(`fine-tuning ${whole ? 'the whole network' : `${blocks} block(s)`} of ${spec.name} from ${cut} on ${sp.train.n} images`);
-    const bar = reporter.progress('epochs', (o.freezeEpochs ?? 2) + (o.epochs ?? 6));
-    let ticked = 0;
-    const fitted = await fitTailModel(spec, full, cut, sp.train, sp.val, ds.labels.length, {
-      ...o,
-      reporter,
-      checkpointDir,
-      estimate: whole,
-      onEpoch: (h) => (bar.tick(h.length - ticked), (ticked = h.length)),
-    });
+    let fitted: FittedTail;
+    let search: { trials: TrialResult[]; lr: number; weightDecay: number } | undefined;
+    if (o.search) {
+      if (!sp.val.n) throw new Error('--search picks on the validation split, which is empty (raise --val-percent)');
+      const found = await searchTail(spec, full, cut, sp.train, sp.val, ds.labels.length, { ...o, reporter });
+      fitted = found.fitted;
+      search = { trials: found.trials, lr: found.best.lr, weightDecay: found.best.weightDecay };
+    } else {
+      const bar = reporter.progress('epochs', (o.freezeEpochs ?? 2) + (o.epochs ?? 6));
+      let ticked = 0;
+      fitted = await fitTailModel(spec, full, cut, sp.train, sp.val, ds.labels.length, {
+        ...o,
+        reporter,
+        checkpointDir,
+        estimate: whole,
+        onEpoch: (h) => (bar.tick(h.length - ticked), (ticked = h.length)),
+      });
+      bar.done();
+    }
     model = fitted.model;
     const { history, trainableParams } = fitted;
-    bar.done();
     const headSpec = { kind: 'tail' as const, cut, blocks, inputShape: fitted.inputShape, numClasses: ds.labels.length, dropout, trainBn: !!o.trainBn };
     const res = await finishRun(run, o, model, {
       head: headSpec,
-      training: { recipe: 'finetune', unfreeze: whole ? 'all' : blocks, lr, lrBody, freezeEpochs: o.freezeEpochs ?? 2, seed, trainableParams },
+      training: {
+        recipe: 'finetune',
+        unfreeze: whole ? 'all' : blocks,
+        lr: search?.lr ?? lr,
+        lrBody: search ? search.lr / 10 : lrBody,
+        ...(search ? { weightDecay: search.weightDecay, search: search.trials } : {}),
+        freezeEpochs: o.freezeEpochs ?? 2,
+        seed,
+        trainableParams,
+      },
       history,
     });
     if (checkpointDir) fs.rmSync(checkpointDir, { recursive: true, force: true });
-    return { ...res, tail: { cut, blocks, trainableParams }, estimate: fitted.estimate, resumedEpochs: fitted.resumedEpochs };
+    return { ...res, tail: { cut, blocks, trainableParams }, estimate: fitted.estimate, resumedEpochs: fitted.resumedEpochs, ...(search ? { search: search.trials } : {}) };
   } finally {
     model?.dispose();
     full?.dispose();

@@ -90,9 +90,9 @@ export async function sourceProbabilities(model: tfl.LayersModel, src: BatchSour
 }
 
 /**
- * Images decoded and preprocessed on request (sharp, on libuv's thread pool): the rows are the
- * network's input (H·W·3 floats, NHWC). Nothing is cached; a file that fails to decode is an
- * error naming it (check the files first when skipping is wanted).
+ * Images decoded and preprocessed on request (file reads and sharp run on libuv's thread pool):
+ * the rows are the network's input (H·W·3 floats, NHWC). Nothing is cached; a file that fails to
+ * decode is an error naming it (check the files first when skipping is wanted).
  */
 export function imageSource(samples: Sample[], pre: Preprocess): BatchSource {
   const dim = pre.size[0] * pre.size[1] * 3;

@@ -7,9 +7,10 @@
  * L-BFGS (the right tool for a linear head on cached features: a convex problem); each L-BFGS
  * iteration is reported to callbacks as one epoch.
  *
- * Rows come from `Examples` (in memory) or any `BatchSource` (streamed; the next batch is fetched
- * while the current step runs). With `checkpoint`, the whole training state is saved after every
- * epoch, and `resume` continues a run from it exactly (same weights as an uninterrupted run).
+ * Rows come from `Examples` (in memory) or any `BatchSource` (streamed: the next batch is requested
+ * before the current step runs, so a source's I/O overlaps it). With `checkpoint`, the whole
+ * training state is saved after every epoch, and `resume` continues a run from it exactly (same
+ * weights as an uninterrupted run).
  */
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { crc32 } from 'node:zlib';
@@ -190,6 +191,7 @@ export class Trainer {
   /** Loss and accuracy of the model (inference mode), batched; a promise for a BatchSource. */
   evaluate(data: Examples, batchSize?: number): { loss: number; accuracy: number };
   evaluate(data: BatchSource, batchSize?: number): Promise<{ loss: number; accuracy: number }>;
+  evaluate(data: Rows, batchSize?: number): { loss: number; accuracy: number } | Promise<{ loss: number; accuracy: number }>;
   evaluate(data: Rows, batchSize?: number): { loss: number; accuracy: number } | Promise<{ loss: number; accuracy: number }> {
     if (isBatchSource(data)) return this.evaluateSource(data, batchSize);
     const bs = batchSize ?? evalBatchSize(data.dim);
@@ -429,6 +431,7 @@ export class Trainer {
       const totalSteps = Math.ceil(train.n / bs) * o.epochs;
       const batch = (s: number) => order.slice(s, Math.min(train.n, s + bs));
       let step = p.step;
+      let lastYield = performance.now();
       for (let epoch = p.epoch; epoch < o.epochs && !p.stopped; epoch++) {
         const t0 = performance.now();
         for (let i = 0; i < order.length; i++) order[i] = i;
@@ -441,7 +444,7 @@ export class Trainer {
         for (let s = 0; s < train.n; s += bs) {
           const idx = batch(s);
           const x = await next!;
-          next = s + bs < train.n ? train.rows(batch(s + bs), epoch) : undefined; // fetched while this step runs
+          next = s + bs < train.n ? train.rows(batch(s + bs), epoch) : undefined; // requested before this step runs
           const labels = Int32Array.from(idx, (i) => train.y[i]);
           lr = o.lrAt ? o.lrAt(step, totalSteps) : scheduledLr(o.schedule, o.lr, step, totalSteps);
           const [loss, acc] = this.trainStep(x, labels, train.dim, groups, vars, cw, lr);
@@ -450,7 +453,10 @@ export class Trainer {
           seen += idx.length;
           await this.callbacks('onBatchEnd', step, loss, ctx);
           step++;
-          await new Promise<void>((r) => setImmediate(r)); // let signals (Ctrl-C) and I/O in between steps
+          if (performance.now() - lastYield > YIELD_MS) {
+            await new Promise<void>((r) => setImmediate(r)); // let signals (Ctrl-C) and I/O in between steps
+            lastYield = performance.now();
+          }
           if (this.stopTraining) break;
         }
         next?.catch(() => undefined); // a prefetch abandoned by a stop mid-epoch
@@ -571,6 +577,9 @@ export class Trainer {
     }
   }
 }
+
+/** The training loop lets the event loop run (Ctrl-C, I/O) at least this often; every step costs measurably more. */
+const YIELD_MS = 200;
 
 /** Per-fit state: where the run stands, and the best epoch's weights when they are kept. */
 interface FitRun {

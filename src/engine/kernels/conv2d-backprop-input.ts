@@ -8,16 +8,16 @@
  *   IH − 1 + pt − (OH−1) at the bottom (likewise for width), so the result is exactly IH×IW; a
  *   negative pad becomes a crop of the result.
  * - stride > 1: columns dcols[M, KH·KW·Cin] = dy[M, Cout] × Wᵀ[Cout, KH·KW·Cin] (one GEMM per
- *   chunk of images), then scattered back onto the input grid (col2im) with a SIMD add per run of
- *   contiguous pixels (`simd.ts`). Exact flops; no zero-stuffed input.
+ *   chunk of images), then scattered back onto the input grid (`col2im`, SIMD adds per tap and
+ *   output row). Exact flops; no zero-stuffed input.
  *
  * The kernel also honours a `dilations` attribute (tfjs-core's Conv2D gradient refuses dilation,
  * but a direct runKernel call may pass it).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { type WasmBackend, type TensorInfo, alloc, assertFloat32, assertNHWC, crop, f32, free, ptr, run, transpose, view, convGradInfo } from './backend.js';
+import { type WasmBackend, type TensorInfo, alloc, assertFloat32, assertNHWC, crop, free, run, transpose, view, convGradInfo } from './backend.js';
 import { gemm } from './gemm.js';
-import { simdOps } from './simd.js';
+import { col2im } from './im2col.js';
 
 interface Attrs {
   strides: number | [number, number];
@@ -73,57 +73,14 @@ export function conv2DBackpropInput(args: { inputs: tf.NamedTensorInfoMap; backe
   // Stride > 1: matmul into columns, then col2im.
   const K = KH * KW * Cin;
   const dx = alloc(backend, [N, IH, IW, Cin], true);
-  const ops = simdOps(backend);
   const perImage = OH * OW;
   const chunk = Math.max(1, Math.min(N, Math.floor(MAX_COLS / (perImage * K))));
-  // Contiguous runs over kw: with dw == 1, taps kw..kw+r hit consecutive input pixels.
-  const runOverKw = dw === 1;
   for (let n0 = 0; n0 < N; n0 += chunk) {
     const nc = Math.min(chunk, N - n0);
-    let dyc: TensorInfo;
-    let dycOwned: TensorInfo | undefined;
-    if (nc === N) {
-      dyc = view(dy, [M, Cout]);
-    } else {
-      dycOwned = alloc(backend, [nc * perImage, Cout]);
-      const src = f32(backend, dy);
-      f32(backend, dycOwned).set(src.subarray(n0 * perImage * Cout, (n0 + nc) * perImage * Cout));
-      dyc = dycOwned;
-    }
-    const cols = gemm(backend, dyc, view(filter, [K, Cout]), false, true); // [nc·OH·OW, K]
-    free(backend, dycOwned);
-    const colBase = ptr(backend, cols);
-    const dxBase = ptr(backend, dx);
-    for (let n = 0; n < nc; n++) {
-      for (let oh = 0; oh < OH; oh++) {
-        for (let ow = 0; ow < OW; ow++) {
-          const m = (n * OH + oh) * OW + ow;
-          const iw0 = ow * sw - pl;
-          let kwMin = 0;
-          let kwMax = KW;
-          if (runOverKw) {
-            kwMin = Math.max(0, -iw0);
-            kwMax = Math.min(KW, IW - iw0);
-            if (kwMax <= kwMin) continue;
-          }
-          for (let kh = 0; kh < KH; kh++) {
-            const ih = oh * sh + kh * dh - pt;
-            if (ih < 0 || ih >= IH) continue;
-            const rowDx = ((n0 + n) * IH + ih) * IW;
-            const rowCol = m * K + kh * KW * Cin;
-            if (runOverKw) {
-              ops.addTo(dxBase + (rowDx + iw0 + kwMin) * Cin * 4, colBase + (rowCol + kwMin * Cin) * 4, (kwMax - kwMin) * Cin);
-            } else {
-              for (let kw = 0; kw < KW; kw++) {
-                const iw = iw0 + kw * dw;
-                if (iw < 0 || iw >= IW) continue;
-                ops.addTo(dxBase + (rowDx + iw) * Cin * 4, colBase + (rowCol + kw * Cin) * 4, Cin);
-              }
-            }
-          }
-        }
-      }
-    }
+    const dyc = nc === N ? undefined : crop(backend, dy, 0, 0, OH, OW, n0, nc);
+    const cols = gemm(backend, view(dyc ?? dy, [nc * perImage, Cout]), view(filter, [K, Cout]), false, true); // [nc·OH·OW, K]
+    free(backend, dyc);
+    col2im(backend, cols, dx, info, n0, nc);
     free(backend, cols);
   }
   return dx;

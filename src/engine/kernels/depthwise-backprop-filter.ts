@@ -41,35 +41,39 @@ export function depthwiseConv2dNativeBackpropFilter(args: { inputs: tf.NamedTens
     xr = view(xrOwned, [N, H, W, CM]);
   }
   const dW = alloc(backend, [KH, KW, C, mult], true);
-  // Sums are built in levels — a row of output pixels (in registers), an image (in `part`), then
-  // the batch (in dW) — which keeps float32 rounding error near that of a pairwise sum.
-  const part = alloc(backend, [CM]);
+  // Sums are built in levels — a row of output pixels (in registers), an image (in `part`, one row
+  // of CM per tap), then the batch (in dW) — which keeps float32 rounding error near that of a
+  // pairwise sum. Image by image, output row by output row, all taps: the few input rows a tap row
+  // reads stay in cache (tap-major order streamed the whole tensor once per tap).
+  const taps = KH * KW;
+  const part = alloc(backend, [taps, CM]);
   const ops = simdOps(backend);
   const xBase = ptr(backend, xr);
   const dyBase = ptr(backend, dy);
   const accBase = ptr(backend, dW);
   const partBase = ptr(backend, part);
   const row = CM * 4; // bytes per pixel
-  for (let kh = 0; kh < KH; kh++) {
-    for (let kw = 0; kw < KW; kw++) {
-      const acc = accBase + (kh * KW + kw) * row;
-      const dx0 = kw * dw - pl; // input column of output column 0 for this tap
-      const owMin = Math.max(0, Math.ceil(-dx0 / sw));
-      const owMax = Math.min(OW, Math.floor((W - 1 - dx0) / sw) + 1);
-      const count = owMax - owMin;
-      if (count <= 0) continue;
-      for (let n = 0; n < N; n++) {
-        f32(backend, part).fill(0);
-        for (let oh = 0; oh < OH; oh++) {
-          const ih = oh * sh + kh * dh - pt;
-          if (ih < 0 || ih >= H) continue;
+  // Output columns [owMin, owMax) that read inside x, per kw.
+  const cols = Array.from({ length: KW }, (_, kw) => {
+    const dx0 = kw * dw - pl; // input column of output column 0 for this tap
+    return { dx0, owMin: Math.max(0, Math.ceil(-dx0 / sw)), owMax: Math.min(OW, Math.floor((W - 1 - dx0) / sw) + 1) };
+  });
+  for (let n = 0; n < N; n++) {
+    f32(backend, part).fill(0);
+    for (let oh = 0; oh < OH; oh++) {
+      for (let kh = 0; kh < KH; kh++) {
+        const ih = oh * sh + kh * dh - pt;
+        if (ih < 0 || ih >= H) continue;
+        for (let kw = 0; kw < KW; kw++) {
+          const { dx0, owMin, owMax } = cols[kw];
+          if (owMax <= owMin) continue;
           const xAddr = xBase + ((n * H + ih) * W + owMin * sw + dx0) * row;
           const dyAddr = dyBase + ((n * OH + oh) * OW + owMin) * row;
-          ops.dotAcc(partBase, xAddr, dyAddr, CM, count, sw * row, row);
+          ops.dotAcc(partBase + (kh * KW + kw) * row, xAddr, dyAddr, CM, owMax - owMin, sw * row, row);
         }
-        ops.addTo(acc, partBase, CM);
       }
     }
+    ops.addTo(accBase, partBase, taps * CM);
   }
   free(backend, part);
   free(backend, xrOwned);

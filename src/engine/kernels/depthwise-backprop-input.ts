@@ -97,21 +97,22 @@ function scatter(backend: WasmBackend, dy: TensorInfo, filter: TensorInfo, info:
   const dyBase = ptr(backend, dy);
   const wBase = ptr(backend, filter);
   const pix = C * 4;
-  for (let kh = 0; kh < KH; kh++) {
-    for (let kw = 0; kw < KW; kw++) {
-      const wAddr = wBase + (kh * KW + kw) * pix;
-      const dx0 = kw * dw - pl; // input column of output column 0 for this tap
-      const owMin = Math.max(0, Math.ceil(-dx0 / sw));
-      const owMax = Math.min(OW, Math.floor((IW - 1 - dx0) / sw) + 1);
-      const count = owMax - owMin;
-      if (count <= 0) continue;
-      for (let n = 0; n < N; n++) {
-        for (let oh = 0; oh < OH; oh++) {
-          const ih = oh * sh + kh * dh - pt;
-          if (ih < 0 || ih >= IH) continue;
+  // Image by image, output row by output row, all taps: the dx rows they hit stay in cache.
+  const cols = Array.from({ length: KW }, (_, kw) => {
+    const dx0 = kw * dw - pl; // input column of output column 0 for this tap
+    return { dx0, owMin: Math.max(0, Math.ceil(-dx0 / sw)), owMax: Math.min(OW, Math.floor((IW - 1 - dx0) / sw) + 1) };
+  });
+  for (let n = 0; n < N; n++) {
+    for (let oh = 0; oh < OH; oh++) {
+      for (let kh = 0; kh < KH; kh++) {
+        const ih = oh * sh + kh * dh - pt;
+        if (ih < 0 || ih >= IH) continue;
+        for (let kw = 0; kw < KW; kw++) {
+          const { dx0, owMin, owMax } = cols[kw];
+          if (owMax <= owMin) continue;
           ops.mulAddRows(
             dxBase + ((n * IH + ih) * IW + owMin * sw + dx0) * pix, dyBase + ((n * OH + oh) * OW + owMin) * pix,
-            wAddr, C, count, sw * pix, pix);
+            wBase + (kh * KW + kw) * pix, C, owMax - owMin, sw * pix, pix);
         }
       }
     }

@@ -7,6 +7,7 @@
  * - replaced: MaxPoolGrad (the stock one drops the gradient of all-negative windows) and
  *   Conv2DBackpropInput (the stock one is a plain loop, ~9× slower than the forward conv);
  * - added: GraftMaskGrad, used by the re-registered gradients of Relu, Relu6 and ClipByValue;
+ *   GraftAdam, a fused Adam(W) step (`adamUpdate`);
  * - replaced for speed, the stock kernel handling what they do not: AvgPoolGrad (global average
  *   pooling), Conv2D and FusedConv2D (1×1 filters as one native GEMM), BatchMatMul (one GEMM, transposes
  *   included), Multiply and Add (per-channel broadcast, SIMD), Sqrt (SIMD), PadV2 and Slice (in
@@ -36,6 +37,7 @@ import { sqrtConfig } from './sqrt.js';
 import { addConfig, multiplyConfig } from './channel-broadcast.js';
 import { batchMatMulConfig } from './batch-mat-mul.js';
 import { padV2Config, sliceConfig } from './pad-slice.js';
+import { adamKernelConfig } from './adam.js';
 import { rememberStock, stockKernel } from './stock.js';
 
 export { conv2DBackpropFilter } from './conv2d-backprop-filter.js';
@@ -45,6 +47,7 @@ export { depthwiseConv2dNativeBackpropInput } from './depthwise-backprop-input.j
 export { maxPoolGrad } from './max-pool-grad.js';
 export { simdOps } from './simd.js';
 export { nativeGemm } from './gemm.js';
+export { adamUpdate, type AdamParams } from './adam.js';
 
 /** The kernel configs graft registers for backend 'wasm'. */
 export const wasmGradKernelConfigs: readonly tf.KernelConfig[] = [
@@ -64,6 +67,7 @@ export const wasmGradKernelConfigs: readonly tf.KernelConfig[] = [
   batchMatMulConfig,
   padV2Config,
   sliceConfig,
+  adamKernelConfig,
 ];
 
 let gradientsRegistered = false;

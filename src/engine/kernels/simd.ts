@@ -26,6 +26,10 @@
  *     for i < n: dst[i] = √x[i]
  *   mulRows(dst, a, w, c, count) / addRows(dst, a, w, c, count):
  *     for j < count, i < c: dst[j·c + i] = a[j·c + i] · w[i]  (or + w[i]): a per-channel broadcast
+ *   adam(x, m, v, g, ox, om, ov, n, b1, omb1, b2, omb2, c1, c2, negLr, eps, decay): for i < n,
+ *     tfjs-core's Adam step in its own operation order, then a decoupled weight decay factor:
+ *       om = m·b1 + g·omb1;  ov = v·b2 + (g·g)·omb2;
+ *       ox = ((om / c1) / (√(ov / c2) + eps) · negLr + x) · decay
  *   copyRows(dst, src, c, count, dstStep, srcStep) / accRows(…):
  *     for j < count (in order), i < c: dst[j·dstStep + i] = src[j·srcStep + i]  (or +=); rows of
  *     dst may overlap (accRows adds them one after the other)
@@ -45,6 +49,8 @@ export interface SimdOps {
   addRows(dst: number, a: number, w: number, c: number, count: number): void;
   copyRows(dst: number, src: number, c: number, count: number, dstStep: number, srcStep: number): void;
   accRows(dst: number, src: number, c: number, count: number, dstStep: number, srcStep: number): void;
+  adam(x: number, m: number, v: number, g: number, ox: number, om: number, ov: number, n: number,
+    b1: number, omb1: number, b2: number, omb2: number, c1: number, c2: number, negLr: number, eps: number, decay: number): void;
   /** true when running the WebAssembly SIMD code, false for the JS fallback. */
   readonly simd: boolean;
 }
@@ -102,8 +108,11 @@ const op = {
   f32Store: [0x38, 2, 0],
   f32Add: [0x92],
   f32Mul: [0x94],
+  f32Div: [0x95],
   v128Load: [0xfd, 0x00, 2, 0],
   v128Store: [0xfd, 0x0b, 2, 0],
+  v128LoadAt: (offset: number) => [0xfd, 0x00, 2, ...uleb(offset)],
+  v128StoreAt: (offset: number) => [0xfd, 0x0b, 2, ...uleb(offset)],
   v128Const: (i32x4: number[]) => [0xfd, 0x0c, ...[...new Uint8Array(new Int32Array(i32x4).buffer)]],
   f32Const: (v: number) => [0x43, ...new Uint8Array(new Float32Array([v]).buffer)],
   i32x4Splat: [0xfd, 0x11],
@@ -114,6 +123,7 @@ const op = {
   f32x4Ge: [0xfd, 0x46],
   v128And: [0xfd, 0x4e],
   f32x4Sqrt: [0xfd, ...uleb(227)],
+  f32x4Div: [0xfd, ...uleb(231)],
   v128Bitselect: [0xfd, 0x52],
   i32x4Add: [0xfd, ...uleb(174)],
   f32x4Add: [0xfd, ...uleb(228)],
@@ -164,19 +174,32 @@ function byteLimits(c: number, bytes: number, vecBytes: number): number[][] {
 /**
  * dotAcc(acc, x, dy, c, count, xStep, dyStep): the `count` products are summed from zero, then
  * added to acc (rather than accumulated onto acc), which keeps float32 rounding error small.
+ * Channels go 16 at a time (four independent f32x4 sums: one sum's add latency would otherwise
+ * bound the loop), then 4, then 1.
  * params 0..6; locals: 7 i (byte offset in row), 8 px, 9 pd, 10 j, 11 vecEnd, 12 cBytes (i32),
- * 13 v (v128), 14 s (f32).
+ * 13 v (v128), 14 s (f32), 15–17 v1–v3 (v128), 18 vec16End (i32).
  */
 function dotAccBody(): number[] {
-  const [acc, x, dy, c, count, xStep, dyStep, i, px, pd, j, vecEnd, cBytes, v, s] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14];
+  const [acc, x, dy, c, count, xStep, dyStep, i, px, pd, j, vecEnd, cBytes, v, s, v1, v2, v3, vec16End] =
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18];
   const start = [
     op.get(x), op.get(i), op.i32Add, op.set(px),
     op.get(dy), op.get(i), op.i32Add, op.set(pd), op.get(count), op.set(j)];
   const step = [...addTo(px, xStep), ...addTo(pd, dyStep)];
   const accAddr = [op.get(acc), op.get(i), op.i32Add];
+  const sums = [v, v1, v2, v3];
   const code: number[][] = [
     ...byteLimits(c, cBytes, vecEnd),
+    op.get(c), op.i32(-16), op.i32And, op.i32(4), op.i32Mul, op.set(vec16End),
     op.i32(0), op.set(i),
+    ...whileLt(i, vec16End, [
+      ...start, ...sums.flatMap((q) => [op.v128Const([0, 0, 0, 0]), op.set(q)]),
+      ...countDown(j, [
+        ...sums.flatMap((q, k) => [op.get(q), op.get(px), op.v128LoadAt(16 * k), op.get(pd), op.v128LoadAt(16 * k), op.f32x4Mul, op.f32x4Add, op.set(q)]),
+        ...step]),
+      ...sums.flatMap((q, k) => [...accAddr, ...accAddr, op.v128LoadAt(16 * k), op.get(q), op.f32x4Add, op.v128StoreAt(16 * k)]),
+      op.get(i), op.i32(64), op.i32Add, op.set(i),
+    ]),
     ...whileLt(i, vecEnd, [
       ...start, op.v128Const([0, 0, 0, 0]), op.set(v),
       ...countDown(j, [op.get(v), op.get(px), op.v128Load, op.get(pd), op.v128Load, op.f32x4Mul, op.f32x4Add, op.set(v), ...step]),
@@ -190,7 +213,7 @@ function dotAccBody(): number[] {
       op.get(i), op.i32(4), op.i32Add, op.set(i),
     ]),
   ];
-  return body([[6, I32], [1, V128], [1, F32]], code);
+  return body([[6, I32], [1, V128], [1, F32], [3, V128], [1, I32]], code);
 }
 
 /**
@@ -392,7 +415,45 @@ function moveRowsBody(add: boolean): number[] {
   return body([[6, I32]], code);
 }
 
-const FUNCS = ['dotAcc', 'mulAddRows', 'addTo', 'maxPoolPixel', 'inRange', 'sqrt', 'mulRows', 'addRows', 'copyRows', 'accRows'] as const;
+/**
+ * adam(x, m, v, g, ox, om, ov, n, b1, omb1, b2, omb2, c1, c2, negLr, eps, decay): params 0..7 i32,
+ * 8..16 f32; locals 17 i, 18 vecEnd, 19 nBytes (i32), 20..28 the f32 params splatted, 29 mv,
+ * 30 vv (v128), 31 ms, 32 vs (f32).
+ */
+function adamBody(): number[] {
+  const [x, m, v, g, ox, om, ov, n] = [0, 1, 2, 3, 4, 5, 6, 7];
+  const scal = [8, 9, 10, 11, 12, 13, 14, 15, 16]; // b1, omb1, b2, omb2, c1, c2, negLr, eps, decay
+  const splat = scal.map((k) => k + 12);
+  const [i, vecEnd, nBytes, mv, vv, ms, vs] = [17, 18, 19, 29, 30, 31, 32];
+  const step = (vector: boolean): number[][] => {
+    const o = vector
+      ? { load: op.v128Load, store: op.v128Store, mul: op.f32x4Mul, add: op.f32x4Add, div: op.f32x4Div, sqrt: op.f32x4Sqrt, k: splat, size: 16, mt: mv, vt: vv }
+      : { load: op.f32Load, store: op.f32Store, mul: op.f32Mul, add: op.f32Add, div: op.f32Div, sqrt: op.f32Sqrt, k: scal, size: 4, mt: ms, vt: vs };
+    const [b1, omb1, b2, omb2, c1, c2, negLr, eps, decay] = o.k.map((k) => op.get(k));
+    const at = (base: number) => [op.get(base), op.get(i), op.i32Add];
+    const gv = [...at(g), o.load];
+    return [
+      ...at(m), o.load, b1, o.mul, ...gv, omb1, o.mul, o.add, op.set(o.mt),
+      ...at(v), o.load, b2, o.mul, ...gv, ...gv, o.mul, omb2, o.mul, o.add, op.set(o.vt),
+      ...at(om), op.get(o.mt), o.store,
+      ...at(ov), op.get(o.vt), o.store,
+      ...at(ox),
+      op.get(o.mt), c1, o.div, op.get(o.vt), c2, o.div, o.sqrt, eps, o.add, o.div, negLr, o.mul,
+      ...at(x), o.load, o.add, decay, o.mul, o.store,
+      op.get(i), op.i32(o.size), op.i32Add, op.set(i),
+    ];
+  };
+  const code: number[][] = [
+    ...byteLimits(n, nBytes, vecEnd),
+    ...scal.flatMap((k, j) => [op.get(k), op.f32x4Splat, op.set(splat[j])]),
+    op.i32(0), op.set(i),
+    ...whileLt(i, vecEnd, step(true)),
+    ...whileLt(i, nBytes, step(false)),
+  ];
+  return body([[3, I32], [11, V128], [2, F32]], code);
+}
+
+const FUNCS = ['dotAcc', 'mulAddRows', 'addTo', 'maxPoolPixel', 'inRange', 'sqrt', 'mulRows', 'addRows', 'copyRows', 'accRows', 'adam'] as const;
 
 /** The module bytes: imports env.mem, exports the functions in FUNCS. */
 export function simdModuleBytes(): Uint8Array<ArrayBuffer> {
@@ -404,12 +465,13 @@ export function simdModuleBytes(): Uint8Array<ArrayBuffer> {
     [0x60, ...vec([...i32s(4), [F32], [F32]]), 0], // inRange
     [0x60, ...vec(i32s(5)), 0], // mulRows, addRows
     [0x60, ...vec(i32s(6)), 0], // copyRows, accRows
+    [0x60, ...vec([...i32s(8), ...Array.from({ length: 9 }, () => [F32])]), 0], // adam
   ]));
   const imports = section(2, vec([[...name('env'), ...name('mem'), 0x02, 0x00, 0x00]]));
-  const funcs = section(3, vec([[0], [0], [1], [2], [3], [1], [4], [4], [5], [5]]));
+  const funcs = section(3, vec([[0], [0], [1], [2], [3], [1], [4], [4], [5], [5], [6]]));
   const exports = section(7, vec(FUNCS.map((f, k) => [...name(f), 0x00, k])));
   const code = section(10, vec([dotAccBody(), mulAddRowsBody(), addToBody(), maxPoolPixelBody(), inRangeBody(), sqrtBody(),
-    rowsBody(op.f32x4Mul, op.f32Mul), rowsBody(op.f32x4Add, op.f32Add), moveRowsBody(false), moveRowsBody(true)]));
+    rowsBody(op.f32x4Mul, op.f32Mul), rowsBody(op.f32x4Add, op.f32Add), moveRowsBody(false), moveRowsBody(true), adamBody()]));
   return new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, ...types, ...imports, ...funcs, ...exports, ...code]);
 }
 
@@ -493,6 +555,19 @@ function jsOps(backend: WasmBackend): SimdOps {
       const h = backend.wasm.HEAPF32;
       for (let j = 0; j < count; j++) h.copyWithin((dst + j * dstStep) >>> 2, (src + j * srcStep) >>> 2, ((src + j * srcStep) >>> 2) + c);
     },
+    adam(x, m, v, g, ox, om, ov, n, b1, omb1, b2, omb2, c1, c2, negLr, eps, decay) {
+      const h = backend.wasm.HEAPF32;
+      const f = Math.fround;
+      const [B1, OMB1, B2, OMB2, C1, C2, L, E, D] = [b1, omb1, b2, omb2, c1, c2, negLr, eps, decay].map(f);
+      for (let k = 0; k < n; k++) {
+        const gk = h[(g >>> 2) + k];
+        const mk = f(f(h[(m >>> 2) + k] * B1) + f(gk * OMB1));
+        const vk = f(f(h[(v >>> 2) + k] * B2) + f(f(gk * gk) * OMB2));
+        h[(om >>> 2) + k] = mk;
+        h[(ov >>> 2) + k] = vk;
+        h[(ox >>> 2) + k] = f(f(f(f(f(mk / C1) / f(f(Math.sqrt(f(vk / C2))) + E)) * L) + h[(x >>> 2) + k]) * D);
+      }
+    },
     accRows(dst, src, c, count, dstStep, srcStep) {
       const h = backend.wasm.HEAPF32;
       for (let j = 0; j < count; j++) {
@@ -525,7 +600,7 @@ export function simdOps(backend: WasmBackend, allowSimd = process.env.GRAFT_NO_S
   }
   const e = inst.exports as unknown as Omit<SimdOps, 'simd'>;
   ops = { simd: true, dotAcc: e.dotAcc, mulAddRows: e.mulAddRows, addTo: e.addTo, maxPoolPixel: e.maxPoolPixel, inRange: e.inRange, sqrt: e.sqrt,
-    mulRows: e.mulRows, addRows: e.addRows, copyRows: e.copyRows, accRows: e.accRows };
+    mulRows: e.mulRows, addRows: e.addRows, copyRows: e.copyRows, accRows: e.accRows, adam: e.adam };
   perMemory.set(memory, ops);
   return ops;
 }
