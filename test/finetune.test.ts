@@ -4,8 +4,10 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { writeMnistImageFolder } from '../src/data/index.js';
-import { finetuneClassifier, resolveCut } from '../src/recipes/finetune.js';
+import { writeMnistImageFolder, loadDataset } from '../src/data/index.js';
+import { finetuneClassifier, resolveCut, blockOf, fitTailModel } from '../src/recipes/finetune.js';
+import { openBackbone } from '../src/models/backbone.js';
+import { extractFeatures } from '../src/features/extract.js';
 import { Classifier } from '../src/recipes/predict.js';
 import { getBackbone } from '../src/models/registry.js';
 import '../src/models/backbone.js';
@@ -216,4 +218,44 @@ test('Ctrl-C mid-epoch, then --resume: continues in the unfrozen stage and ends 
   assert.deepEqual(fs.readFileSync(path.join(out, 'weights.bin')), fs.readFileSync(path.join(straightOut, 'weights.bin')), 'same weights as the straight run');
   assert.deepEqual(r.metrics, s.metrics);
   assert.ok(!fs.existsSync(ckpt), 'checkpoint removed after the run finished');
+});
+
+test('gradual unfreezing: the block-by-block stage trains only the last block; blockOf follows the cut points', async () => {
+  const spec = getBackbone('mobilenet_v2');
+  const { cut } = resolveCut(spec, { unfreeze: 2 }); // block_15_add → blocks 16 and the final conv
+  const { model: full } = await spec.load();
+  const seg = blockOf(full, spec, cut);
+  assert.equal(seg.get('block_16_expand'), 1);
+  assert.equal(seg.get('block_16_project_BN'), 1);
+  assert.equal(seg.get('Conv_1'), 2);
+  assert.equal(seg.has('block_15_expand'), false, 'layers before the cut are not in the tail');
+
+  // Real cut activations of a few digits.
+  const bb = await openBackbone('mobilenet_v2', { layer: cut });
+  const ds = await loadDataset(data, { classes: ['0', '1'] });
+  const m = await extractFeatures(ds.samples.slice(0, 12), bb, { store: null });
+  await bb.dispose();
+  const rows = { x: m.data, y: Int32Array.from(m.samples, (s) => s.label), n: m.n, dim: m.dim };
+  const before = (name: string) => full.getLayer(name).getWeights()[0].dataSync().slice();
+  const early = before('block_16_expand');
+  const late = before('Conv_1');
+  // epochs 0: only the head-only and the gradual "last block" stage run.
+  const fitted = await fitTailModel(spec, full, cut, rows, { ...rows, n: 0, x: new Float32Array(0), y: new Int32Array(0) }, 2, { gradual: true, freezeEpochs: 1, epochs: 0, batchSize: 4, seed: 1 });
+  assert.equal(fitted.history.length, 2, 'head-only epoch + one gradual epoch');
+  const changed = (a: Float32Array, name: string) => before(name).some((v, i) => v !== a[i]);
+  assert.equal(changed(early, 'block_16_expand'), false, 'block 16 stays frozen while only the last block trains');
+  assert.equal(changed(late, 'Conv_1'), true, 'the last block (Conv_1) trains');
+  fitted.model.dispose();
+  full.dispose();
+});
+
+test('--augment 2: training reads cached flipped views (other weights than plain training), recorded in the bundle', async () => {
+  const opts = { data, classes: ['0', '1', '7'], valPercent: 20, testPercent: 20, unfreeze: 1, epochs: 2, freezeEpochs: 1, batchSize: 16, seed: 3, checkpoint: false as const };
+  const plain = await finetuneClassifier({ ...opts, out: path.join(tmp, 'aug-plain') });
+  const aug = await finetuneClassifier({ ...opts, out: path.join(tmp, 'aug-2'), augment: 2 });
+  const meta = JSON.parse(fs.readFileSync(path.join(aug.bundle, 'graft.json'), 'utf8'));
+  assert.deepEqual(meta.training.augment, ['none', 'flip']);
+  assert.equal(aug.history.length, plain.history.length);
+  assert.notDeepEqual(fs.readFileSync(path.join(aug.bundle, 'weights.bin')), fs.readFileSync(path.join(plain.bundle, 'weights.bin')));
+  await assert.rejects(finetuneClassifier({ ...opts, out: path.join(tmp, 'aug-bad'), augment: 2, unfreeze: 'all' }), /does not apply to --unfreeze all/);
 });

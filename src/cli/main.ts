@@ -104,7 +104,8 @@ train options:   --backbone NAME (graft zoo)  --weights FILE|imagenet  --head li
                  --report DIR (self-contained report.html + PNG plots; also for finetune)
                  --search grid|random [--trials 8]  LR × weight decay on validation (linear: its L2 grid)
 finetune options: --unfreeze 2  --cut BLOCK  --epochs 6  --freeze-epochs 2  --lr 1e-2  --lr-body
-                 --batch-size 32  --dropout 0.2  --train-bn  (cut activations are cached: epochs cost only the tail)
+                 --batch-size 32  --dropout 0.2  --train-bn  --gradual (ULMFiT: unfreeze one more block per epoch)
+                 --augment N (N cached views per image: flip, crops; one per epoch)  (cut activations are cached: epochs cost only the tail)
                  --unfreeze all (the whole network from the pixels, nothing cached; slow on a CPU)
                  --checkpoint DIR (default OUT.ckpt, written every epoch)  --resume (continue after Ctrl-C)
 `;
@@ -191,6 +192,7 @@ async function cmdTrain(pos: string[], v: Values, r: Reporter, demo = false): Pr
     history: res.history,
     seconds: res.seconds,
     peakRssMB: res.peakRssMB,
+    ...(res.report ? { report: res.report } : {}),
     ...('images' in res ? { images: (res as { images: string }).images } : {}),
   };
   emit(!!v.json, summary, () => runReport(res, `trained ${res.head.kind} head on ${res.backbone.name} (${res.backbone.dim}-d features)`, 'features', formatEvaluation));
@@ -226,6 +228,8 @@ async function cmdFinetune(pos: string[], v: Values, r: Reporter): Promise<void>
     freezeEpochs: num(v, 'freeze-epochs'),
     lrBody: num(v, 'lr-body'),
     trainBn: !!v['train-bn'],
+    gradual: !!v.gradual,
+    augment: num(v, 'augment'),
     reporter: r,
   });
   const { testProbabilities: _omit, ...summary } = res;
@@ -421,7 +425,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(GRAFT_VERSION + '\n');
     return 0;
   }
-  const options = { ...COMMON, ...DATA, ...TRAIN, ...TRANSFER, top: { type: 'string' }, unfreeze: { type: 'string' }, cut: { type: 'string' }, 'freeze-epochs': { type: 'string' }, 'lr-body': { type: 'string' }, 'train-bn': { type: 'boolean' }, checkpoint: { type: 'string' }, resume: { type: 'boolean' }, format: { type: 'string' }, tensor: { type: 'string' }, plot: { type: 'string' }, steps: { type: 'string' }, layer: { type: 'string' }, 'per-class': { type: 'string' }, 'input-size': { type: 'string' }, mean: { type: 'string' }, std: { type: 'string' }, resize: { type: 'string' } } as const;
+  const options = { ...COMMON, ...DATA, ...TRAIN, ...TRANSFER, top: { type: 'string' }, unfreeze: { type: 'string' }, cut: { type: 'string' }, 'freeze-epochs': { type: 'string' }, 'lr-body': { type: 'string' }, 'train-bn': { type: 'boolean' }, gradual: { type: 'boolean' }, augment: { type: 'string' }, checkpoint: { type: 'string' }, resume: { type: 'boolean' }, format: { type: 'string' }, tensor: { type: 'string' }, plot: { type: 'string' }, steps: { type: 'string' }, layer: { type: 'string' }, 'per-class': { type: 'string' }, 'input-size': { type: 'string' }, mean: { type: 'string' }, std: { type: 'string' }, resize: { type: 'string' } } as const;
   let json = rest.includes('--json');
   try {
     const { values, positionals } = parseArgs({ args: rest, options, allowPositionals: true, strict: true });

@@ -7,6 +7,7 @@
  */
 import sharp from 'sharp';
 import { decodeBmp, isBmp } from './bmp.js';
+import { checkView, cropOf, cropPlan, isFlipped, mirrorRgb, type AugmentView } from './augment.js';
 import type { Sample } from './types.js';
 
 export interface Preprocess {
@@ -63,10 +64,13 @@ function openImage(sample: Sample, bytes: Buffer): sharp.Sharp {
 
 /**
  * Decode, orient, flatten, convert to sRGB and resize: 8-bit interleaved RGB, size H×W.
+ * `view` (src/data/augment.ts) picks an augmented view; 'none' (default) is the plain image.
  * Errors name the sample and the reason.
  */
-export async function decodeToRgb(sample: Sample, pre: Preprocess): Promise<Buffer> {
+export async function decodeToRgb(sample: Sample, pre: Preprocess, view?: AugmentView): Promise<Buffer> {
   const { h, w, cf } = checkPreprocess(pre);
+  const v = checkView(view);
+  const corner = cropOf(v);
   let bytes: Buffer;
   try {
     bytes = await sample.load();
@@ -75,7 +79,10 @@ export async function decodeToRgb(sample: Sample, pre: Preprocess): Promise<Buff
   }
   try {
     let img = openImage(sample, bytes).flatten({ background: ALPHA_BACKGROUND }).toColourspace('srgb');
-    if (pre.resize === 'squash') {
+    if (corner) {
+      const plan = cropPlan(corner, pre, h, w, cf);
+      img = img.resize(plan.resize.width, plan.resize.height, { fit: plan.resize.fit, position: 'centre' }).extract(plan.extract);
+    } else if (pre.resize === 'squash') {
       img = img.resize(w, h, { fit: 'fill' });
     } else {
       // Cover an (H/cf)×(W/cf) box (shorter side scaled to size/cf, centred), then take the central H×W.
@@ -89,6 +96,7 @@ export async function decodeToRgb(sample: Sample, pre: Preprocess): Promise<Buff
     if (info.channels !== 3 || info.width !== w || info.height !== h || data.length !== h * w * 3) {
       throw new Error(`unexpected decoder output ${info.width}×${info.height}×${info.channels}`);
     }
+    if (isFlipped(v)) mirrorRgb(data, h, w);
     return data;
   } catch (e) {
     const msg = (e as Error).message.trim().replace(/\s+/g, ' ');
@@ -109,7 +117,7 @@ export function normalizeRgb(rgb: Uint8Array, pre: Preprocess): Float32Array {
   return out;
 }
 
-/** One image as network input: float32 NHWC without the batch axis (H*W*3). */
-export async function decodeToTensorData(sample: Sample, pre: Preprocess): Promise<Float32Array> {
-  return normalizeRgb(await decodeToRgb(sample, pre), pre);
+/** One image (augmented `view`, default the plain one) as network input: float32 NHWC without the batch axis (H*W*3). */
+export async function decodeToTensorData(sample: Sample, pre: Preprocess, view?: AugmentView): Promise<Float32Array> {
+  return normalizeRgb(await decodeToRgb(sample, pre, view), pre);
 }

@@ -9,6 +9,7 @@ import path from 'node:path';
 import type { Backbone } from '../models/types.js';
 import type { Sample, Skipped } from '../data/types.js';
 import { decodeToTensorData, preprocessKey } from '../data/decode.js';
+import { checkView } from '../data/augment.js';
 import { FeatureStore, extractorId } from './store.js';
 import { graftHome } from '../util/fs.js';
 import { silentReporter, type Reporter } from '../util/log.js';
@@ -17,7 +18,7 @@ export interface ExtractOptions {
   batchSize?: number;
   /** Feature store to read/write; `null` disables caching. Default: the store under GRAFT_HOME. */
   store?: FeatureStore | null;
-  /** Augmented view name (part of the cache key); 'none' = the plain image. */
+  /** Augmented view (src/data/augment.ts; part of the cache key); 'none' = the plain image. */
   view?: string;
   reporter?: Reporter;
   /** Throw on the first undecodable file instead of skipping it. */
@@ -66,6 +67,7 @@ interface Pending {
 /** Features for every sample (cached or computed), in input order minus skipped files. */
 export async function extractFeatures(samples: Sample[], backbone: Backbone, opts: ExtractOptions = {}): Promise<FeatureMatrix> {
   const batchSize = opts.batchSize ?? 16;
+  const view = checkView(opts.view);
   const reporter = opts.reporter ?? silentReporter;
   const ownStore = opts.store === undefined;
   const store = ownStore ? openStoreFor(backbone, opts.view) : opts.store;
@@ -101,7 +103,7 @@ export async function extractFeatures(samples: Sample[], backbone: Backbone, opt
     const decodeBatch = async (idx: number[]): Promise<{ buf: Float32Array; ok: number[] }> => {
       const parts = await Promise.all(
         idx.map((i) =>
-          decodeToTensorData(samples[i], backbone.spec.preprocess).then(
+          decodeToTensorData(samples[i], backbone.spec.preprocess, view).then(
             (d) => d,
             (e: Error) => {
               if (opts.strict) throw e;

@@ -29,6 +29,7 @@ import { buildTail, disposeSnapshot, inputBackbone, INPUT_CUT, restoreWeights, s
 import { Trainer, type EpochLogs, type Rows } from '../train/trainer.js';
 import { fingerprintDiff } from '../train/checkpoint.js';
 import { imageSource } from '../train/source.js';
+import { augmentedSource, type AugmentedSource } from '../train/augment-source.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { silentReporter, type Reporter } from '../util/log.js';
 import { runSearch, searchCandidates, type SearchKind, type TrialResult } from '../train/search.js';
@@ -58,6 +59,13 @@ export interface FinetuneOptions extends RunOptions {
   seed?: number;
   /** Let BatchNorm layers of the tail use batch statistics and update them (default false). */
   trainBn?: boolean;
+  /**
+   * Gradual unfreezing (ULMFiT): after the head-only epochs, one epoch with only the last block
+   * unfrozen, one with the last two, … then the remaining epochs with every tail block.
+   */
+  gradual?: boolean;
+  /** Cached augmented views per training image (flip, crops; see AUGMENT_VIEWS), one picked per epoch. */
+  augment?: number;
   /** Checkpoint directory, rewritten after every epoch (default `<out>.ckpt`); false: none. */
   checkpoint?: string | false;
   /** Continue from the checkpoint if there is one (else start fresh). */
@@ -106,7 +114,7 @@ export function resolveCut(spec: BackboneSpec, o: { unfreeze?: number | 'all'; c
 }
 
 /** Options of the fine-tuning stages themselves (what `fitTailModel` needs beyond the data). */
-export type TailFitOptions = Pick<FinetuneOptions, 'epochs' | 'freezeEpochs' | 'lr' | 'lrBody' | 'batchSize' | 'weightDecay' | 'labelSmoothing' | 'dropout' | 'patience' | 'seed' | 'trainBn'> & {
+export type TailFitOptions = Pick<FinetuneOptions, 'epochs' | 'freezeEpochs' | 'lr' | 'lrBody' | 'batchSize' | 'weightDecay' | 'labelSmoothing' | 'dropout' | 'patience' | 'seed' | 'trainBn' | 'gradual'> & {
   reporter?: Reporter;
   /** Called after every epoch of either stage (history so far, epochs planned). */
   onEpoch?: (history: EpochLogs[]) => void;
@@ -115,6 +123,28 @@ export type TailFitOptions = Pick<FinetuneOptions, 'epochs' | 'freezeEpochs' | '
   /** Time a few unfrozen training steps first and report the cost of an epoch. */
   estimate?: boolean;
 };
+
+/**
+ * Which block of the tail each layer after `cut` belongs to: 1 = the earliest block after the
+ * cut … K = the last (closest to the head), by the spec's cut points; layers after the last cut
+ * point (pooling, the final conv) count as block K.
+ */
+export function blockOf(full: tfl.LayersModel, spec: BackboneSpec, cut: string): Map<string, number> {
+  const after = spec.cutPoints.slice(spec.cutPoints.indexOf(cut) + 1);
+  const k = Math.max(1, after.length);
+  const out = new Map<string, number>();
+  let b = 1;
+  let started = cut === INPUT_CUT;
+  for (const layer of full.layers) {
+    if (!started) {
+      started = layer.name === cut;
+      continue;
+    }
+    out.set(layer.name, Math.min(b, k));
+    if (after.includes(layer.name)) b++;
+  }
+  return out;
+}
 
 export interface FittedTail {
   /** Flattened cut activations → logits: the tail from `cut` plus a new classifier. */
@@ -153,17 +183,24 @@ export async function fitTailModel(spec: BackboneSpec, full: tfl.LayersModel, cu
   try {
     const isHead = (name: string) => name.startsWith('logits/');
     const trainableParams = model.trainableWeights.reduce((a, w) => a + (w.shape as number[]).reduce((p, q) => p * q, 1), 0);
-    const stages: EpochLogs[][] = [[], []];
+    // Gradual unfreezing (ULMFiT / fastai): after the head-only stage, one epoch with the last
+    // block unfrozen, one with the last two, … then the rest of the epochs with all of them.
+    const segment = blockOf(full, spec, cut);
+    const blocks = Math.max(1, ...segment.values());
+    const gradual = o.gradual ? blocks - 1 : 0;
+    const stageCount = 2 + gradual;
+    const stages: EpochLogs[][] = Array.from({ length: stageCount }, () => []);
     const history = () => stages.flat().map((l, i) => ({ ...l, epoch: i }));
     let resumedEpochs = 0;
-    /** Logging, progress and checkpointing of stage `s` (0: head only, 1: unfrozen). */
-    const stage = (s: 0 | 1) => ({
+    const stageName = (s: number) => (s === 0 ? 'head-only' : s === stageCount - 1 ? 'unfrozen' : `last-${s}-blocks`);
+    /** Logging, progress and checkpointing of stage `s` (0: head only, last: all unfrozen, between: gradual). */
+    const stage = (s: number) => ({
       ...(o.checkpointDir ? { checkpoint: { path: path.join(o.checkpointDir, `stage${s + 1}.ckpt`), tag: `graft finetune stage ${s + 1}` }, resume: true } : {}),
       callbacks: [
         {
           onResume: (done: number) => {
             resumedEpochs += done;
-            reporter.info(`  resuming the ${s ? 'unfrozen' : 'head-only'} stage after its epoch ${done} (checkpoint in ${o.checkpointDir})`);
+            reporter.info(`  resuming the ${stageName(s)} stage after its epoch ${done} (checkpoint in ${o.checkpointDir})`);
           },
           onEpochEnd: (l: EpochLogs, ctx: { trainer: Trainer }) => {
             stages[s] = ctx.trainer.history;
@@ -172,7 +209,7 @@ export async function fitTailModel(spec: BackboneSpec, full: tfl.LayersModel, cu
             reporter.info(
               `  epoch ${all.length}: loss ${l.loss.toFixed(4)} acc ${(100 * l.accuracy).toFixed(2)}%` +
                 (l.val_accuracy !== undefined ? `  val loss ${l.val_loss!.toFixed(4)} acc ${(100 * l.val_accuracy).toFixed(2)}%` : '') +
-                `  (${l.seconds.toFixed(1)} s)`,
+                `  (${l.seconds.toFixed(1)} s, ${stageName(s)})`,
             );
           },
         },
@@ -186,7 +223,9 @@ export async function fitTailModel(spec: BackboneSpec, full: tfl.LayersModel, cu
       seed,
       schedule: 'onecycle' as const,
     };
-    const unfrozen = { ...common, epochs: o.epochs ?? 6, lr: lr / 2, lrMultiplier: (n: string) => (isHead(n) ? 1 : lrBody / lr), patience: o.patience ?? 3 };
+    /** Body layers in the last `j` blocks train at lrBody; earlier blocks stay frozen. */
+    const bodyMult = (j: number) => (n: string) => (isHead(n) ? 1 : (segment.get(n.split('/')[0]) ?? blocks) > blocks - j ? lrBody / lr : 0);
+    const unfrozen = { ...common, epochs: Math.max(1, (o.epochs ?? 6) - gradual), lr: lr / 2, lrMultiplier: bodyMult(blocks), patience: o.patience ?? 3 };
     let estimate: EpochEstimate | undefined;
     if (o.estimate) {
       const secondsPerStep = await new Trainer(model, unfrozen).timeSteps(train, 2, 1);
@@ -199,9 +238,13 @@ export async function fitTailModel(spec: BackboneSpec, full: tfl.LayersModel, cu
       const t = new Trainer(model, { ...common, ...stage(0), epochs: o.freezeEpochs ?? 2, lr, lrMultiplier: (n) => (isHead(n) ? 1 : 0), restoreBest: false });
       stages[0] = await t.fit(train, valOrNone);
     }
+    for (let j = 1; j <= gradual; j++) {
+      const t = new Trainer(model, { ...common, ...stage(j), epochs: 1, lr: lr / 2, lrMultiplier: bodyMult(j), restoreBest: false });
+      stages[j] = await t.fit(train, valOrNone);
+    }
     if ((o.epochs ?? 6) > 0) {
-      const t = new Trainer(model, { ...unfrozen, ...stage(1), restoreBest: valOrNone !== undefined });
-      stages[1] = await t.fit(train, valOrNone);
+      const t = new Trainer(model, { ...unfrozen, ...stage(stageCount - 1), restoreBest: valOrNone !== undefined });
+      stages[stageCount - 1] = await t.fit(train, valOrNone);
     }
     return { model, history: history(), trainableParams, inputShape: shape, estimate, resumedEpochs };
   } catch (e) {
@@ -302,6 +345,8 @@ function runId(o: FinetuneOptions, backbone: Backbone, cut: string, labels: stri
     patience: o.patience ?? 3,
     seed: o.seed ?? 0,
     trainBn: !!o.trainBn,
+    gradual: !!o.gradual,
+    augment: o.augment ?? 1,
   };
 }
 
@@ -349,6 +394,7 @@ export async function finetuneClassifier(o: FinetuneOptions): Promise<FinetuneRe
   let model: tfl.LayersModel | undefined;
   let full: tfl.LayersModel | undefined;
   let run: (Omit<FeatureRun, 'splits'> & { splits: RunSplits }) | undefined;
+  let augmented: AugmentedSource | undefined;
   try {
     if (whole) {
       await initTf();
@@ -370,17 +416,27 @@ export async function finetuneClassifier(o: FinetuneOptions): Promise<FinetuneRe
       reporter.info(`checkpoint after every epoch in ${checkpointDir} (an interrupted run continues with --resume)`);
     }
     reporter.info(`fine-tuning ${whole ? 'the whole network' : `${blocks} block(s)`} of ${spec.name} from ${cut} on ${sp.train.n} images`);
+    // --augment N: the first N fixed views of every training image, cut activations cached per
+    // view; each epoch reads one view per image (validation and test stay on the plain view).
+    let train: Rows = sp.train;
+    if (o.augment !== undefined && o.augment > 1) {
+      if (whole) throw new Error('--augment picks among cached augmented activations; it does not apply to --unfreeze all');
+      augmented = await augmentedSource(sp.samples.train, run.backbone, { views: o.augment, seed, reporter, strict: o.strict });
+      if (augmented.n !== sp.train.n) reporter.warn(`--augment: ${sp.train.n - augmented.n} training image(s) failed in an augmented view and are left out of training`);
+      train = augmented;
+      reporter.info(`augmentation: ${augmented.views.join(', ')} (${augmented.computed} view rows computed, ${augmented.cached} cached)`);
+    }
     let fitted: FittedTail;
     let search: { trials: TrialResult[]; lr: number; weightDecay: number } | undefined;
     if (o.search) {
       if (!sp.val.n) throw new Error('--search picks on the validation split, which is empty (raise --val-percent)');
-      const found = await searchTail(spec, full, cut, sp.train, sp.val, ds.labels.length, { ...o, reporter });
+      const found = await searchTail(spec, full, cut, train, sp.val, ds.labels.length, { ...o, reporter });
       fitted = found.fitted;
       search = { trials: found.trials, lr: found.best.lr, weightDecay: found.best.weightDecay };
     } else {
       const bar = reporter.progress('epochs', (o.freezeEpochs ?? 2) + (o.epochs ?? 6));
       let ticked = 0;
-      fitted = await fitTailModel(spec, full, cut, sp.train, sp.val, ds.labels.length, {
+      fitted = await fitTailModel(spec, full, cut, train, sp.val, ds.labels.length, {
         ...o,
         reporter,
         checkpointDir,
@@ -401,6 +457,7 @@ export async function finetuneClassifier(o: FinetuneOptions): Promise<FinetuneRe
         lrBody: search ? search.lr / 10 : lrBody,
         ...(search ? { weightDecay: search.weightDecay, search: search.trials } : {}),
         freezeEpochs: o.freezeEpochs ?? 2,
+        ...(augmented ? { augment: augmented.views } : {}),
         seed,
         trainableParams,
       },
@@ -409,6 +466,7 @@ export async function finetuneClassifier(o: FinetuneOptions): Promise<FinetuneRe
     if (checkpointDir) fs.rmSync(checkpointDir, { recursive: true, force: true });
     return { ...res, tail: { cut, blocks, trainableParams }, estimate: fitted.estimate, resumedEpochs: fitted.resumedEpochs, ...(search ? { search: search.trials } : {}) };
   } finally {
+    augmented?.close();
     model?.dispose();
     full?.dispose();
     await run?.backbone.dispose();
