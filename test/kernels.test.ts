@@ -172,6 +172,9 @@ test('initTf registers the kernels on wasm; registration is idempotent and rever
     assert.notEqual(poolSum, 128, 'tfjs-backend-wasm MaxPoolGrad is fixed upstream: graft\'s replacement may go');
     // 3 input channels × 2 output channels × Σ over pixels of in-bounds 3×3 neighbours (2+3+3+2)²
     assert.equal(dxSum, 600);
+    // The activation gradients fall back to tfjs-core's formulas without graft's kernel.
+    const relu6Grad = tf.tidy(() => Array.from(tf.grad((t: tf.Tensor) => tf.sum(tf.relu6(t)))(tf.tensor1d([-1, 0.5, 7])).dataSync()));
+    assert.deepEqual(relu6Grad, [0, 1, 0]);
   } finally {
     registerWasmGradKernels();
   }

@@ -10,6 +10,8 @@ import { buildHead } from '../src/train/heads.js';
 import { lrFind } from '../src/train/lr-find.js';
 import { linePlotSvg, writeSvgPng } from '../src/report/plot.js';
 import { rng } from '../src/util/rng.js';
+import { lrFindRecipe } from '../src/recipes/lr-find.js';
+import { writeMnistImageFolder } from '../src/data/index.js';
 
 function blobs(n: number, k: number, dim: number): { x: Float32Array; y: Int32Array; n: number; dim: number } {
   const r = rng(5);
@@ -60,4 +62,17 @@ test('plots render to PNG', async () => {
   let nonWhite = 0;
   for (let i = 0; i < data.length; i += meta.channels!) if (data[i] < 200) nonWhite++;
   assert.ok(nonWhite > 500, 'something was drawn');
+});
+
+test('lr-find --unfreeze 1: the range test runs on the fine-tuning network over real digits', async () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'graft-lrf-'));
+  process.env.GRAFT_HOME = path.join(tmp, 'home');
+  const data = path.join(tmp, 'digits');
+  await writeMnistImageFolder(data, 10);
+  const plot = path.join(tmp, 'lr.png');
+  const r = await lrFindRecipe({ data, classes: ['0', '1', '7'], unfreeze: 1, steps: 40, batchSize: 8, plot });
+  assert.ok(r.lrs.length >= 10 && r.lrs.length === r.losses.length);
+  assert.ok(r.suggested > r.lrs[0] && r.suggested < r.lrs[r.lrs.length - 1], `suggested ${r.suggested}`);
+  assert.equal((await sharp(plot).metadata()).format, 'png');
+  await assert.rejects(lrFindRecipe({ data, unfreeze: 99 }), /cannot unfreeze 99 blocks/);
 });

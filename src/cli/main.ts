@@ -85,7 +85,7 @@ usage:
   graft compare DATA --out DIR [--budgets 5,10,25,50,100,all] [--repeats 3] [--methods scratch,linear,finetune]
                                                   transfer vs scratch over label budgets → report.html + plots
   graft export BUNDLE --onnx FILE [--logits]      the whole network as one ONNX classifier (checked ≤1e-4 vs graft)
-  graft lr-find DATA [--plot lr.png]              LR range test for an MLP head; suggests a learning rate
+  graft lr-find DATA [--plot lr.png] [--unfreeze K]   LR range test (MLP head, or the fine-tuning network); suggests a learning rate
   graft eval BUNDLE DATA                          accuracy, per-class P/R/F1, confusion matrix
   graft predict BUNDLE IMAGE... [--top K]         top-k labels with probabilities
   graft extract DATA --out FILE [--format npy|json|csv] [--backbone NAME] [--weights W] [--layer L]
@@ -243,7 +243,8 @@ async function cmdLrFind(pos: string[], v: Values, r: Reporter): Promise<void> {
   if (pos.length !== 1) throw new Error('usage: graft lr-find DATA [--plot FILE.png]');
   const { lrFindRecipe } = await import('../recipes/lr-find.js');
   const t = trainOpts(v);
-  const res = await lrFindRecipe({ ...t, data: pos[0], plot: str(v, 'plot'), steps: num(v, 'steps'), reporter: r });
+  const unfreeze = num(v, 'unfreeze');
+  const res = await lrFindRecipe({ ...t, data: pos[0], plot: str(v, 'plot'), steps: num(v, 'steps'), unfreeze, cut: str(v, 'cut'), reporter: r });
   const out = { suggested: res.suggested, steepest: res.steepest, minimumOver10: res.minimumOver10, diverged: res.diverged, plot: res.plot, images: res.images, points: res.lrs.map((lr, i) => ({ lr, loss: res.losses[i] })) };
   emit(!!v.json, out, () => `suggested learning rate ${res.suggested.toExponential(2)} (steepest descent; minimum/10: ${res.minimumOver10.toExponential(2)})` + (res.plot ? `\nplot: ${res.plot}` : ''));
 }

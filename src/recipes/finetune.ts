@@ -160,6 +160,33 @@ export interface FittedTail {
 const minutes = (s: number) => (s / 60).toFixed(s < 600 ? 1 : 0);
 
 /**
+ * The network a fine-tuning run trains: flattened cut activations → the tail of `full` from `cut`
+ * (sharing its layers) → dropout → a new Dense classifier named `logits`.
+ */
+export function buildTailModel(
+  spec: BackboneSpec,
+  full: tfl.LayersModel,
+  cut: string,
+  dim: number,
+  numClasses: number,
+  o: { dropout?: number; seed?: number; trainBn?: boolean } = {},
+): { model: tfl.LayersModel; inputShape: number[] } {
+  const seed = o.seed ?? 0;
+  const dropout = o.dropout ?? 0.2;
+  const tail = buildTail(full, cut, spec.featureLayer, { freezeBatchNorm: !o.trainBn });
+  const shape = tail.inputs[0].shape.slice(1) as number[];
+  const input = tfl.input({ shape: [dim], name: 'cut_activations' });
+  let x = tfl.layers.reshape({ targetShape: shape, name: 'to_nhwc' }).apply(input) as tfl.SymbolicTensor;
+  x = tail.apply(x) as tfl.SymbolicTensor;
+  if (dropout > 0) x = tfl.layers.dropout({ rate: dropout, seed, name: 'head_dropout' }).apply(x) as tfl.SymbolicTensor;
+  const logits = tfl.layers
+    .dense({ units: numClasses, name: 'logits', kernelInitializer: tfl.initializers.glorotUniform({ seed: seed + 1 }) })
+    .apply(x) as tfl.SymbolicTensor;
+  const model = tfl.model({ inputs: input, outputs: logits, name: 'finetune' });
+  return { model, inputShape: shape };
+}
+
+/**
  * Build the tail of `full` from `cut` plus a new classifier, and train it fastai-style: the head
  * alone first (`freezeEpochs`, one-cycle), then everything with discriminative learning rates.
  * The caller owns (and disposes) the returned model; `full` shares the tail's layers.
@@ -170,16 +197,7 @@ export async function fitTailModel(spec: BackboneSpec, full: tfl.LayersModel, cu
   const lr = o.lr ?? 1e-2; // measured on digits: 1e-3 barely moves a new head in a few one-cycle epochs
   const lrBody = o.lrBody ?? lr / 10;
   const dropout = o.dropout ?? 0.2;
-  const tail = buildTail(full, cut, spec.featureLayer, { freezeBatchNorm: !o.trainBn });
-  const shape = tail.inputs[0].shape.slice(1) as number[];
-  const input = tfl.input({ shape: [train.dim], name: 'cut_activations' });
-  let x = tfl.layers.reshape({ targetShape: shape, name: 'to_nhwc' }).apply(input) as tfl.SymbolicTensor;
-  x = tail.apply(x) as tfl.SymbolicTensor;
-  if (dropout > 0) x = tfl.layers.dropout({ rate: dropout, seed, name: 'head_dropout' }).apply(x) as tfl.SymbolicTensor;
-  const logits = tfl.layers
-    .dense({ units: numClasses, name: 'logits', kernelInitializer: tfl.initializers.glorotUniform({ seed: seed + 1 }) })
-    .apply(x) as tfl.SymbolicTensor;
-  const model = tfl.model({ inputs: input, outputs: logits, name: 'finetune' });
+  const { model, inputShape: shape } = buildTailModel(spec, full, cut, train.dim, numClasses, { dropout, seed, trainBn: o.trainBn });
   try {
     const isHead = (name: string) => name.startsWith('logits/');
     const trainableParams = model.trainableWeights.reduce((a, w) => a + (w.shape as number[]).reduce((p, q) => p * q, 1), 0);

@@ -1,8 +1,14 @@
-/** `graft lr-find`: the LR range test for an MLP head on (cached) backbone features, with a plot. */
+/**
+ * `graft lr-find`: the LR range test (Smith; fastai's lr_find), with a plot: for an MLP head on
+ * (cached) backbone features, or — with `unfreeze`/`cut` — for the fine-tuning network (the
+ * unfrozen tail + a new classifier on cached cut activations), everything at one learning rate.
+ */
 import { buildHead, columnStats, standardize } from '../train/heads.js';
-import { lrFind, type LrFindResult } from '../train/lr-find.js';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { lrFind, type LrFindOptions, type LrFindResult } from '../train/lr-find.js';
 import { linePlotSvg, writeSvgPng } from '../report/plot.js';
-import { openFeatureRun, type RunOptions } from './run.js';
+import { openFeatureRun, runSpec, type RunOptions } from './run.js';
+import { buildTailModel, resolveCut } from './finetune.js';
 
 export interface LrFindRecipeOptions extends Omit<RunOptions, 'out'> {
   hidden?: number[];
@@ -14,6 +20,9 @@ export interface LrFindRecipeOptions extends Omit<RunOptions, 'out'> {
   seed?: number;
   /** Write the loss-vs-LR plot here (PNG). */
   plot?: string;
+  /** Test the fine-tuning network of `graft finetune --unfreeze K` (or `--cut`) instead of an MLP head. */
+  unfreeze?: number;
+  cut?: string;
 }
 
 export interface LrFindRecipeResult extends LrFindResult {
@@ -22,17 +31,31 @@ export interface LrFindRecipeResult extends LrFindResult {
 }
 
 export async function lrFindRecipe(o: LrFindRecipeOptions): Promise<LrFindRecipeResult> {
-  const run = await openFeatureRun({ ...o, out: '' });
+  const tailCut = o.unfreeze !== undefined || o.cut !== undefined ? resolveCut(await runSpec(o), o).cut : undefined;
+  const run = await openFeatureRun({ ...o, out: '' }, tailCut);
   const { splits: sp } = run;
-  const head = buildHead({ kind: 'mlp', inputDim: run.dim, numClasses: run.ds.labels.length, hidden: o.hidden ?? [512], dropout: o.dropout ?? 0.5 }, o.seed ?? 0);
+  let model: tfl.LayersModel | undefined;
+  let full: tfl.LayersModel | undefined;
   try {
-    const { mean, std } = columnStats(sp.train.x, sp.train.n, sp.train.dim);
-    standardize(sp.train.x, sp.train.n, sp.train.dim, mean, std, true);
-    run.reporter.info(`LR range test: ${o.startLr ?? 1e-7} → ${o.endLr ?? 10} over up to ${o.steps ?? 100} steps on ${sp.train.n} images`);
-    const r = await lrFind(head, sp.train, { optimizer: 'adamw', weightDecay: 5e-2, batchSize: o.batchSize ?? 64, steps: o.steps, startLr: o.startLr, endLr: o.endLr, seed: o.seed });
+    const k = run.ds.labels.length;
+    let opts: LrFindOptions;
+    if (tailCut) {
+      const spec = await runSpec(o);
+      ({ model: full } = await spec.load({ weights: o.weights }));
+      model = buildTailModel(spec, full, tailCut, run.dim, k, { seed: o.seed }).model;
+      opts = { optimizer: 'adamw', weightDecay: 1e-2, batchSize: o.batchSize ?? 32 };
+    } else {
+      model = buildHead({ kind: 'mlp', inputDim: run.dim, numClasses: k, hidden: o.hidden ?? [512], dropout: o.dropout ?? 0.5 }, o.seed ?? 0);
+      const { mean, std } = columnStats(sp.train.x, sp.train.n, sp.train.dim);
+      standardize(sp.train.x, sp.train.n, sp.train.dim, mean, std, true);
+      opts = { optimizer: 'adamw', weightDecay: 5e-2, batchSize: o.batchSize ?? 64 };
+    }
+    const what = tailCut ? `the network from ${tailCut} + a new classifier` : 'an MLP head';
+    run.reporter.info(`LR range test for ${what}: ${o.startLr ?? 1e-7} → ${o.endLr ?? 10} over up to ${o.steps ?? 100} steps on ${sp.train.n} images`);
+    const r = await lrFind(model, sp.train, { ...opts, steps: o.steps, startLr: o.startLr, endLr: o.endLr, seed: o.seed });
     if (o.plot) {
       const svg = linePlotSvg([{ name: 'loss', xs: r.lrs, ys: r.losses }], {
-        title: 'LR range test (smoothed training loss)',
+        title: `LR range test, ${what} (smoothed training loss)`,
         xlabel: 'learning rate',
         ylabel: 'loss',
         logX: true,
@@ -42,7 +65,8 @@ export async function lrFindRecipe(o: LrFindRecipeOptions): Promise<LrFindRecipe
     }
     return { ...r, plot: o.plot, images: sp.train.n };
   } finally {
-    head.dispose();
+    model?.dispose();
+    full?.dispose();
     await run.backbone.dispose();
   }
 }

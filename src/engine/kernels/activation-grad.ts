@@ -45,8 +45,8 @@ const OPS: Record<string, { bounds: (attrs: tf.NamedAttrMap) => [number, number]
 };
 
 /**
- * Gradient configs for Relu, Relu6 and ClipByValue: the masking kernel on wasm, tfjs-core's formula
- * elsewhere. (tfjs-layers registers tfjs-core's gradients when it loads: loaded after these, it
+ * Gradient configs for Relu, Relu6 and ClipByValue: the masking kernel on wasm (when registered),
+ * tfjs-core's formula elsewhere. (tfjs-layers registers tfjs-core's gradients when it loads: loaded after these, it
  * puts the slower ones back.)
  */
 export const activationGradConfigs: readonly tf.GradConfig[] = Object.entries(OPS).map(([kernelName, { bounds, core }]) => ({
@@ -55,7 +55,8 @@ export const activationGradConfigs: readonly tf.GradConfig[] = Object.entries(OP
   gradFunc: (dyIn: tf.Tensor | tf.Tensor[], saved: tf.Tensor[], attrs: tf.NamedAttrMap) => {
     const dy = dyIn as tf.Tensor;
     const [x] = saved;
-    if (tf.getBackend() !== 'wasm' || dy.dtype !== 'float32' || x.dtype !== 'float32') return { x: () => core(dy, x, attrs) };
+    const fused = tf.getBackend() === 'wasm' && dy.dtype === 'float32' && x.dtype === 'float32' && tf.getKernel(MASK_GRAD_KERNEL, 'wasm');
+    if (!fused) return { x: () => core(dy, x, attrs) }; // (also after unregisterWasmGradKernels)
     const [lo, hi] = bounds(attrs);
     return { x: () => tf.engine().runKernel(MASK_GRAD_KERNEL, { dy, x }, { lo, hi }) as tf.Tensor };
   },

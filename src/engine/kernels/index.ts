@@ -1,6 +1,6 @@
 /**
- * Gradient kernels graft registers on the tfjs wasm backend (tfjs-backend-wasm 4.22) so that
- * convolutional layers can be trained there:
+ * Kernels graft registers on the tfjs wasm backend (tfjs-backend-wasm 4.22) so that
+ * convolutional layers can be trained there, and fast:
  *
  * - missing in the backend: Conv2DBackpropFilter, DepthwiseConv2dNativeBackpropFilter,
  *   DepthwiseConv2dNativeBackpropInput;
@@ -9,9 +9,9 @@
  * - added: GraftMaskGrad, used by the re-registered gradients of Relu, Relu6 and ClipByValue;
  *   GraftAdam, a fused Adam(W) step (`adamUpdate`);
  * - replaced for speed, the stock kernel handling what they do not: AvgPoolGrad (global average
- *   pooling), Conv2D and FusedConv2D (1×1 filters as one native GEMM), BatchMatMul (one GEMM, transposes
- *   included), Multiply and Add (per-channel broadcast, SIMD), Sqrt (SIMD), PadV2 and Slice (in
- *   height and width: row copies);
+ *   pooling), Conv2D and FusedConv2D (1×1 filters as one native GEMM), BatchMatMul (one GEMM,
+ *   transposes included), Multiply and Add (per-channel broadcast, SIMD), Sqrt (SIMD), PadV2 and
+ *   Slice (in height and width: row copies);
  * - Identity: shares its input's data instead of copying it.
  *
  * Each is checked against the tfjs cpu backend in test/kernels.test.ts.
