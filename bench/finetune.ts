@@ -1,9 +1,9 @@
 /**
  * Fine-tuning throughput: MobileNetV2's last blocks + Conv_1 + a new head trained on cached cut
- * activations, graft (tfjs-wasm with graft's gradient kernels, one thread) vs PyTorch 1.13 (Debian,
- * tuned and stock) training the same part of the network at the same batch size and thread count,
- * one after the other in this run (the tuned peer before and after graft, averaged). BatchNorm
- * frozen (inference mode) on both sides.
+ * activations (or the whole network on images), graft (tfjs-wasm with graft's kernels, one
+ * thread) vs PyTorch 1.13 (Debian, tuned and stock) training the same part of the network at the
+ * same batch size and thread count, one after the other in this run (the tuned peer before and
+ * after graft, averaged). BatchNorm frozen (inference mode) on both sides.
  *   npm run bench:finetune -- [--blocks 1|4|all] [--batch 16] [--seconds 10] [--profile]
  * --blocks 1: block 16 + Conv_1 on [7,7,160] activations (graft `finetune --unfreeze 2`);
  * --blocks 4: blocks 13–16 + Conv_1 on [14,14,96] (`--unfreeze 5`); --blocks all: the whole
@@ -67,9 +67,10 @@ const trainer = (epochs: number, onEpoch?: (s: number, t: Trainer) => void) =>
 if (a.profile) {
   await trainer(1).fit(examples(batch * 2)); // warm up
   const nSteps = blocks === 'all' ? 2 : 5;
+  const data = examples(batch * nSteps);
   const times = timeKernels();
   const t0 = performance.now();
-  await trainer(1).fit(examples(batch * nSteps));
+  await trainer(1).fit(data);
   const wall = performance.now() - t0;
   const total = [...times.values()].reduce((s, e) => s + e.ms, 0);
   console.log(`per step (${nSteps} steps of ${batch}, blocks ${blocks}): ${fmt(wall / nSteps)} ms wall, ${fmt(total / nSteps)} ms in kernels (exclusive times)`);

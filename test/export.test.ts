@@ -81,5 +81,12 @@ test('train --from BUNDLE: the bundle minus its classifier is a frozen backbone;
   const again = await trainClassifier({ data, classes: ['2', '3', '4'], ...split, from: target.bundle + '/from', out: path.join(tmp, 'target2') });
   assert.equal(again.features.forwardPasses, 0);
   await assert.rejects(trainClassifier({ data, from: path.join(tmp, 'nope'), out: path.join(tmp, 'x') }), /nope: no such bundle directory/);
+  // A source bundle whose backbone weights are not the ones installed: not cached, cannot be rebuilt.
+  const stale = path.join(tmp, 'stale');
+  fs.cpSync(path.join(target.bundle, 'from'), stale, { recursive: true });
+  const meta2 = JSON.parse(fs.readFileSync(path.join(stale, 'graft.json'), 'utf8'));
+  meta2.backbone.weightsHash = 'f'.repeat(64);
+  fs.writeFileSync(path.join(stale, 'graft.json'), JSON.stringify(meta2));
+  await assert.rejects(trainClassifier({ data, from: stale, out: path.join(tmp, 'x') }), /stale: its network is not in the cache and cannot be rebuilt: .*trained on mobilenet_v2\.nsfwjs weights ffffffffffff/);
   await assert.rejects(trainClassifier({ data, from: target.bundle, backbone: 'resnet18', out: path.join(tmp, 'x') }), /either --from .* or --backbone/);
 });

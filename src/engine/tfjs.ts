@@ -23,7 +23,7 @@ export function initTf(backend: TfBackend = (process.env.GRAFT_TF_BACKEND as TfB
         const require = createRequire(import.meta.url);
         const dir = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json'));
         setWasmPaths(path.join(dir, 'dist') + path.sep);
-        (await import('./kernels/index.js')).registerWasmGradKernels(); // conv/depthwise/maxPool gradients
+        (await import('./kernels/index.js')).registerWasmGradKernels(); // graft's kernels (kernels/index.ts)
       }
       const ok = await tf.setBackend(backend);
       if (!ok) throw new Error(`tfjs backend "${backend}" failed to initialise`);

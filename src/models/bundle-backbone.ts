@@ -105,7 +105,12 @@ export async function bundleSpec(dir: string): Promise<BackboneSpec> {
     bundled: false,
     async load(w) {
       refuse(w);
-      const net = await loadBundleNetwork(dir, base);
+      let net;
+      try {
+        net = await loadBundleNetwork(dir, base);
+      } catch (e) {
+        throw new Error(`${dir}: its network is not in the cache and cannot be rebuilt: ${(e as Error).message}`);
+      }
       return { model: net.model, weightsHash: hash };
     },
     async weightsHash(w) {
