@@ -9,6 +9,7 @@ import { finetuneClassifier, resolveCut, blockOf, fitTailModel } from '../src/re
 import { openBackbone } from '../src/models/backbone.js';
 import { extractFeatures } from '../src/features/extract.js';
 import { Classifier } from '../src/recipes/predict.js';
+import { exportOnnx } from '../src/recipes/export.js';
 import { getBackbone } from '../src/models/registry.js';
 import '../src/models/backbone.js';
 import * as tfl from '@tensorflow/tfjs-layers';
@@ -162,6 +163,9 @@ test('--unfreeze all: the whole network trains from streamed pixels, with an epo
   predictions.forEach((p, i) => r.labels.forEach((l, j) => (maxDiff = Math.max(maxDiff, Math.abs(p.probabilities[l] - r.testProbabilities!.probs[i * k + j])))));
   assert.equal(predictions.length, r.data.test);
   assert.ok(maxDiff <= 1e-5, `reloaded whole-network bundle differs by ${maxDiff}`);
+  // …and exports as one ONNX classifier (checked by exportOnnx against graft's own network).
+  const ex = await exportOnnx(out, path.join(tmp, 'ft-all.onnx'));
+  assert.ok(ex.maxAbsDiff <= 1e-4 && ex.output.classes === 3, JSON.stringify(ex));
 });
 
 const root = path.resolve(import.meta.dirname, '..');
