@@ -138,7 +138,8 @@ export function checkBudgets(ds: Dataset, budgets: (number | 'all')[]): number[]
 
 /** Seconds per image to produce a backbone's input for one more (uncached) image. */
 async function perImageCost(samples: Sample[], backbone: Backbone): Promise<number> {
-  const probe = samples.slice(0, 16);
+  await extractFeatures(samples.slice(0, 4), backbone, { store: null }); // warm-up: first-run allocations are not a per-image cost
+  const probe = samples.slice(0, 32);
   const t = performance.now();
   await extractFeatures(probe, backbone, { store: null });
   return (performance.now() - t) / 1000 / Math.max(1, probe.length);
