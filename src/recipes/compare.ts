@@ -177,7 +177,12 @@ async function openInputs(method: CompareMethod, ds: Dataset, o: CompareOptions,
     };
     fit = async (train, val, seed) => {
       restoreWeights(full, pretrained);
-      return (await fitTailModel(spec, full, cut, train, val, k, { seed, freezeEpochs: 2, epochs: 4 })).model;
+      // Like the scratch CNN, small budgets get more passes: at least ~60 head-only and ~120
+      // unfrozen optimiser steps (a 5-per-class budget is 2 batches per epoch).
+      const steps = Math.ceil(train.n / 32);
+      const freezeEpochs = Math.min(30, Math.max(2, Math.ceil(60 / steps)));
+      const epochs = Math.min(30, Math.max(4, Math.ceil(120 / steps)));
+      return (await fitTailModel(spec, full, cut, train, val, k, { seed, freezeEpochs, epochs, patience: Math.max(3, Math.ceil(epochs / 4)) })).model;
     };
   }
   try {
@@ -220,7 +225,7 @@ export async function compareRecipe(o: CompareOptions): Promise<CompareResult> {
   for (const s of ds.skipped) reporter.warn(`skipped ${s.file}: ${s.reason}`);
   const counts = checkBudgets(ds, budgets);
   const jsonFile = path.join(o.out, 'compare.json');
-  const settings = { data: path.resolve(o.data), labels: ds.labels, backbone: (await runSpec(o)).name, unfreeze: o.unfreeze ?? 1, scratchSize: o.scratchSize ?? 32, valPercent: o.valPercent ?? 10, testPercent: o.testPercent ?? 10, limitPerClass: o.limitPerClass ?? null };
+  const settings = { schedules: 'v2', data: path.resolve(o.data), labels: ds.labels, backbone: (await runSpec(o)).name, unfreeze: o.unfreeze ?? 1, scratchSize: o.scratchSize ?? 32, valPercent: o.valPercent ?? 10, testPercent: o.testPercent ?? 10, limitPerClass: o.limitPerClass ?? null };
   // Runs of an earlier, interrupted compare with the same settings are kept and skipped.
   let runs: CompareRun[] = [];
   if (fs.existsSync(jsonFile)) {
