@@ -66,6 +66,18 @@ function freezeBatchNorm(layer: tfl.layers.Layer): void {
 }
 
 /**
+ * A Keras `ReLU(max_value=6)` layer computes relu then clipByValue: two passes forward and two
+ * gradient kernels back. tfjs's relu6 is the same function in one op (one SIMD gradient pass in
+ * graft's kernels). Inference values are identical; only the tail's training step gets faster.
+ */
+function fuseRelu6(layer: tfl.layers.Layer): void {
+  const own = layer as unknown as { call: (i: Tensor | Tensor[], k: Record<string, unknown>) => Tensor; maxValue?: number; __graftRelu6?: boolean };
+  if (own.__graftRelu6 || layer.getClassName() !== 'ReLU' || own.maxValue !== 6) return;
+  own.call = (inputs) => tf.relu6(Array.isArray(inputs) ? inputs[0] : inputs);
+  own.__graftRelu6 = true;
+}
+
+/**
  * Layers of `model` after `cut` up to `output`, applied to a fresh input shaped like the cut's
  * output. Throws if a layer after the cut needs a tensor from before it (a cut inside a block).
  */
@@ -87,6 +99,7 @@ export function buildTail(model: tfl.LayersModel, cut: string, output: string, o
     // Everything in the tail trains (a pretrained file may mark layers non-trainable), except frozen BatchNorm.
     if (layer.getClassName() === 'BatchNormalization' && opts.freezeBatchNorm !== false) freezeBatchNorm(layer);
     else layer.trainable = true;
+    fuseRelu6(layer);
     const out = layer.apply(ins.length === 1 ? ins[0]! : (ins as Sym[])) as Sym;
     mapped.set(tensorId(node.outputTensors[0]), out);
     if (layer === outLayer) break;

@@ -16,6 +16,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { crc32 } from 'node:zlib';
 import { tf } from '../engine/tfjs.js';
 import { rng, shuffle } from '../util/rng.js';
+import { FusedAdamOptimizer } from './fused-adam.js';
 import { lbfgsMinimize } from './lbfgs.js';
 import { SoftmaxObjective } from './softmax-objective.js';
 import { EVAL_EPOCH, evalBatchSize, isBatchSource, range, readAll, toSource, type BatchSource, type Examples } from './source.js';
@@ -327,7 +328,7 @@ export class Trainer {
     switch (o.optimizer) {
       case 'adam':
       case 'adamw':
-        return tf.train.adam(o.lr);
+        return new FusedAdamOptimizer(o.lr);
       case 'sgd':
         return tf.train.momentum(o.lr, o.momentum, true);
       default:
@@ -485,8 +486,14 @@ export class Trainer {
       for (const g of groups) {
         const glr = lr * g.mult;
         setLearningRate(g.opt, glr);
+        const decoupled = o.optimizer === 'adamw' && o.weightDecay > 0;
+        if (decoupled && g.opt instanceof FusedAdamOptimizer && g.opt.decayed.size === 0) {
+          // AdamW's decay of the kernels runs inside the fused update.
+          g.kernels.forEach((k) => g.opt instanceof FusedAdamOptimizer && g.opt.decayed.add(k.name));
+          g.opt.decayRate = o.weightDecay;
+        }
         g.opt.applyGradients(Object.fromEntries(g.vars.map((v) => [v.name, grads[v.name]])));
-        if (o.optimizer === 'adamw' && o.weightDecay > 0) for (const k of g.kernels) k.assign(tf.mul(k, 1 - glr * o.weightDecay));
+        if (decoupled && !(g.opt instanceof FusedAdamOptimizer)) for (const k of g.kernels) k.assign(tf.mul(k, 1 - glr * o.weightDecay));
       }
       const out: [number, number] = [value.dataSync()[0], correct.dataSync()[0]];
       correct.dispose();
