@@ -720,3 +720,23 @@ test('adamUpdate (fused Adam step on wasm) follows tfjs-core\'s Adam optimizer o
     return [u.x, u.m, u.v];
   });
 });
+
+test('Tile: block-copy kernel matches cpu (batch-norm shapes, every axis repeated, int32, rank 1–5)', async () => {
+  const r = rng(31);
+  const cases: [number[], number[]][] = [
+    [[1, 1, 1, 7], [4, 5, 3, 1]], // batch-norm gradient: per-channel vector → activation
+    [[7], [3]],
+    [[2, 3], [3, 2]],
+    [[2, 1, 3], [1, 4, 2]],
+    [[3, 2, 2, 5], [2, 1, 3, 2]],
+    [[1, 2, 1, 2, 3], [2, 2, 3, 1, 2]],
+    [[4, 3], [1, 1]],
+  ];
+  for (const [shape, reps] of cases) {
+    const x = Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => r() * 2 - 1);
+    await check(`tile ${shape}×${reps}`, () => tf.tile(tf.tensor(x, shape), reps));
+    await check(`tile int32 ${shape}×${reps}`, () => tf.cast(tf.tile(tf.tensor(Int32Array.from(x, (v) => Math.round(v * 100)), shape, 'int32'), reps), 'float32'));
+  }
+  // bool goes to the stock kernel.
+  await check('tile bool', () => tf.cast(tf.tile(tf.tensor([true, false, true], [3], 'bool'), [2]), 'float32'));
+});

@@ -38,6 +38,7 @@ import { addConfig, multiplyConfig } from './channel-broadcast.js';
 import { batchMatMulConfig } from './batch-mat-mul.js';
 import { padV2Config, sliceConfig } from './pad-slice.js';
 import { adamKernelConfig } from './adam.js';
+import { tileConfig } from './tile.js';
 import { rememberStock, stockKernel } from './stock.js';
 
 export { conv2DBackpropFilter } from './conv2d-backprop-filter.js';
@@ -68,6 +69,7 @@ export const wasmGradKernelConfigs: readonly tf.KernelConfig[] = [
   padV2Config,
   sliceConfig,
   adamKernelConfig,
+  tileConfig,
 ];
 
 let gradientsRegistered = false;
