@@ -52,13 +52,37 @@ function freezeBatchNorm(layer: tfl.layers.Layer): void {
   const own = layer as unknown as { call: (i: Tensor | Tensor[], k: Record<string, unknown>) => Tensor; __graftFrozenBn?: boolean };
   if (own.__graftFrozenBn) return;
   const bn = layer as unknown as BnInternals;
+  // a and b are constants while the layer is frozen: computed once, and again only when one of
+  // its variables is assigned (setWeights, a checkpoint restore), which gives it a new dataId.
+  let cache: { key: unknown[]; a: Tensor; b: Tensor } | undefined;
+  const affine = (): { a: Tensor; b: Tensor } => {
+    const vars = [bn.movingMean, bn.movingVariance, bn.gamma, bn.beta].map((v) => v?.read());
+    const key = vars.map((v) => v?.dataId);
+    if (cache && cache.key.every((k, i) => k === key[i])) return cache;
+    if (cache) tf.dispose([cache.a, cache.b]);
+    const [mean, variance, gamma, beta] = vars;
+    const [a, b] = tf.tidy(() => {
+      const inv = tf.rsqrt(tf.add(variance!, bn.epsilon));
+      const a = gamma ? tf.mul(gamma, inv) : inv;
+      const shift = tf.mul(mean!, a);
+      return [a, beta ? tf.sub(beta, shift) : tf.neg(shift)];
+    });
+    cache = { key, a: tf.keep(a), b: tf.keep(b) }; // outlive the calling tidy
+    return cache;
+  };
+  const dispose = layer.dispose.bind(layer);
+  layer.dispose = () => {
+    const r = dispose();
+    if (r.refCountAfterDispose === 0 && cache) {
+      tf.dispose([cache.a, cache.b]);
+      cache = undefined;
+    }
+    return r;
+  };
   own.call = (inputs) =>
     tf.tidy(() => {
       const x = Array.isArray(inputs) ? inputs[0] : inputs;
-      const inv = tf.rsqrt(tf.add(bn.movingVariance.read(), bn.epsilon));
-      const a = bn.gamma ? tf.mul(bn.gamma.read(), inv) : inv;
-      const shift = tf.mul(bn.movingMean.read(), a);
-      const b = bn.beta ? tf.sub(bn.beta.read(), shift) : tf.neg(shift);
+      const { a, b } = affine();
       return tf.add(tf.mul(x, a), b);
     });
   own.__graftFrozenBn = true;
