@@ -241,8 +241,10 @@ export async function compareRecipe(o: CompareOptions): Promise<CompareResult> {
   let testN = ds.samples.filter((x) => x.split === 'test').length;
   const total = methods.length * budgets.length * repeats;
   const bar = reporter.progress('compare runs', total);
+  /** Points of this study's grid (compare.json may also hold runs of other budgets or methods). */
+  const gridPoints = () => aggregate(runs.filter((r) => methods.includes(r.method) && budgets.includes(r.budget)), counts);
   const report = async () => {
-    const pts = aggregate(runs.filter((r) => methods.includes(r.method) && budgets.includes(r.budget)), counts);
+    const pts = gridPoints();
     if (!pts.length) return undefined;
     const summary = {
       data: path.resolve(o.data),
@@ -304,6 +306,6 @@ export async function compareRecipe(o: CompareOptions): Promise<CompareResult> {
   bar.done();
   save();
   const html = await report();
-  const points = aggregate(runs.filter((r) => methods.includes(r.method) && budgets.includes(r.budget)), counts);
+  const points = gridPoints();
   return { report: html ?? '', json: jsonFile, points, runs, test: testN, seconds: (performance.now() - t0) / 1000 };
 }

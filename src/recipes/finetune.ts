@@ -279,7 +279,6 @@ export async function fitTailModel(spec: BackboneSpec, full: tfl.LayersModel, cu
 async function searchTail(spec: BackboneSpec, full: tfl.LayersModel, cut: string, train: Rows, val: Rows, k: number, o: FinetuneOptions & { reporter: Reporter }) {
   const pretrained = snapshotWeights(full);
   const candidates = searchCandidates(o.search!, { trials: o.searchTrials, seed: o.seed ?? 0 });
-  const bar = o.reporter.progress('search trials', candidates.length);
   let last: FittedTail | undefined;
   try {
     const found = await runSearch(
@@ -292,12 +291,8 @@ async function searchTail(spec: BackboneSpec, full: tfl.LayersModel, cut: string
         return { model: { history: last.history, weights: last.model.getWeights().map((w) => tf.clone(w)) }, valAccuracy: v.accuracy, valLoss: v.loss, epochs: last.history.length };
       },
       (m) => m.weights.forEach((w) => w.dispose()),
-      (t, i) => {
-        bar.tick();
-        o.reporter.info(`  trial ${i + 1}: lr ${t.lr.toExponential(1)} wd ${t.weightDecay.toExponential(1)} → val ${(100 * t.valAccuracy).toFixed(2)}% (${t.epochs} epochs)`);
-      },
+      o.reporter,
     );
-    bar.done();
     // Every trial's model has the same architecture (and shares the tail): load the best weights into the last.
     last!.model.setWeights(found.model.weights);
     found.model.weights.forEach((w) => w.dispose());

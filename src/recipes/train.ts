@@ -118,7 +118,6 @@ export async function fitHead(train: Examples, val: Examples, numClasses: number
     if (o.search) {
       head.dispose();
       const candidates = searchCandidates(o.search, { trials: o.searchTrials, seed });
-      const bar = reporter.progress('search trials', candidates.length);
       const found = await runSearch(
         candidates,
         async (c) => {
@@ -129,12 +128,8 @@ export async function fitHead(train: Examples, val: Examples, numClasses: number
           return { model: { m, history }, valAccuracy: v.accuracy, valLoss: v.loss, epochs: history.length };
         },
         ({ m }) => m.dispose(),
-        (t, i) => {
-          bar.tick();
-          reporter.info(`  trial ${i + 1}: lr ${t.lr.toExponential(1)} wd ${t.weightDecay.toExponential(1)} → val ${(100 * t.valAccuracy).toFixed(2)}% (${t.epochs} epochs)`);
-        },
+        reporter,
       );
-      bar.done();
       foldStandardization(found.model.m, mean, std);
       return { head: found.model.m, spec, optimizer, weightDecay: found.best.weightDecay, lr: found.best.lr, search: found.trials, history: found.model.history };
     }

@@ -5,6 +5,7 @@
  * the test split, which the search does not see.
  */
 import { rng } from '../util/rng.js';
+import { silentReporter, type Reporter } from '../util/log.js';
 
 export type SearchKind = 'grid' | 'random';
 
@@ -53,16 +54,17 @@ export interface TrialResult extends SearchCandidate {
 }
 
 /**
- * Run `trial` for every candidate, keep the best model (by validation accuracy, then loss) and
- * release the others via `dispose`. `trial` must evaluate on validation data only.
+ * Run `trial` for every candidate (progress and one line per trial on `reporter`), keep the best
+ * model (by validation accuracy, then loss) and release the others via `dispose`. `trial` must evaluate on validation data only.
  */
 export async function runSearch<M>(
   candidates: SearchCandidate[],
   trial: (c: SearchCandidate, index: number) => Promise<{ model: M; valAccuracy: number; valLoss: number; epochs: number }>,
   dispose: (m: M) => void,
-  onTrial?: (t: TrialResult, index: number) => void,
+  reporter: Reporter = silentReporter,
 ): Promise<{ best: TrialResult; model: M; trials: TrialResult[] }> {
   if (candidates.length === 0) throw new Error('search: no candidates to try');
+  const bar = reporter.progress('search trials', candidates.length);
   const trials: TrialResult[] = [];
   let best: { t: TrialResult; model: M } | undefined;
   for (const [i, c] of candidates.entries()) {
@@ -70,12 +72,14 @@ export async function runSearch<M>(
     const r = await trial(c, i);
     const t: TrialResult = { ...c, valAccuracy: r.valAccuracy, valLoss: r.valLoss, epochs: r.epochs, seconds: (performance.now() - t0) / 1000 };
     trials.push(t);
-    onTrial?.(t, i);
+    bar.tick();
+    reporter.info(`  trial ${i + 1}: lr ${t.lr.toExponential(1)} wd ${t.weightDecay.toExponential(1)} → val ${(100 * t.valAccuracy).toFixed(2)}% (${t.epochs} epochs)`);
     const better = !best || t.valAccuracy > best.t.valAccuracy || (t.valAccuracy === best.t.valAccuracy && t.valLoss < best.t.valLoss);
     if (better) {
       if (best) dispose(best.model);
       best = { t, model: r.model };
     } else dispose(r.model);
   }
+  bar.done();
   return { best: best!.t, model: best!.model, trials };
 }
