@@ -4,8 +4,7 @@
  * rebuilt in tfjs from image input to logits. `graft export --onnx` converts it; `--from BUNDLE`
  * uses it (minus its classifier) as a frozen backbone.
  */
-import type * as tfl from '@tensorflow/tfjs-layers';
-import * as layers from '@tensorflow/tfjs-layers';
+import * as tfl from '@tensorflow/tfjs-layers';
 import { loadBundle, type BundleMeta } from './bundle.js';
 import type { BackboneSpec } from '../models/types.js';
 
@@ -84,12 +83,12 @@ export async function loadBundleNetwork(dir: string, base: BackboneSpec): Promis
     const first = head.layers.find((l) => l.getClassName() !== 'InputLayer');
     const target = (first?.getConfig() as { targetShape?: number[] } | undefined)?.targetShape;
     const undone = first?.getClassName() === 'Reshape' && target !== undefined && sameShape(x.shape.slice(1), target);
-    if (x.shape.length > 2 && want.length === 1 && !undone) x = layers.layers.flatten({ name: `${layerName}_flat` }).apply(x) as Sym;
+    if (x.shape.length > 2 && want.length === 1 && !undone) x = tfl.layers.flatten({ name: `${layerName}_flat` }).apply(x) as Sym;
     const { outputs, last } = reapply(head, [x]);
     if (!last || last.getClassName() !== 'Dense') throw new Error(`${dir}: expected the bundle's model to end in a Dense classifier, found ${last?.getClassName() ?? 'no layers'}`);
     const out = outputs[0]!;
     const penultimate = out.inputs![0]!;
-    const model = layers.model({ inputs: full.inputs, outputs: out, name: `bundle_${meta.backbone.name}` });
+    const model = tfl.model({ inputs: full.inputs, outputs: out, name: `bundle_${meta.backbone.name}` });
     // Layers of the pretrained network past the bundle's layer are replaced by the bundle's own.
     const used = new Set(model.layers);
     for (const l of full.layers) if (!used.has(l)) for (const w of l.weights) w.dispose();

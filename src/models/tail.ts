@@ -42,6 +42,19 @@ interface BnInternals {
 }
 
 /**
+ * Replace a layer's `call` with `f` on its (single) input, once per `tag`; false if it already was.
+ * graft's training-time rewrites of tfjs-layers layers (same values, cheaper steps) all go here.
+ */
+function replaceCall(layer: tfl.layers.Layer, tag: string, f: (x: Tensor) => Tensor): boolean {
+  const own = layer as unknown as { call: (i: Tensor | Tensor[], k: Record<string, unknown>) => Tensor; __graft?: Set<string> };
+  own.__graft ??= new Set();
+  if (own.__graft.has(tag)) return false;
+  own.call = (inputs) => tf.tidy(() => f(Array.isArray(inputs) ? inputs[0] : inputs));
+  own.__graft.add(tag);
+  return true;
+}
+
+/**
  * Freeze a BatchNormalization layer: it always uses its moving statistics (even when called with
  * training=true) and its parameters do not train. It runs as one per-channel affine map
  * x·a + b (a = γ/√(σ²+ε), b = β − μ·a): the same values as tfjs's batchNorm in inference mode,
@@ -49,8 +62,6 @@ interface BnInternals {
  * statistics to the activation's full shape (that Tile was ~40% of a fine-tuning step).
  */
 function freezeBatchNorm(layer: tfl.layers.Layer): void {
-  const own = layer as unknown as { call: (i: Tensor | Tensor[], k: Record<string, unknown>) => Tensor; __graftFrozenBn?: boolean };
-  if (own.__graftFrozenBn) return;
   const bn = layer as unknown as BnInternals;
   // a and b are constants while the layer is frozen: computed once, and again only when one of
   // its variables is assigned (setWeights, a checkpoint restore), which gives it a new dataId.
@@ -70,6 +81,11 @@ function freezeBatchNorm(layer: tfl.layers.Layer): void {
     cache = { key, a: tf.keep(a), b: tf.keep(b) }; // outlive the calling tidy
     return cache;
   };
+  if (!replaceCall(layer, 'frozen-bn', (x) => {
+    const { a, b } = affine();
+    return tf.add(tf.mul(x, a), b);
+  })) return;
+  layer.trainable = false;
   const dispose = layer.dispose.bind(layer);
   layer.dispose = () => {
     const r = dispose();
@@ -79,14 +95,6 @@ function freezeBatchNorm(layer: tfl.layers.Layer): void {
     }
     return r;
   };
-  own.call = (inputs) =>
-    tf.tidy(() => {
-      const x = Array.isArray(inputs) ? inputs[0] : inputs;
-      const { a, b } = affine();
-      return tf.add(tf.mul(x, a), b);
-    });
-  own.__graftFrozenBn = true;
-  layer.trainable = false;
 }
 
 /**
@@ -95,10 +103,7 @@ function freezeBatchNorm(layer: tfl.layers.Layer): void {
  * graft's kernels). Inference values are identical; only the tail's training step gets faster.
  */
 function fuseRelu6(layer: tfl.layers.Layer): void {
-  const own = layer as unknown as { call: (i: Tensor | Tensor[], k: Record<string, unknown>) => Tensor; maxValue?: number; __graftRelu6?: boolean };
-  if (own.__graftRelu6 || layer.getClassName() !== 'ReLU' || own.maxValue !== 6) return;
-  own.call = (inputs) => tf.relu6(Array.isArray(inputs) ? inputs[0] : inputs);
-  own.__graftRelu6 = true;
+  if (layer.getClassName() === 'ReLU' && (layer as unknown as { maxValue?: number }).maxValue === 6) replaceCall(layer, 'relu6', (x) => tf.relu6(x));
 }
 
 /**
@@ -109,7 +114,6 @@ function fuseRelu6(layer: tfl.layers.Layer): void {
  */
 function unfuseInputConv(layer: tfl.layers.Layer): void {
   type ConvInternals = {
-    call: (i: Tensor | Tensor[], k: Record<string, unknown>) => Tensor;
     kernel: tfl.LayerVariable;
     bias?: tfl.LayerVariable | null;
     strides: [number, number];
@@ -117,18 +121,14 @@ function unfuseInputConv(layer: tfl.layers.Layer): void {
     dataFormat: string;
     dilationRate: [number, number];
     activation?: { apply(x: Tensor): Tensor };
-    __graftUnfused?: boolean;
   };
   const c = layer as unknown as ConvInternals;
-  if (c.__graftUnfused || layer.getClassName() !== 'Conv2D' || c.dataFormat !== 'channelsLast' || !['same', 'valid'].includes(c.padding)) return;
-  c.call = (inputs) =>
-    tf.tidy(() => {
-      const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
-      let y: Tensor = tf.conv2d(x, c.kernel.read() as tf.Tensor4D, c.strides, c.padding as 'same' | 'valid', 'NHWC', c.dilationRate);
-      if (c.bias) y = tf.add(y, c.bias.read());
-      return c.activation ? c.activation.apply(y) : y;
-    });
-  c.__graftUnfused = true;
+  if (layer.getClassName() !== 'Conv2D' || c.dataFormat !== 'channelsLast' || !['same', 'valid'].includes(c.padding)) return;
+  replaceCall(layer, 'unfused-conv', (x) => {
+    let y: Tensor = tf.conv2d(x as tf.Tensor4D, c.kernel.read() as tf.Tensor4D, c.strides, c.padding as 'same' | 'valid', 'NHWC', c.dilationRate);
+    if (c.bias) y = tf.add(y, c.bias.read());
+    return c.activation ? c.activation.apply(y) : y;
+  });
 }
 
 /**
