@@ -489,7 +489,7 @@ export class Trainer {
         const decoupled = o.optimizer === 'adamw' && o.weightDecay > 0;
         if (decoupled && g.opt instanceof FusedAdamOptimizer && g.opt.decayed.size === 0) {
           // AdamW's decay of the kernels runs inside the fused update.
-          g.kernels.forEach((k) => g.opt instanceof FusedAdamOptimizer && g.opt.decayed.add(k.name));
+          for (const k of g.kernels) g.opt.decayed.add(k.name);
           g.opt.decayRate = o.weightDecay;
         }
         g.opt.applyGradients(Object.fromEntries(g.vars.map((v) => [v.name, grads[v.name]])));
