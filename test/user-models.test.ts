@@ -28,16 +28,14 @@ import { Classifier } from '../src/recipes/predict.js';
 import { finetuneClassifier } from '../src/recipes/finetune.js';
 import { writeMnistImageFolder } from '../src/data/index.js';
 import { decodeNpy } from '../src/util/npy.js';
+import { PYTHON, skipUnless } from './extras.js';
 
-const PYTHON = process.env.GRAFT_PYTHON ?? '/usr/bin/python3';
 const TOL = 1e-4;
 const root = path.resolve(import.meta.dirname, '..');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'graft-user-models-'));
 process.env.GRAFT_HOME = path.join(tmp, 'home');
 
-const probe = spawnSync(PYTHON, ['-c', 'import torch, torchvision'], { encoding: 'utf8', timeout: 120_000 });
-const missing = probe.status !== 0 ? `${PYTHON} cannot import torch/torchvision (install python3-torchvision to run the ONNX cases)` : false;
-const skipOnnx = process.env.CI ? false : missing; // CI installs Debian's torch: there a missing torch is a failure
+const skipOnnx = skipUnless('torch', 'torchvision');
 
 const tfjsDir = path.join(tmp, 'tfjs');
 const tfjsFile = path.join(tfjsDir, 'model.json');

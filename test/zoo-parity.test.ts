@@ -30,20 +30,12 @@ import { buildTvModel, getTvArch, getTvTag, resolveTvWeights } from '../src/mode
 import { DownloadError } from '../src/util/download.js';
 import { decodeNpy } from '../src/util/npy.js';
 import { extractTensor } from '../src/recipes/extract.js';
+import { PYTHON, skipUnless } from './extras.js';
 
-const PYTHON = process.env.GRAFT_PYTHON ?? '/usr/bin/python3';
 const SCRIPT = path.join(import.meta.dirname, 'py', 'make_tv_fixture.py');
 const TOL = 1e-4;
-
-const hasPython = fs.existsSync(PYTHON) && spawnSync(PYTHON, ['-c', 'pass']).status === 0;
-const probe = hasPython ? spawnSync(PYTHON, ['-c', 'import torch, torchvision'], { encoding: 'utf8', timeout: 120_000 }) : undefined;
-const missing = !hasPython
-  ? `${PYTHON} not found`
-  : probe?.status !== 0
-    ? `python torch/torchvision not importable (${(probe?.stderr ?? '').trim().split('\n').pop()}); install python3-torchvision to run this test`
-    : false;
-// CI installs Debian's python3-torch and python3-torchvision (.ci/run): there a missing torch is a failure.
-const skip = process.env.CI ? false : missing;
+// Debian's python3-torch + python3-torchvision: skipped with the apt line on a Node-only machine, a failure in CI.
+const skip = skipUnless('torch', 'torchvision');
 
 /** Architecture → fixture input side (small where the architecture allows; resnet18 at its real 224). */
 const FIXTURES: [string, number][] = [
