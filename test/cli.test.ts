@@ -6,6 +6,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { writeMnistImageFolder } from '../src/data/index.js';
+import { COMMANDS } from '../src/cli/commands/index.js';
+import { optionsOf } from '../src/cli/spec.js';
 
 const root = path.resolve(import.meta.dirname, '..');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'graft-cli-'));
@@ -112,4 +114,86 @@ test('Ctrl-C during train leaves no bundle and a usable cache', async () => {
   const again = await graft(['train', data, '--out', out, '--json']);
   assert.equal(again.code, 0, again.stderr);
   assert.equal(JSON.parse(again.stdout).data.used, 100);
+});
+
+test('graft train --help: its own options with their defaults, not finetune\'s', async () => {
+  const h = await graft(['train', '--help']);
+  assert.equal(h.code, 0, h.stderr);
+  assert.equal(h.stderr, '');
+  assert.match(h.stdout, /^graft train: /);
+  assert.match(h.stdout, /usage:\n {2}graft train DATA --out DIR/);
+  assert.match(h.stdout, /--head linear\|mlp .*\(default: linear\)/);
+  assert.match(h.stdout, /--hidden N\[,N…\] .*\(default: 512\)/);
+  assert.match(h.stdout, /--val-percent P .*\(default: 10\)/);
+  assert.match(h.stdout, /-o, --out DIR/);
+  assert.match(h.stdout, /examples:\n {2}graft train /);
+  assert.doesNotMatch(h.stdout, /--unfreeze|--freeze-epochs|--budgets/);
+  const ft = await graft(['finetune', '--help']);
+  const flat = ft.stdout.replace(/\n {6,}/g, ' '); // an option's help may wrap
+  assert.match(flat, /--unfreeze K\|all .*\(default: 2\)/);
+  assert.match(flat, /--lr LR .*\(default: 1e-2\)/);
+  assert.match(flat, /--epochs N .*\(default: 6\)/);
+  assert.equal((await graft(['help', 'finetune'])).stdout, ft.stdout);
+  assert.equal((await graft(['finetune', '-h'])).stdout, ft.stdout);
+});
+
+test('every command in the table has a help page naming each of its options; the global page lists them all', async () => {
+  const global = await graft(['--help']);
+  assert.equal(global.code, 0);
+  assert.equal((await graft([])).stdout, global.stdout);
+  assert.equal((await graft(['help'])).stdout, global.stdout);
+  assert.match(global.stdout, /^graft \d+\.\d+\.\d+ /);
+  assert.match(global.stdout, /graft COMMAND --help/);
+  assert.equal(new Set(COMMANDS.map((c) => c.name)).size, COMMANDS.length);
+  for (const cmd of COMMANDS) {
+    assert.ok(global.stdout.includes(`  ${cmd.name} `), `global help lists ${cmd.name}`);
+    const h = await graft([cmd.name, '--help']);
+    assert.equal(h.code, 0, `${cmd.name}: ${h.stderr}`);
+    for (const line of h.stdout.split('\n')) assert.ok(line.length <= 110, `${cmd.name} --help: line of ${line.length} chars: ${line}`);
+    for (const u of cmd.usage) assert.ok(u.startsWith(`graft ${cmd.name}`), `${cmd.name} usage: ${u}`);
+    for (const [name, o] of Object.entries(optionsOf(cmd))) {
+      const flag = `${o.short ? `-${o.short}, ` : ''}--${name}${o.type === 'string' ? ` ${o.arg}` : ''}`;
+      assert.ok(h.stdout.includes(flag), `${cmd.name} --help names ${flag}`);
+      if (o.default !== undefined) assert.ok(h.stdout.replace(/\n +/g, ' ').includes(`(default: ${o.default})`), `${cmd.name} --${name}: default ${o.default}`);
+    }
+    for (const opt of ['--json', '--help']) assert.ok(h.stdout.includes(opt), `${cmd.name} takes ${opt}`);
+  }
+});
+
+test('an unknown option is rejected by name, with a suggestion, for any command', async () => {
+  const zoo = await graft(['zoo', '--unfreeze', '2']);
+  assert.equal(zoo.code, 1);
+  assert.equal(zoo.stdout, '');
+  assert.equal(zoo.stderr.trim().split('\n').length, 1, zoo.stderr);
+  assert.match(zoo.stderr, /^graft zoo: unknown option --unfreeze \(graft finetune, .*take --unfreeze\); see graft zoo --help$/m);
+
+  const train = await graft(['train', data, '--epoch', '3']);
+  assert.equal(train.code, 1);
+  assert.equal(train.stderr.trim().split('\n').length, 1, train.stderr);
+  assert.match(train.stderr, /^graft train: unknown option --epoch \(did you mean --epochs\?\); see graft train --help$/m);
+
+  const value = await graft(['train', data, '--out']);
+  assert.equal(value.code, 1);
+  assert.match(value.stderr, /graft train: --out needs a value \(DIR\)/);
+});
+
+test('an unknown command names the known ones', async () => {
+  const r = await graft(['trian', data]);
+  assert.equal(r.code, 1);
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  assert.match(r.stderr, /unknown command "trian" \(did you mean train\?\)/);
+  for (const c of COMMANDS) assert.ok(r.stderr.includes(c.name), `names ${c.name}`);
+  assert.match((await graft(['help', 'nope'])).stderr, /unknown command "nope".*finetune/);
+});
+
+test('--json with a bad option prints one {"error": …} object', async () => {
+  for (const args of [['train', data, '--json', '--epoch', '3'], ['zoo', '--unfreeze', '2', '--json'], ['train', data, '--out', '--json']]) {
+    const r = await graft(args);
+    assert.equal(r.code, 1, args.join(' '));
+    const lines = r.stdout.trim().split('\n');
+    assert.equal(lines.length, 1, r.stdout);
+    const e = JSON.parse(lines[0]);
+    assert.deepEqual(Object.keys(e), ['error']);
+    assert.match(e.error, /^graft (train|zoo): .*--(epoch|unfreeze|out)\b/);
+  }
 });
