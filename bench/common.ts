@@ -44,3 +44,40 @@ export function benchCache(): string {
 export function fmt(x: number, digits = 1): string {
   return x.toFixed(digits);
 }
+
+/** Photos in Debian's python3-skimage (CC0/public domain; listed in its data/README.txt). */
+const SKIMAGE_DATA = '/usr/lib/python3/dist-packages/skimage/data';
+const PHOTOS = ['astronaut.png', 'chelsea.png', 'coffee.png', 'rocket.jpg', 'motorcycle_left.png', 'motorcycle_right.png', 'hubble_deep_field.jpg', 'retina.jpg', 'ihc.png', 'page.png', 'camera.png', 'brick.png', 'grass.png', 'gravel.png', 'coins.png', 'moon.png'];
+
+/**
+ * `n` camera-sized JPEGs (w×h, quality 85–94) in 4 class folders, made once from the skimage
+ * photos: a seeded random crop of one photo (≥40% of its side), resized to cover w×h, sometimes
+ * mirrored, brightness/saturation/hue jittered — so every file is a different real-looking photo.
+ */
+export async function photoFolder(n: number, w = 800, h = 600): Promise<string> {
+  const dir = path.join(benchCache(), `photos-${n}-${w}x${h}`);
+  if (fs.existsSync(path.join(dir, '.done'))) return dir;
+  const sharp = (await import('sharp')).default;
+  const srcs = PHOTOS.map((f) => path.join(SKIMAGE_DATA, f)).filter((f) => fs.existsSync(f));
+  if (srcs.length < 4) throw new Error(`photos need Debian's python3-skimage (${SKIMAGE_DATA}): apt-get install -y python3-skimage`);
+  let s = 12345;
+  const rand = () => ((s = (s * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  fs.rmSync(dir, { recursive: true, force: true });
+  for (let i = 0; i < n; i++) {
+    const src = srcs[i % srcs.length];
+    const meta = await sharp(src).metadata();
+    const f = 0.4 + 0.6 * rand();
+    const cw = Math.max(16, Math.floor(meta.width! * f));
+    const ch = Math.max(16, Math.floor(meta.height! * f));
+    let img = sharp(src)
+      .extract({ left: Math.floor(rand() * (meta.width! - cw)), top: Math.floor(rand() * (meta.height! - ch)), width: cw, height: ch })
+      .resize(w, h, { fit: 'cover' })
+      .modulate({ brightness: 0.8 + 0.4 * rand(), saturation: 0.7 + 0.6 * rand(), hue: Math.floor(rand() * 40) - 20 });
+    if (rand() < 0.5) img = img.flop();
+    const cls = path.join(dir, `c${i % 4}`);
+    fs.mkdirSync(cls, { recursive: true });
+    await img.toColourspace('srgb').jpeg({ quality: 85 + Math.floor(rand() * 10) }).toFile(path.join(cls, `p${String(i).padStart(4, '0')}.jpg`));
+  }
+  fs.writeFileSync(path.join(dir, '.done'), '');
+  return dir;
+}

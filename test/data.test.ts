@@ -354,6 +354,21 @@ describe('ImageFolder layouts and options', () => {
     assert.equal(ok.skipped.length, 0);
   });
 
+  it('unlabelled: a flat folder is one class named after it; one class folder is enough', async () => {
+    const flat = path.join(tmp, 'flat-unlabelled');
+    await put(flat, ['x.png', 'y.png', 'notes.txt']);
+    const ds = await loadImageFolder(flat, { unlabelled: true });
+    assert.deepEqual(ds.labels, ['flat-unlabelled']);
+    assert.deepEqual(ds.samples.map((s) => s.id).sort(), ['x.png', 'y.png']);
+    assert.deepEqual(ds.skipped, []);
+    const one = path.join(tmp, 'one-unlabelled');
+    await put(one, ['only/1.png', 'only/2.png', 'stray.png']);
+    const o = await loadImageFolder(one, { unlabelled: true });
+    assert.deepEqual(o.labels, ['only']);
+    assert.equal(o.samples.length, 2);
+    assert.deepEqual(o.skipped, [{ file: 'stray.png', reason: 'not inside a class folder' }]);
+  });
+
   it('split assignment is stable when files are added', async () => {
     const root = path.join(tmp, 'grow');
     await put(root, range(40, (i) => `${i % 2 ? 'x' : 'y'}/${i}.png`));

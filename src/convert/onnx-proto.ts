@@ -7,7 +7,7 @@
  */
 
 /** ONNX TensorProto.DataType values used here. */
-export const DataType = { FLOAT: 1, INT32: 6, INT64: 7 } as const;
+export const DataType = { FLOAT: 1, UINT8: 2, INT32: 6, INT64: 7, DOUBLE: 11 } as const;
 export type DataTypeValue = (typeof DataType)[keyof typeof DataType];
 
 /** ONNX AttributeProto.AttributeType values used here. */
@@ -332,6 +332,17 @@ export function int64Tensor(name: string, dims: number[], data: number[]): Tenso
 /** One NodeProto's bytes (without a field tag), e.g. to splice into a decoded model (onnx-decode.ts). */
 export function encodeNode(n: NodeProto): Uint8Array {
   return writeNode(n).finish();
+}
+
+/** A float64 initializer. */
+export function doubleTensor(name: string, dims: number[], data: number[]): TensorProto {
+  const f = Float64Array.from(data);
+  return { name, dims, dataType: DataType.DOUBLE, rawData: new Uint8Array(f.buffer) };
+}
+
+/** One TensorProto's bytes (without a field tag). */
+export function encodeTensor(t: TensorProto): Uint8Array {
+  return writeTensor(t).finish();
 }
 
 /** One ValueInfoProto's bytes (without a field tag). */

@@ -233,7 +233,7 @@ export async function loadCifarDataset(dir: string, opts: CifarOptions = {}): Pr
     throw new Error(`${root}: label ${maxLabel} found but ${src} gives only ${names.length} names`);
   }
   const labels = chooseClasses(names, opts, root);
-  requireTwoClasses(labels, root);
+  if (!opts.unlabelled) requireTwoClasses(labels, root);
   const remap = names.map((n) => labels.indexOf(n));
 
   const samples: Sample[] = [];

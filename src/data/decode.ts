@@ -9,6 +9,7 @@ import sharp from 'sharp';
 import { decodeBmp, isBmp } from './bmp.js';
 import { checkView, cropOf, cropPlan, isFlipped, mirrorRgb, type AugmentView } from './augment.js';
 import type { Sample } from './types.js';
+import { timed } from '../util/profile.js';
 
 export interface Preprocess {
   /** H, W of the network input. */
@@ -117,7 +118,13 @@ export function normalizeRgb(rgb: Uint8Array, pre: Preprocess): Float32Array {
   return out;
 }
 
+/** A batch as float32 network input: uint8 pixels are normalised here, float32 passes through. */
+export function floatBatch(batch: Float32Array | Uint8Array, pre: Preprocess): Float32Array {
+  return batch instanceof Uint8Array ? normalizeRgb(batch, pre) : batch;
+}
+
 /** One image (augmented `view`, default the plain one) as network input: float32 NHWC without the batch axis (H*W*3). */
 export async function decodeToTensorData(sample: Sample, pre: Preprocess, view?: AugmentView): Promise<Float32Array> {
-  return normalizeRgb(await decodeToRgb(sample, pre, view), pre);
+  const rgb = await decodeToRgb(sample, pre, view);
+  return timed('normalise', () => normalizeRgb(rgb, pre));
 }

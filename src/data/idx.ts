@@ -124,7 +124,7 @@ export async function loadIdxDataset(dir: string, opts: LoadOptions & { labelNam
     throw new Error(`${dir}: label ${maxLabel} found but only ${names.length} label names (${names.join(', ')})`);
   }
   const labels = chooseClasses(names, opts, dir);
-  requireTwoClasses(labels, dir);
+  if (!opts.unlabelled) requireTwoClasses(labels, dir);
   const remap = names.map((n) => labels.indexOf(n));
 
   const samples: Sample[] = [];

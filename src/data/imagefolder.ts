@@ -95,7 +95,7 @@ async function walkClass(
   skipped: Skipped[],
 ): Promise<void> {
   for (const { name, abs, resolved } of await listDir(absDir, rootReal)) {
-    const rel = `${relDir}/${nfc(name)}`;
+    const rel = relDir ? `${relDir}/${nfc(name)}` : nfc(name);
     if (resolved.type === 'refused') {
       skipped.push({ file: rel, reason: resolved.reason });
     } else if (resolved.type === 'dir') {
@@ -217,12 +217,18 @@ export async function loadImageFolder(root: string, opts: LoadOptions = {}): Pro
     await scanLevel(top, '', 'train-hash');
   }
 
+  if (opts.unlabelled && !presplit && classDirs.size === 0 && skipped.some((x) => x.reason === 'not inside a class folder')) {
+    // A flat folder of images: one class named after the folder, files keep their plain names.
+    const flat = skipped.filter((x) => x.reason === 'not inside a class folder');
+    skipped.splice(0, skipped.length, ...skipped.filter((x) => !flat.includes(x)));
+    addClassDir(path.basename(rootAbs) || 'images', rootAbs, '', 'train-hash');
+  }
   const known = [...classDirs.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   if (known.length === 0) {
     throw new Error(`${root}: no class folders (expected ${presplit ? '<split>/' : ''}<class>/<image files> inside it)`);
   }
   const labels = chooseClasses(known, opts, root);
-  requireTwoClasses(labels, root);
+  if (!opts.unlabelled) requireTwoClasses(labels, root);
 
   // Walk the chosen classes and check every candidate's header.
   const candidates: Candidate[] = [];

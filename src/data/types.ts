@@ -40,4 +40,9 @@ export interface LoadOptions {
   strict?: boolean;
   /** Keep at most this many samples per class (deterministic choice). */
   limitPerClass?: number;
+  /**
+   * Images need no labels (extraction, clustering, an unlabelled target domain): one class folder
+   * is enough, and a folder holding only image files is read as one class named after it.
+   */
+  unlabelled?: boolean;
 }

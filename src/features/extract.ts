@@ -8,11 +8,12 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { Backbone } from '../models/types.js';
 import type { Sample, Skipped } from '../data/types.js';
-import { decodeToTensorData, preprocessKey } from '../data/decode.js';
-import { checkView } from '../data/augment.js';
+import { decodeToRgb, decodeToTensorData, preprocessKey } from '../data/decode.js';
+import { checkView, type AugmentView } from '../data/augment.js';
 import { FeatureStore, extractorId } from './store.js';
 import { graftHome } from '../util/fs.js';
 import { silentReporter, type Reporter } from '../util/log.js';
+import { addStage, timed, timedAsync } from '../util/profile.js';
 
 export interface ExtractOptions {
   batchSize?: number;
@@ -64,6 +65,40 @@ interface Pending {
   keys: string[];
 }
 
+/** Batches decoded ahead of the engine, and batches queued on it at once. */
+const AHEAD = 2;
+const INFLIGHT = 2;
+
+interface Decoded {
+  buf: Float32Array | Uint8Array;
+  ok: number[];
+}
+
+/**
+ * Decode the samples `idx` into one batch: 8-bit RGB when the backbone normalises pixels itself
+ * (a quarter of the bytes), else normalised float32. Undecodable files are skipped and reported.
+ */
+async function decodeBatch(samples: Sample[], idx: number[], backbone: Backbone, view: AugmentView, strict: boolean, skipped: Skipped[]): Promise<Decoded> {
+  const pre = backbone.spec.preprocess;
+  const pixels = !!backbone.pixelInput;
+  const one = (i: number): Promise<Float32Array | Uint8Array> => (pixels ? decodeToRgb(samples[i], pre, view) : decodeToTensorData(samples[i], pre, view));
+  const parts = await Promise.all(
+    idx.map((i) =>
+      timedAsync('decode', () => one(i)).catch((e: Error) => {
+        if (strict) throw e;
+        skipped.push({ file: samples[i].id, reason: e.message });
+        return undefined;
+      }),
+    ),
+  );
+  const per = pre.size[0] * pre.size[1] * 3;
+  const ok = idx.filter((_, j) => parts[j] !== undefined);
+  const buf = pixels ? new Uint8Array(ok.length * per) : new Float32Array(ok.length * per);
+  let k = 0;
+  for (const p of parts) if (p) buf.set(p, per * k++);
+  return { buf, ok };
+}
+
 /** Features for every sample (cached or computed), in input order minus skipped files. */
 export async function extractFeatures(samples: Sample[], backbone: Backbone, opts: ExtractOptions = {}): Promise<FeatureMatrix> {
   const batchSize = opts.batchSize ?? 16;
@@ -85,57 +120,56 @@ export async function extractFeatures(samples: Sample[], backbone: Backbone, opt
     // 1. Hash contents and look them up.
     for (let i = 0; i < samples.length; i++) {
       try {
-        keys[i] = await contentHash(samples[i]);
+        keys[i] = await timedAsync('hash', () => contentHash(samples[i]));
       } catch (e) {
         if (opts.strict) throw e;
         skipped.push({ file: samples[i].id, reason: (e as Error).message });
         continue;
       }
-      if (store?.getInto(keys[i], data, i * dim)) {
+      if (timed('lookup', () => store?.getInto(keys[i], data, i * dim))) {
         have[i] = 1;
         cached++;
         bar.tick();
       } else todo.push(i);
     }
-    // 2. Decode one batch ahead of inference.
-    const [h, w] = backbone.spec.preprocess.size;
-    const per = h * w * 3;
-    const decodeBatch = async (idx: number[]): Promise<{ buf: Float32Array; ok: number[] }> => {
-      const parts = await Promise.all(
-        idx.map((i) =>
-          decodeToTensorData(samples[i], backbone.spec.preprocess, view).then(
-            (d) => d,
-            (e: Error) => {
-              if (opts.strict) throw e;
-              skipped.push({ file: samples[i].id, reason: e.message });
-              return undefined;
-            },
-          ),
-        ),
-      );
-      const ok = idx.filter((_, j) => parts[j] !== undefined);
-      const buf = new Float32Array(ok.length * per);
-      let k = 0;
-      for (const p of parts) if (p) buf.set(p, per * k++);
-      return { buf, ok };
-    };
+    // 2. Decode ahead of inference, and keep the engine fed: `ahead` batches decoding, up to
+    //    `inflight` batches queued on the engine (it runs in a worker thread, so the main thread
+    //    stays free to collect decodes and write rows while a batch runs).
     const batches: number[][] = [];
     for (let s = 0; s < todo.length; s += batchSize) batches.push(todo.slice(s, s + batchSize));
-    let next = batches.length ? decodeBatch(batches[0]) : undefined;
-    for (let b = 0; b < batches.length; b++) {
-      const { buf, ok } = await next!;
-      next = b + 1 < batches.length ? decodeBatch(batches[b + 1]) : undefined;
-      if (ok.length) {
-        const feats = await backbone.extract(buf, ok.length);
-        ok.forEach((i, j) => {
-          const row = feats.subarray(j * dim, (j + 1) * dim);
-          data.set(row, i * dim);
-          have[i] = 1;
-          store?.put(keys[i], row);
-        });
-        computed += ok.length;
+    const decodes: Promise<Decoded>[] = [];
+    const decodeFrom = (b: number) => {
+      while (decodes.length < Math.min(batches.length, b + AHEAD)) decodes.push(decodeBatch(samples, batches[decodes.length], backbone, view, !!opts.strict, skipped));
+    };
+    const running: Promise<void>[] = [];
+    try {
+      for (let b = 0; b < batches.length; b++) {
+        decodeFrom(b);
+        const { buf, ok } = await timedAsync('decode-wait', () => decodes[b]);
+        delete decodes[b];
+        decodeFrom(b + 1);
+        if (ok.length) {
+          const t = performance.now();
+          running.push(
+            backbone.extract(buf, ok.length).then((feats) => {
+              addStage('engine', performance.now() - t);
+              ok.forEach((i, j) => {
+                const row = feats.subarray(j * dim, (j + 1) * dim);
+                data.set(row, i * dim);
+                have[i] = 1;
+                timed('store', () => store?.put(keys[i], row));
+              });
+              computed += ok.length;
+              bar.tick(batches[b].length);
+            }),
+          );
+        } else bar.tick(batches[b].length);
+        if (running.length >= INFLIGHT) await timedAsync('engine-wait', () => running.shift()!);
       }
-      bar.tick(batches[b].length);
+      await timedAsync('engine-wait', () => Promise.all(running));
+    } finally {
+      // On an error (strict mode, a failed run) let what is in flight settle before the store closes.
+      await Promise.allSettled([...running, ...decodes.filter(Boolean)]);
     }
   } finally {
     bar.done();

@@ -8,7 +8,10 @@ import path from 'node:path';
 import { createHash } from 'node:crypto';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { tf, initTf } from '../engine/tfjs.js';
-import { OrtSession } from '../engine/ort.js';
+import type { FrozenSession } from '../engine/ort.js';
+import { createFrozenSession } from '../engine/ort-worker.js';
+import { withPixelInput } from '../convert/pixel-input.js';
+import { floatBatch } from '../data/decode.js';
 import { layersModelToOnnx } from '../convert/tfjs-to-onnx.js';
 import { graftHome, writeFileAtomic } from '../util/fs.js';
 import { resolveBackbone } from './resolve.js';
@@ -78,22 +81,34 @@ export async function frozenOnnx(spec: BackboneSpec, layer: string, w: WeightsOp
   return { bytes, weightsHash, converted: true };
 }
 
+/**
+ * A frozen network in onnxruntime (in a worker thread: ort-worker.ts). It takes float32 batches,
+ * or 8-bit RGB pixels through a copy of the graph with the normalisation folded in
+ * (convert/pixel-input.ts; bit-identical); each kind of session is created on first use.
+ */
 class OrtBackbone implements Backbone {
   readonly engine = 'ort' as const;
+  readonly pixelInput = true;
   forwardCount = 0;
+  private readonly sessions: { float?: Promise<FrozenSession>; pixels?: Promise<FrozenSession> } = {};
   constructor(
     readonly spec: BackboneSpec,
     readonly weightsHash: string,
     readonly layer: string,
-    readonly dim: number,
-    private readonly session: OrtSession,
+    public dim: number,
+    private readonly onnx: Uint8Array,
+    private readonly threads: number | undefined,
     /** The graph runs at most this many images at once. */
     private readonly maxBatch = Infinity,
   ) {}
-  async extract(batch: Float32Array, n: number): Promise<Float32Array> {
+  session(kind: 'float' | 'pixels'): Promise<FrozenSession> {
+    return (this.sessions[kind] ??= createFrozenSession(kind === 'pixels' ? withPixelInput(this.onnx, this.spec.preprocess) : this.onnx, { threads: this.threads }));
+  }
+  async extract(batch: Float32Array | Uint8Array, n: number): Promise<Float32Array> {
     const [h, w] = this.spec.preprocess.size;
+    const session = await this.session(batch instanceof Uint8Array ? 'pixels' : 'float');
     if (n <= this.maxBatch) {
-      const out = await this.session.run(batch, [n, h, w, 3]);
+      const out = await session.run(batch, [n, h, w, 3]);
       this.forwardCount += n;
       return out.data;
     }
@@ -101,13 +116,14 @@ class OrtBackbone implements Backbone {
     const out = new Float32Array(n * this.dim);
     for (let s = 0; s < n; s += this.maxBatch) {
       const m = Math.min(this.maxBatch, n - s);
-      out.set((await this.session.run(batch.subarray(s * per, (s + m) * per), [m, h, w, 3])).data, s * this.dim);
+      out.set((await session.run(batch.subarray(s * per, (s + m) * per), [m, h, w, 3])).data, s * this.dim);
       this.forwardCount += m;
     }
     return out;
   }
   async dispose(): Promise<void> {
-    await this.session.release();
+    const open = Object.values(this.sessions);
+    await Promise.all(open.map(async (p) => (await p.catch(() => undefined))?.release()));
   }
 }
 
@@ -115,10 +131,11 @@ class TfjsBackbone implements Backbone {
   readonly engine = 'tfjs' as const;
   forwardCount = 0;
   constructor(readonly spec: BackboneSpec, readonly weightsHash: string, readonly layer: string, readonly dim: number, private readonly model: tfl.LayersModel) {}
-  async extract(batch: Float32Array, n: number): Promise<Float32Array> {
+  async extract(batch: Float32Array | Uint8Array, n: number): Promise<Float32Array> {
     const [h, w] = this.spec.preprocess.size;
+    const x = floatBatch(batch, this.spec.preprocess);
     const y = tf.tidy(() => {
-      const out = this.model.predict(tf.tensor4d(batch, [n, h, w, 3])) as tf.Tensor;
+      const out = this.model.predict(tf.tensor4d(x, [n, h, w, 3])) as tf.Tensor;
       return tf.reshape(out, [n, -1]);
     });
     const data = (await y.data()) as Float32Array;
@@ -154,10 +171,17 @@ export async function openBackboneSpec(spec: BackboneSpec, opts: OpenOptions = {
     const { bytes, weightsHash, maxBatch }: { bytes: Uint8Array; weightsHash: string; maxBatch?: number } = spec.onnx
       ? await spec.onnx(layer, { weights: opts.weights })
       : await frozenOnnx(spec, layer, { weights: opts.weights });
-    const session = await OrtSession.create(bytes, { threads: opts.threads });
+    const bb = new OrtBackbone(spec, weightsHash, layer, spec.featureDim, bytes, opts.threads, maxBatch);
     const [h, w] = spec.preprocess.size;
-    const probe = layer === spec.featureLayer ? spec.featureDim : layerDim(spec, layer, (await session.run(new Float32Array(h * w * 3), [1, h, w, 3])).dims);
-    return new OrtBackbone(spec, weightsHash, layer, probe, session, maxBatch);
+    try {
+      // Start the pixel session now (extraction's path); it also tells the output size of other layers.
+      const dims = (await (await bb.session('pixels')).run(new Uint8Array(h * w * 3), [1, h, w, 3])).dims;
+      if (layer !== spec.featureLayer) bb.dim = layerDim(spec, layer, dims);
+    } catch (e) {
+      await bb.dispose();
+      throw e;
+    }
+    return bb;
   }
   await initTf();
   const { model, weightsHash } = await spec.load({ weights: opts.weights });

@@ -4,6 +4,7 @@
  * store as every pretrained backbone (decoded once, cached, streamed).
  */
 import type { Backbone, BackboneSpec } from './types.js';
+import { floatBatch } from '../data/decode.js';
 
 /** Pixel-scale normalisation for from-scratch training: (px/255 − 0.5) / 0.25. */
 export function pixelsSpec(size: number): BackboneSpec {
@@ -41,9 +42,9 @@ export function openPixels(size: number): Backbone {
     get forwardCount() {
       return forwardCount;
     },
-    async extract(batch: Float32Array, n: number) {
+    async extract(batch: Float32Array | Uint8Array, n: number) {
       forwardCount += n;
-      return batch.slice(0, n * spec.featureDim);
+      return floatBatch(batch, spec.preprocess).slice(0, n * spec.featureDim);
     },
     async dispose() {},
   };

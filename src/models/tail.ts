@@ -8,6 +8,7 @@
 import * as tfl from '@tensorflow/tfjs-layers';
 import { tf } from '../engine/tfjs.js';
 import type { Backbone, BackboneSpec } from './types.js';
+import { floatBatch } from '../data/decode.js';
 type Tensor = tf.Tensor;
 
 /** The cut point before the first layer: fine-tune the whole network from the image input. */
@@ -19,7 +20,7 @@ export const INPUT_CUT = 'input';
  */
 export function inputBackbone(spec: BackboneSpec, weightsHash: string, layer = INPUT_CUT): Backbone {
   const dim = spec.preprocess.size[0] * spec.preprocess.size[1] * 3;
-  return { spec, weightsHash, engine: 'tfjs', layer, dim, forwardCount: 0, extract: async (batch, n) => batch.subarray(0, n * dim), dispose: async () => undefined };
+  return { spec, weightsHash, engine: 'tfjs', layer, dim, forwardCount: 0, extract: async (batch, n) => floatBatch(batch, spec.preprocess).subarray(0, n * dim), dispose: async () => undefined };
 }
 
 export interface TailOptions {

@@ -58,7 +58,13 @@ export interface Backbone {
   dim: number;
   /** Images pushed through the network so far (the feature store's tests count these). */
   readonly forwardCount: number;
-  /** Run a preprocessed NHWC float32 batch of `n` images; returns n×dim features. */
-  extract(batch: Float32Array, n: number): Promise<Float32Array>;
+  /**
+   * Run a batch of `n` images; returns n×dim features. Float32: preprocessed NHWC (normalised).
+   * Uint8Array: 8-bit RGB NHWC pixels as `decodeToRgb` gives them, only where `pixelInput` is
+   * true (the backbone normalises them itself, exactly as `normalizeRgb` would).
+   */
+  extract(batch: Float32Array | Uint8Array, n: number): Promise<Float32Array>;
+  /** extract() accepts uint8 pixels. */
+  readonly pixelInput?: boolean;
   dispose(): Promise<void>;
 }

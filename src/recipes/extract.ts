@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import { decodeNpy, encodeNpy } from '../util/npy.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { silentReporter, type Reporter } from '../util/log.js';
+import { mark, timed, timedAsync } from '../util/profile.js';
 
 export type FeatureFormat = 'npy' | 'json' | 'csv';
 
@@ -75,15 +76,16 @@ function writeRows(out: string, format: FeatureFormat, data: Float32Array, n: nu
 }
 
 export async function extractFolder(o: LoadOptions & { data: string; out: string; format?: FeatureFormat; backbone?: string; weights?: string; layer?: string; engine?: EngineName; threads?: number; reporter?: Reporter }): Promise<ExtractResult> {
+  mark('startup');
   const format = o.format ?? 'npy';
-  const ds = await loadDataset(o.data, { ...o, valPercent: 0, testPercent: 0 });
+  const ds = await timedAsync('list', () => loadDataset(o.data, { ...o, valPercent: 0, testPercent: 0, unlabelled: true }));
   const samples = [...ds.samples].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  const backbone = await openBackbone(o.backbone ?? DEFAULT_BACKBONE, { engine: o.engine, threads: o.threads, layer: o.layer, weights: o.weights });
+  const backbone = await timedAsync('open', () => openBackbone(o.backbone ?? DEFAULT_BACKBONE, { engine: o.engine, threads: o.threads, layer: o.layer, weights: o.weights }));
   try {
     const m = await extractFeatures(samples, backbone, { reporter: o.reporter ?? silentReporter, strict: o.strict });
     const files = m.samples.map((s) => s.id);
     const rowLabels = m.samples.map((s) => s.label);
-    writeRows(o.out, format, m.data, m.n, m.dim, files, ds.labels, rowLabels);
+    timed('write', () => writeRows(o.out, format, m.data, m.n, m.dim, files, ds.labels, rowLabels));
     return { out: o.out, format, backbone: backbone.spec.name, layer: backbone.layer, dim: m.dim, n: m.n, files, labels: ds.labels, rowLabels, skipped: [...ds.skipped, ...m.skipped], features: { computed: m.computed, cached: m.cached } };
   } finally {
     await backbone.dispose();
