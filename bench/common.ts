@@ -17,7 +17,12 @@ export function args<T extends Record<string, { type: 'string' | 'boolean'; defa
 export function runPeer(script: string, argv: string[], tuned: boolean): Record<string, number | string> {
   const cmd = tuned ? path.join(PEER, 'run_tuned.sh') : '/usr/bin/python3';
   const full = tuned ? [script, ...argv] : [path.join(PEER, script), ...argv];
-  const r = spawnSync(cmd, full, { encoding: 'utf8', maxBuffer: 64 << 20 });
+  // torch.set_num_threads does not reach Debian's OpenBLAS (it ran matmuls on every core while the
+  // peer claimed one thread): pin every BLAS/OpenMP pool to the peer's --threads.
+  const ti = argv.indexOf('--threads');
+  const threads = ti >= 0 ? argv[ti + 1] : '1';
+  const env = { ...process.env, OMP_NUM_THREADS: threads, OPENBLAS_NUM_THREADS: threads, MKL_NUM_THREADS: threads };
+  const r = spawnSync(cmd, full, { encoding: 'utf8', maxBuffer: 64 << 20, env });
   if (r.status !== 0) {
     throw new Error(
       `peer ${script} failed (exit ${r.status}): ${r.stderr.trim().split('\n').slice(-3).join(' | ')}\n` +

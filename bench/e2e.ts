@@ -58,7 +58,7 @@ function runGraft(dir: string): Timed {
 function runPeerE2e(dir: string): Timed {
   const out = path.join(benchCache(), 'e2e-torch.npy');
   const t0 = performance.now();
-  const r = spawnSync(path.join(PEER, 'run_tuned.sh'), ['torch_e2e.py', '--dir', dir, '--out', out, '--threads', threads, '--batch', batch], { encoding: 'utf8' });
+  const r = spawnSync(path.join(PEER, 'run_tuned.sh'), ['torch_e2e.py', '--dir', dir, '--out', out, '--threads', threads, '--batch', batch], { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: threads, OPENBLAS_NUM_THREADS: threads } });
   const seconds = (performance.now() - t0) / 1000;
   if (r.status !== 0) throw new Error(`peer torch_e2e.py failed: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}\nInstall the peers with: bash bench/setup-peers.sh`);
   return { seconds, peer: JSON.parse(r.stdout.trim().split('\n').pop()!) };

@@ -21,6 +21,7 @@ import { Trainer, type Examples } from '../src/train/trainer.js';
 import { rng } from '../src/util/rng.js';
 import '../src/models/backbone.js';
 import { args, fmt, runPeer } from './common.js';
+import { timeKernels } from './kernel-times.js';
 
 const a = args({
   batch: { type: 'string', default: '16' },
@@ -68,7 +69,7 @@ if (a.profile) {
   await trainer(1).fit(examples(batch * 2)); // warm up
   const nSteps = blocks === 'all' ? 2 : 5;
   const data = examples(batch * nSteps);
-  const times = timeKernels();
+  const times = timeKernels(a['by-shape']);
   const t0 = performance.now();
   await trainer(1).fit(data);
   const wall = performance.now() - t0;
@@ -84,31 +85,6 @@ if (a.profile) {
  * Wrap every wasm kernel with a wall-clock timer (exclusive of the kernels it calls itself).
  * tf.profile is not used: on wasm it reads every output back (dataSync), which inflates big ones.
  */
-function timeKernels(): Map<string, { ms: number; calls: number }> {
-  const times = new Map<string, { ms: number; calls: number }>();
-  const stack: number[] = []; // time spent in nested kernels, per open frame
-  for (const cfg of tf.getKernelsForBackend('wasm')) {
-    const inner = cfg.kernelFunc;
-    const kernelFunc: tf.KernelFunc = (args) => {
-      stack.push(0);
-      const t = performance.now();
-      const out = inner(args);
-      const dt = performance.now() - t;
-      const nested = stack.pop()!;
-      if (stack.length) stack[stack.length - 1] += dt;
-      const key = a['by-shape'] ? `${cfg.kernelName} ${Object.values(args.inputs).map((t) => `[${t?.shape}]`).join('')}` : cfg.kernelName;
-      const e = times.get(key) ?? { ms: 0, calls: 0 };
-      e.ms += dt - nested;
-      e.calls++;
-      times.set(key, e);
-      return out;
-    };
-    tf.unregisterKernel(cfg.kernelName, 'wasm');
-    tf.registerKernel({ ...cfg, kernelFunc });
-  }
-  return times;
-}
-
 const peerArgs = ['--blocks', blocks, '--threads', '1', '--batch', String(batch), '--seconds', String(seconds)];
 const tunedPeer = () => runPeer('torch_finetune.py', [...peerArgs, '--layout', 'channels_last'], true);
 // The tuned peer runs before and after graft and the two are averaged, so load that changes
