@@ -324,3 +324,44 @@ export function spliceModel(model: DecodedModel, g: SplicedGraph): Uint8Array {
   }
   return out;
 }
+
+/** The float32 values of an initializer (`raw_data` or packed `float_data`). */
+export function tensorFloats(t: DecodedTensor): Float32Array {
+  if (t.dataType !== 1) throw new Error(`tensor ${t.name}: data type ${t.dataType} is not float32`);
+  if (t.external) throw new Error(`tensor ${t.name}: external data is not supported here`);
+  let out: Float32Array | undefined;
+  const floats: number[] = [];
+  fields(t.raw, 0, t.raw.length, (g) => {
+    if (g.field === 9 && g.wire === WIRE_LEN) {
+      // A copy (Buffer.slice would be a view of the whole file), aligned for Float32Array.
+      const b = new Uint8Array(g.valueEnd - g.valueStart);
+      b.set(t.raw.subarray(g.valueStart, g.valueEnd));
+      out = new Float32Array(b.buffer, 0, b.byteLength >> 2);
+    } else if (g.field === 4) {
+      const dv = new DataView(t.raw.buffer, t.raw.byteOffset);
+      if (g.wire === WIRE_LEN) for (let p = g.valueStart; p < g.valueEnd; p += 4) floats.push(dv.getFloat32(p, true));
+      else floats.push(dv.getFloat32(g.valueStart, true));
+    }
+  });
+  return out ?? Float32Array.from(floats);
+}
+
+/** A node's encoded bytes with its inputs and outputs replaced (attributes and other fields kept verbatim). */
+export function renameNodeIO(node: DecodedNode, input: string[], output: string[]): Uint8Array {
+  const utf = new TextEncoder();
+  const strField = (field: number, s: string) => {
+    const b = utf.encode(s);
+    return Uint8Array.from([...varintBytes(field * 8 + WIRE_LEN), ...varintBytes(b.length), ...b]);
+  };
+  const parts: Uint8Array[] = [...input.map((s) => strField(1, s)), ...output.map((s) => strField(2, s))];
+  fields(node.raw, 0, node.raw.length, (g) => {
+    if (g.field !== 1 && g.field !== 2) parts.push(node.raw.subarray(g.start, g.valueEnd));
+  });
+  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}
