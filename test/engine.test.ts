@@ -70,3 +70,14 @@ test('extractFeatures through the worker equals the in-process engine exactly', 
     delete process.env.GRAFT_ORT_WORKER;
   }
 });
+
+test('an idle worker session does not keep the process alive (a script that never disposes still exits)', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const script = path.join(tmp, 'no-dispose.mts');
+  const backbone = path.resolve(import.meta.dirname, '../src/models/backbone.ts');
+  fs.writeFileSync(script, `import { openBackbone } from ${JSON.stringify(backbone)};\nconst bb = await openBackbone('mobilenet_v2', { threads: 1 });\nconst f = await bb.extract(new Uint8Array(224 * 224 * 3), 1);\nconsole.log(f.length);\n`);
+  const r = spawnSync(process.execPath, ['--import', 'tsx', script], { cwd: path.resolve(import.meta.dirname, '..'), encoding: 'utf8', timeout: 60_000, env: process.env });
+  assert.equal(r.signal, null, 'killed by the timeout: the worker kept the process alive');
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.trim(), '1280');
+});

@@ -38,6 +38,7 @@ export class OrtWorkerSession implements FrozenSession {
       const p = this.pending.get(r.id);
       if (!p) return;
       this.pending.delete(r.id);
+      if (this.pending.size === 0) worker.unref(); // an idle session never keeps the process alive
       if (r.error !== undefined) p.reject(new Error(r.error));
       else p.resolve({ data: r.data!, dims: r.dims! });
     });
@@ -68,6 +69,7 @@ export class OrtWorkerSession implements FrozenSession {
       await worker.terminate();
       throw new Error(`OrtSession: expected a model with one input and one output, got ${first.inputNames!.length} inputs / ${first.outputNames!.length} outputs`);
     }
+    worker.unref();
     return new OrtWorkerSession(worker, first.inputNames![0]!, first.outputNames![0]!);
   }
 
@@ -76,6 +78,7 @@ export class OrtWorkerSession implements FrozenSession {
     if (this.released) return Promise.reject(new Error('OrtSession.run: session was released'));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
+      if (this.pending.size === 0) this.worker.ref(); // keep the process alive while a batch runs
       this.pending.set(id, { resolve, reject });
       this.worker.postMessage({ id, input, shape });
     });
