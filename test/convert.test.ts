@@ -244,7 +244,7 @@ test('unsupported layers give a clear error; layers beyond the cut do not matter
     (e: Error) => /^cannot convert layer deconv \(Conv2DTranspose\) to ONNX: this layer type is not supported by the converter \(supported: .*\bConv2D\b.*\)$/.test(e.message),
   );
   // One table entry per supported Keras class (layers/index.ts); every class the converter ever handled is in it.
-  for (const cls of ['InputLayer', 'ZeroPadding2D', 'Conv2D', 'DepthwiseConv2D', 'SeparableConv2D', 'BatchNormalization', 'Activation', 'ReLU', 'LeakyReLU', 'ELU', 'Softmax', 'Add', 'Multiply', 'Subtract', 'Average', 'Maximum', 'Minimum', 'Concatenate', 'MaxPooling2D', 'AveragePooling2D', 'GlobalAveragePooling2D', 'GlobalMaxPooling2D', 'Flatten', 'Dense', 'GraftHardSigmoid', 'GraftHardSwish', 'GraftAdaptiveAvgPool2D', 'Dropout', 'SpatialDropout2D', 'GaussianNoise']) {
+  for (const cls of ['InputLayer', 'ZeroPadding2D', 'Conv2D', 'DepthwiseConv2D', 'SeparableConv2D', 'BatchNormalization', 'Activation', 'ReLU', 'LeakyReLU', 'ELU', 'Softmax', 'Add', 'Multiply', 'Subtract', 'Average', 'Maximum', 'Minimum', 'Concatenate', 'MaxPooling2D', 'AveragePooling2D', 'GlobalAveragePooling2D', 'GlobalMaxPooling2D', 'Flatten', 'Dense', 'GraftHardSigmoid', 'GraftHardSwish', 'GraftAdaptiveAvgPool2D', 'Dropout', 'SpatialDropout1D', 'SpatialDropout2D', 'GaussianNoise', 'GaussianDropout', 'AlphaDropout']) {
     assert.ok(supportedLayerClasses().includes(cls), cls);
   }
   assert.ok(layersModelToOnnx(model, { output: 'ok_conv' }).length > 0);

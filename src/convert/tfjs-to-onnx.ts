@@ -111,7 +111,7 @@ export function layersModelToOnnx(model: tfl.LayersModel, opts: ConvertOptions):
     const base = (t.nodeIndex ?? 0) > 0 ? `${layer.name}_${t.nodeIndex}` : layer.name;
     const shape = t.shape.slice();
     checkChannelsLast(layer, cfg);
-    const convert = LAYER_CONVERTERS[cls];
+    const convert = Object.hasOwn(LAYER_CONVERTERS, cls) ? LAYER_CONVERTERS[cls] : undefined; // never an Object.prototype member
     if (!convert) {
       if ('layers' in layer) fail(layer, 'nested models are not supported (convert the inner model, or build the model flat)');
       fail(layer, `this layer type is not supported by the converter (supported: ${supportedLayerClasses().join(', ')})`);
