@@ -18,4 +18,5 @@ export const COMMANDS: readonly Command[] = [
   (await import('./compare.js')).default,
   (await import('./export.js')).default,
   (await import('./add-class.js')).default,
+  (await import('./fewshot.js')).default,
 ];
