@@ -19,4 +19,5 @@ export const COMMANDS: readonly Command[] = [
   (await import('./export.js')).default,
   (await import('./add-class.js')).default,
   (await import('./fewshot.js')).default,
+  (await import('./zeroshot.js')).default,
 ];
