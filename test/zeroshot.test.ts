@@ -116,3 +116,14 @@ test('zeroshot with class embeddings (SAE): rotated attribute vectors as embeddi
   assert.ok(ev.perClassMeanAccuracy > 0.6, `SAE ZSL accuracy ${ev.perClassMeanAccuracy}`);
   assert.equal(ev.h, undefined);
 });
+
+test('zeroshot bilinear (x·W·s trained with the Trainer): far above chance, no tensors left behind', async () => {
+  const { tf } = await import('../src/engine/tfjs.js');
+  const before = tf.memory().numTensors;
+  const out = path.join(tmp, 'zsl-bil');
+  const res = await zeroShotRecipe({ seen: path.join(data, 'seen'), classTable: csv, out, method: 'bilinear' });
+  assert.equal(tf.memory().numTensors, before, 'every training run disposed');
+  assert.ok(res.selection.accuracy > 0.5, `held-out seen classes ${res.selection.accuracy}`);
+  const ev = (await evaluateBundle(out, path.join(data, 'unseen'), {})) as ZslEvalResult;
+  assert.ok(ev.perClassMeanAccuracy > 0.6, `bilinear ZSL accuracy ${ev.perClassMeanAccuracy}`);
+});

@@ -98,7 +98,7 @@ export async function zeroShotRecipe(o: ZeroShotOptions): Promise<ZeroShotResult
     const sSeen = new Float64Array(ds.labels.length * a);
     seenIdx.forEach((t, c) => sSeen.set(sAll.subarray(t * a, (t + 1) * a), c * a));
     reporter.info(`${method}: ${rowsIdx.length} images of ${ds.labels.length} seen classes, ${unseen.length} unseen, ${a} attributes; choosing regularisers on held-out seen classes`);
-    const fit = selectAndFit(method, { x, n: rowsIdx.length, d, y, s: sSeen, zs: ds.labels.length, a }, { gamma: o.gamma, lambda: o.lambda, folds: o.folds, seed: o.seed });
+    const fit = await selectAndFit(method, { x, n: rowsIdx.length, d, y, s: sSeen, zs: ds.labels.length, a }, { gamma: o.gamma, lambda: o.lambda, folds: o.folds, seed: o.seed });
     const sel = fit.selection as ZslSelection;
     reporter.info(`  chosen ${JSON.stringify(sel.regularisers)}: held-out seen classes ${(100 * sel.accuracy).toFixed(2)}%; stacking γ ${sel.calibration.gamma.toPrecision(3)} (fold H ${(100 * sel.calibration.h).toFixed(2)}%), temperature ${sel.temperature.toPrecision(3)}`);
     // Bundle model: CL2N → Dense, kernel T·V·Sᵀ over every class of the table, bias −T·γ on seen classes.

@@ -12,13 +12,16 @@ import { rng, shuffle } from '../../util/rng.js';
 import { Eszsl } from './eszsl.js';
 import { Sae, compatibility } from './sae.js';
 import { Ridge } from './linalg.js';
+import { fitBilinear } from './bilinear.js';
 import { argmaxScores, calibrateStacking, perClassMeanAccuracy, type GzslSet } from './gzsl.js';
 
-export type ZslMethod = 'eszsl' | 'sae';
-export const ZSL_METHODS: readonly ZslMethod[] = ['eszsl', 'sae'];
+export type ZslMethod = 'eszsl' | 'sae' | 'bilinear';
+export const ZSL_METHODS: readonly ZslMethod[] = ['eszsl', 'sae', 'bilinear'];
 
 /** Half-decade grid 1e-3 … 1e3 (ESZSL: γ and λ; SAE: λ). */
 export const REG_GRID = Array.from({ length: 13 }, (_, i) => 10 ** (-3 + i / 2));
+/** The bilinear model's L2 strengths (each point is an L-BFGS fit, so a shorter grid). */
+export const BILINEAR_GRID = [1e-4, 1e-3, 1e-2, 1e-1];
 
 export interface ZslRows {
   /** Raw backbone features, n×d. */
@@ -54,19 +57,35 @@ export interface ZslFit {
 
 function gridOf(method: ZslMethod, fixed: Partial<{ gamma: number; lambda: number }>): Regularisers[] {
   const gs = fixed.gamma !== undefined ? [fixed.gamma] : REG_GRID;
-  const ls = fixed.lambda !== undefined ? [fixed.lambda] : REG_GRID;
+  const ls = fixed.lambda !== undefined ? [fixed.lambda] : method === 'bilinear' ? BILINEAR_GRID : REG_GRID;
   // Strong → weak, so ties keep the stronger regularisation.
   const desc = (a: number[]) => [...a].sort((p, q) => q - p);
   return method === 'eszsl' ? desc(gs).flatMap((gamma) => desc(ls).map((lambda) => ({ gamma, lambda }))) : desc(ls).map((lambda) => ({ lambda }));
 }
 
-function model(method: ZslMethod, ridge: Ridge, y: ArrayLike<number>, s: Float64Array, z: number, a: number): (r: Regularisers) => Float64Array {
-  if (method === 'eszsl') {
-    const m = new Eszsl(ridge, y, s, z, a);
-    return (r) => m.weights((r as { gamma: number }).gamma, r.lambda);
+/** Regularisers → V (d×a) on CL2N rows `xz`, cached per point (a bilinear point is a training run). */
+function model(method: ZslMethod, xz: Float64Array, n: number, d: number, y: ArrayLike<number>, s: Float64Array, z: number, a: number): (r: Regularisers) => Promise<Float64Array> {
+  const cache = new Map<string, Float64Array>();
+  let f: (r: Regularisers) => Float64Array | Promise<Float64Array>;
+  if (method === 'bilinear') f = (r) => fitBilinear(xz, n, d, y, s, z, a, r.lambda);
+  else {
+    const ridge = new Ridge(xz, n, d);
+    if (method === 'eszsl') {
+      const m = new Eszsl(ridge, y, s, z, a);
+      f = (r) => m.weights((r as { gamma: number }).gamma, r.lambda);
+    } else {
+      const m = new Sae(ridge, y, s, z, a);
+      f = (r) => m.weights(r.lambda);
+    }
   }
-  const m = new Sae(ridge, y, s, z, a);
-  return (r) => m.weights(r.lambda);
+  return async (r) => {
+    const key = JSON.stringify(r);
+    const hit = cache.get(key);
+    if (hit) return hit;
+    const v = await f(r);
+    cache.set(key, v);
+    return v;
+  };
 }
 
 const pick = (x: Float32Array, d: number, idx: number[]) => {
@@ -76,17 +95,17 @@ const pick = (x: Float32Array, d: number, idx: number[]) => {
 };
 
 /** Fit on the given rows (CL2N by their mean) at fixed regularisers. */
-export function fitZsl(method: ZslMethod, rows: ZslRows, reg: Regularisers): ZslFit {
+export async function fitZsl(method: ZslMethod, rows: ZslRows, reg: Regularisers): Promise<ZslFit> {
   const mean = rowMean(rows.x, rows.n, rows.d);
   const xz = Float64Array.from(centreL2(rows.x, rows.n, rows.d, mean));
-  return { mean, v: model(method, new Ridge(xz, rows.n, rows.d), rows.y, rows.s, rows.zs, rows.a)(reg) };
+  return { mean, v: await model(method, xz, rows.n, rows.d, rows.y, rows.s, rows.zs, rows.a)(reg) };
 }
 
 interface Fold {
   classes: number[];
   heldOut: number[];
-  scoreHeld: (r: Regularisers) => number;
-  gzsl: (r: Regularisers) => { set: GzslSet; labelsOfAll: number[] };
+  scoreHeld: (r: Regularisers) => Promise<number>;
+  gzsl: (r: Regularisers) => Promise<{ set: GzslSet; labelsOfAll: number[] }>;
 }
 
 function makeFold(method: ZslMethod, rows: ZslRows, heldOut: number[], r: () => number): Fold {
@@ -113,7 +132,7 @@ function makeFold(method: ZslMethod, rows: ZslRows, heldOut: number[], r: () => 
   const fx = pick(rows.x, d, fitIdx);
   const mean = rowMean(fx, fitIdx.length, d);
   const xz = Float64Array.from(centreL2(fx, fitIdx.length, d, mean));
-  const weights = model(method, new Ridge(xz, fitIdx.length, d), fitIdx.map((i) => local.get(rows.y[i])!), sOf(fitClasses), fitClasses.length, a);
+  const weights = model(method, xz, fitIdx.length, d, fitIdx.map((i) => local.get(rows.y[i])!), sOf(fitClasses), fitClasses.length, a);
   const hx = Float64Array.from(centreL2(pick(rows.x, d, heldIdx), heldIdx.length, d, mean));
   const hy = heldIdx.map((i) => heldOut.indexOf(rows.y[i]));
   const sHeld = sOf(heldOut);
@@ -123,12 +142,12 @@ function makeFold(method: ZslMethod, rows: ZslRows, heldOut: number[], r: () => 
   return {
     classes: fitClasses,
     heldOut,
-    scoreHeld: (reg) => {
-      const sc = compatibility(hx, heldIdx.length, d, weights(reg), sHeld, heldOut.length, a);
+    scoreHeld: async (reg) => {
+      const sc = compatibility(hx, heldIdx.length, d, await weights(reg), sHeld, heldOut.length, a);
       return perClassMeanAccuracy(argmaxScores(sc, heldIdx.length, heldOut.length), hy);
     },
-    gzsl: (reg) => {
-      const v = weights(reg);
+    gzsl: async (reg) => {
+      const v = await weights(reg);
       const k = all.length;
       const sc = new Float64Array((calIdx.length + heldIdx.length) * k);
       sc.set(compatibility(cx, calIdx.length, d, v, sAll, k, a), 0);
@@ -152,7 +171,7 @@ function makeFold(method: ZslMethod, rows: ZslRows, heldOut: number[], r: () => 
  * Choose the regularisers (each fixed one is kept), the stacking constant and the temperature on
  * class folds of the seen classes; then fit on every row.
  */
-export function selectAndFit(method: ZslMethod, rows: ZslRows, o: { gamma?: number; lambda?: number; folds?: number; seed?: number } = {}): ZslFit {
+export async function selectAndFit(method: ZslMethod, rows: ZslRows, o: { gamma?: number; lambda?: number; folds?: number; seed?: number } = {}): Promise<ZslFit> {
   const zs = rows.zs;
   if (zs < 4) throw new Error(`choosing the regularisers holds seen classes out: it needs at least 4 seen classes, got ${zs}`);
   const nf = Math.max(2, Math.min(o.folds ?? 3, Math.floor(zs / 2)));
@@ -161,9 +180,15 @@ export function selectAndFit(method: ZslMethod, rows: ZslRows, o: { gamma?: numb
   shuffle(order, r);
   const groups = Array.from({ length: nf }, (_, f) => order.filter((_, i) => i % nf === f));
   const folds = groups.map((g) => makeFold(method, rows, g, r));
-  const grid = gridOf(method, o).map((reg) => ({ regularisers: reg, accuracy: folds.reduce((s, f) => s + f.scoreHeld(reg), 0) / folds.length }));
+  const grid: ZslSelection['grid'] = [];
+  for (const reg of gridOf(method, o)) {
+    let acc = 0;
+    for (const f of folds) acc += await f.scoreHeld(reg);
+    grid.push({ regularisers: reg, accuracy: acc / folds.length });
+  }
   const best = grid.reduce((a, b) => (b.accuracy > a.accuracy ? b : a));
-  const sets = folds.map((f) => f.gzsl(best.regularisers).set);
+  const sets: GzslSet[] = [];
+  for (const f of folds) sets.push((await f.gzsl(best.regularisers)).set);
   const calibration = calibrateStacking(sets);
   // Temperature of the calibrated scores, every fold's rows (geometric mean over folds).
   const logT = sets.map((st) => {
@@ -176,6 +201,6 @@ export function selectAndFit(method: ZslMethod, rows: ZslRows, o: { gamma?: numb
     return Math.log(fitTemperature(sc, y, st.k));
   });
   const temperature = Math.exp(logT.reduce((a, b) => a + b, 0) / logT.length);
-  const fit = fitZsl(method, rows, best.regularisers);
+  const fit = await fitZsl(method, rows, best.regularisers);
   return { ...fit, selection: { regularisers: best.regularisers, grid, accuracy: best.accuracy, folds: groups, calibration, temperature } };
 }
