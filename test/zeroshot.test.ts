@@ -9,6 +9,7 @@ import { zeroShotRecipe } from '../src/recipes/zeroshot.js';
 import { evaluateBundle } from '../src/recipes/evaluate.js';
 import { Classifier } from '../src/recipes/predict.js';
 import { trainClassifier } from '../src/recipes/train.js';
+import { exportOnnx } from '../src/recipes/export.js';
 import { parseClassCsv, readClassEmbeddings, seenIndex } from '../src/strategies/zeroshot/attributes.js';
 import { calibrateStacking, perClassMeanAccuracy, harmonicMean } from '../src/strategies/zeroshot/gzsl.js';
 import type { ZslEvalResult } from '../src/recipes/zsl-eval.js';
@@ -84,6 +85,10 @@ test('zeroshot end to end: held-out combinations far above chance, predict answe
   await clf.dispose();
   assert.equal(Object.keys(predictions[0].probabilities).length, 16);
   assert.ok(predictions.filter((p) => p.label === 'circle-red').length >= 3, predictions.map((p) => p.label).join());
+  // export --onnx carries the zero-shot head (its own probe checks ONNX vs graft ≤ 1e-4).
+  const ex = await exportOnnx(out, path.join(tmp, 'zsl.onnx'));
+  assert.equal(ex.output.classes, 16);
+  assert.ok(ex.maxAbsDiff <= 1e-4);
   await assert.rejects(evaluateBundle(out, path.join(data, 'seen', 'test'), { gzsl: path.join(data, 'seen', 'test') }), /--gzsl scores this folder as the unseen classes, but .* had training images/);
   // A seen folder class with no row, and --gzsl on an ordinary bundle.
   const lines = fs.readFileSync(csv, 'utf8').trim().split('\n').filter((l) => !l.startsWith('circle-blue'));
