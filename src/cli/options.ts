@@ -49,7 +49,7 @@ export const SEARCH: OptionTable = {
 
 /** The head trained on frozen features (src/recipes/train.ts fitHead; src/train/trainer.ts defaults). */
 export const HEAD: OptionTable = {
-  head: { type: 'string', arg: 'linear|mlp|prototype', default: 'linear', help: 'the classifier on the features (prototype: nearest class mean, see add-class)' },
+  head: { type: 'string', arg: 'linear|mlp|prototype', default: 'linear', help: 'the classifier on the features (prototype: see add-class)' },
   hidden: { type: 'string', arg: 'N[,N…]', default: '512', help: 'mlp: hidden layer widths' },
   dropout: { type: 'string', arg: 'P', default: '0.5', help: 'mlp: dropout' },
   optimizer: { type: 'string', arg: 'lbfgs|adam|adamw|sgd', default: 'linear: lbfgs, mlp: adamw', help: 'full-batch L-BFGS, or minibatch' },
