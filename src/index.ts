@@ -11,6 +11,11 @@ export { finetuneClassifier, fitTailModel, resolveCut, type FinetuneOptions, typ
 export { transferRecipe, type TransferOptions, type TransferResult } from './recipes/transfer.js';
 export { compareRecipe, type CompareOptions, type CompareResult, type ComparePoint as CompareStudyPoint } from './recipes/compare.js';
 export { exportOnnx, type ExportOptions, type ExportResult } from './recipes/export.js';
+export { fitPrototypeHead, addClass, type AddClassOptions, type AddClassResult } from './recipes/prototype.js';
+export { fewShotRecipe, type FewShotOptions, type FewShotResult } from './recipes/fewshot.js';
+export { zeroShotRecipe, type ZeroShotOptions, type ZeroShotResult } from './recipes/zeroshot.js';
+export { evaluateZeroShot, type ZslEvalResult } from './recipes/zsl-eval.js';
+export { writeShapesDataset } from './data/shapes.js';
 export { bundleSpec } from './models/bundle-backbone.js';
 export { loadBundleNetwork, type BundleNetwork } from './bundle/network.js';
 export * from './report/index.js';
@@ -27,8 +32,10 @@ export { Trainer, scheduledLr, type Callback, type EpochLogs, type Examples, typ
 export { toSource, imageSource, sourceProbabilities, EVAL_EPOCH, type BatchSource } from './train/source.js';
 export { peekCheckpoint, type CheckpointOptions, type TrainProgress } from './train/checkpoint.js';
 export { lbfgsMinimize } from './train/lbfgs.js';
+export { GraftCentreL2, centreL2, centreL2Head } from './train/centre-l2.js';
+export { fitTemperature } from './train/temperature.js';
 export { evaluateScores, formatEvaluation, type Evaluation } from './eval/metrics.js';
-export { saveBundle, loadBundle, readBundleMeta, type BundleMeta } from './bundle/bundle.js';
+export { saveBundle, loadBundle, readBundleMeta, type BundleMeta, type PrototypeHeadSpec, type ZeroShotHeadSpec } from './bundle/bundle.js';
 export * from './data/index.js';
 // Weight importers (safetensors, PyTorch .pth via a restricted unpickler)
 export { readStateDict, parseStateDict, readSafetensors, writeSafetensors, readTorchCheckpoint, type StateDict, type ImportedTensor } from './import/index.js';

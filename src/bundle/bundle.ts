@@ -12,6 +12,7 @@ import { writeDirAtomic } from '../util/fs.js';
 import type { Preprocess } from '../data/decode.js';
 import type { HeadSpec } from '../train/heads.js';
 import { GRAFT_VERSION } from '../version.js';
+import '../train/centre-l2.js'; // registers the layer of prototype and zero-shot heads
 
 export const BUNDLE_FORMAT = 'graft-bundle';
 
@@ -24,6 +25,38 @@ export interface TailHeadSpec {
   numClasses: number;
   dropout: number;
   trainBn: boolean;
+}
+/**
+ * Nearest class mean on CL2N features (src/strategies/fewshot/prototype.ts): the model is
+ * CL2N → Dense. The support rows (raw features, grouped by class in label order, `counts[c]` rows
+ * for class c) are kept in `support` so `graft add-class` can add or update a class exactly.
+ */
+export interface PrototypeHeadSpec {
+  kind: 'prototype';
+  inputDim: number;
+  numClasses: number;
+  temperature: number;
+  /** How the temperature was chosen. */
+  temperatureFrom: 'val' | 'default' | 'given';
+  counts: number[];
+  /** File in the bundle: float32 .npy [Σcounts, inputDim]. */
+  support: string;
+}
+
+/** Classes described by attributes or embeddings (src/strategies/zeroshot/): CL2N → Dense over every class of the table. */
+export interface ZeroShotHeadSpec {
+  kind: 'zeroshot';
+  method: string;
+  inputDim: number;
+  numClasses: number;
+  /** Labels that had training images; the others are unseen. */
+  seen: string[];
+  temperature: number;
+  /** Calibrated stacking: this is subtracted from every seen class's score (before ×T). */
+  calibration: number;
+  regularisers: Record<string, number>;
+  /** Width of the class descriptions (attributes or embedding dimensions). */
+  attributes: number;
 }
 export const BUNDLE_VERSION = 1;
 
@@ -45,7 +78,7 @@ export interface BundleMeta {
   };
   preprocess: Preprocess;
   /** A head on features, or (fine-tuning) a pretrained tail from a cut point plus a new classifier. */
-  head: HeadSpec | TailHeadSpec;
+  head: HeadSpec | TailHeadSpec | PrototypeHeadSpec | ZeroShotHeadSpec;
   metrics: Record<string, unknown>;
   training: Record<string, unknown>;
   /** sha256 of every other file in the bundle. */
@@ -78,25 +111,30 @@ export async function deserializeModel(json: string, weights: Uint8Array): Promi
   return tfl.loadLayersModel(tf.io.fromMemory({ modelTopology: mj.modelTopology, weightSpecs: mj.weightsManifest.flatMap((g) => g.weights), weightData: buf }));
 }
 
-/** Write a bundle atomically to `dir`; `embed` copies another bundle into it (see BundleMeta.backbone.from). */
+/**
+ * Write a bundle atomically to `dir`; `embed` copies another bundle into it (see
+ * BundleMeta.backbone.from); `files` are extra files a head needs (checksummed like the model).
+ */
 export async function saveBundle(
   dir: string,
   meta: Omit<BundleMeta, 'format' | 'formatVersion' | 'createdBy' | 'created' | 'files'>,
   head: tfl.LayersModel,
-  opts: { embed?: { name: string; source: string } } = {},
+  opts: { embed?: { name: string; source: string }; files?: Record<string, Uint8Array> } = {},
 ): Promise<BundleMeta> {
   const { json, weights } = await serializeModel(head);
+  const extra = Object.entries(opts.files ?? {});
   const full: BundleMeta = {
     format: BUNDLE_FORMAT,
     formatVersion: BUNDLE_VERSION,
     createdBy: `graft ${GRAFT_VERSION}`,
     created: new Date().toISOString(),
     ...meta,
-    files: { 'model.json': sha256(json), 'weights.bin': sha256(weights) },
+    files: { 'model.json': sha256(json), 'weights.bin': sha256(weights), ...Object.fromEntries(extra.map(([n, b]) => [n, sha256(b)])) },
   };
   await writeDirAtomic(dir, (tmp) => {
     fs.writeFileSync(path.join(tmp, 'model.json'), json);
     fs.writeFileSync(path.join(tmp, 'weights.bin'), weights);
+    for (const [n, b] of extra) fs.writeFileSync(path.join(tmp, n), b);
     if (opts.embed) fs.cpSync(opts.embed.source, path.join(tmp, opts.embed.name), { recursive: true });
     fs.writeFileSync(path.join(tmp, 'graft.json'), JSON.stringify(full, null, 2) + '\n');
   });
@@ -121,16 +159,19 @@ export function readBundleMeta(dir: string): BundleMeta {
   return meta;
 }
 
+/** A file of the bundle, its checksum verified. */
+export function readBundleFile(dir: string, meta: BundleMeta, name: string): Buffer {
+  const f = path.join(dir, name);
+  if (!fs.existsSync(f)) throw new Error(`${dir}: bundle is missing ${name}`);
+  const b = fs.readFileSync(f);
+  if (meta.files[name] && sha256(b) !== meta.files[name]) throw new Error(`${f}: checksum mismatch (file changed or corrupt)`);
+  return b;
+}
+
 /** Load a bundle: metadata plus the head model, with file checksums verified. */
 export async function loadBundle(dir: string): Promise<{ meta: BundleMeta; head: tfl.LayersModel }> {
   const meta = readBundleMeta(dir);
-  const read = (name: string) => {
-    const f = path.join(dir, name);
-    if (!fs.existsSync(f)) throw new Error(`${dir}: bundle is missing ${name}`);
-    const b = fs.readFileSync(f);
-    if (meta.files[name] && sha256(b) !== meta.files[name]) throw new Error(`${f}: checksum mismatch (file changed or corrupt)`);
-    return b;
-  };
+  const read = (name: string) => readBundleFile(dir, meta, name);
   const json = read('model.json').toString('utf8');
   const head = await deserializeModel(json, read('weights.bin'));
   return { meta, head };

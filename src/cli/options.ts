@@ -49,7 +49,7 @@ export const SEARCH: OptionTable = {
 
 /** The head trained on frozen features (src/recipes/train.ts fitHead; src/train/trainer.ts defaults). */
 export const HEAD: OptionTable = {
-  head: { type: 'string', arg: 'linear|mlp', default: 'linear', help: 'the classifier on the features' },
+  head: { type: 'string', arg: 'linear|mlp|prototype', default: 'linear', help: 'the classifier on the features (prototype: see add-class)' },
   hidden: { type: 'string', arg: 'N[,N…]', default: '512', help: 'mlp: hidden layer widths' },
   dropout: { type: 'string', arg: 'P', default: '0.5', help: 'mlp: dropout' },
   optimizer: { type: 'string', arg: 'lbfgs|adam|adamw|sgd', default: 'linear: lbfgs, mlp: adamw', help: 'full-batch L-BFGS, or minibatch' },
@@ -107,7 +107,7 @@ export function fitOpts(v: Values) {
 export function trainOpts(v: Values) {
   return {
     ...fitOpts(v),
-    head: str(v, 'head', ['linear', 'mlp'] as const),
+    head: str(v, 'head', ['linear', 'mlp', 'prototype'] as const),
     hidden: list(v, 'hidden')?.map(Number),
     optimizer: str(v, 'optimizer', ['lbfgs', 'adam', 'adamw', 'sgd'] as const),
     classWeights: str(v, 'class-weights', ['balanced'] as const),

@@ -4,6 +4,7 @@ import type { LoadOptions, Skipped } from '../data/types.js';
 import type { EngineName } from '../models/types.js';
 import { evaluateScores, type Evaluation } from '../eval/metrics.js';
 import { Classifier } from './predict.js';
+import { readBundleMeta } from '../bundle/bundle.js';
 import { silentReporter, type Reporter } from '../util/log.js';
 
 export interface EvalResult extends Evaluation {
@@ -12,8 +13,14 @@ export interface EvalResult extends Evaluation {
   skipped: Skipped[];
 }
 
-export async function evaluateBundle(bundle: string, data: string, opts: LoadOptions & { engine?: EngineName; threads?: number; reporter?: Reporter } = {}): Promise<EvalResult> {
+/**
+ * A zero-shot bundle is scored by its own protocol (src/recipes/zsl-eval.ts): among the classes
+ * present in `data`, and with `gzsl` (seen-class test images) S, U and H over all classes.
+ */
+export async function evaluateBundle(bundle: string, data: string, opts: LoadOptions & { engine?: EngineName; threads?: number; reporter?: Reporter; gzsl?: string } = {}): Promise<EvalResult> {
   const reporter = opts.reporter ?? silentReporter;
+  if (readBundleMeta(bundle).head.kind === 'zeroshot') return (await import('./zsl-eval.js')).evaluateZeroShot(bundle, data, opts);
+  if (opts.gzsl !== undefined) throw new Error(`${bundle}: --gzsl needs a zero-shot bundle (graft zeroshot)`);
   const clf = await Classifier.load(bundle, opts);
   try {
     // A folder given for evaluation is all test data unless it has its own split folders.

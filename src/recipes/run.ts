@@ -139,7 +139,7 @@ export async function finishRun(
   run: Omit<FeatureRun, 'splits'> & { splits: RunSplits },
   o: RunOptions,
   model: tfl.LayersModel,
-  extra: { head: BundleMeta['head']; training: Record<string, unknown>; history: EpochLogs[] },
+  extra: { head: BundleMeta['head']; training: Record<string, unknown>; history: EpochLogs[]; files?: Record<string, Uint8Array> },
 ): Promise<RunResult> {
   const { ds, backbone, splits: sp } = run;
   const probsOf = async (e: Examples | BatchSource) => (isBatchSource(e) ? sourceProbabilities(model, e) : headProbabilities(model, e.x, e.n, e.dim));
@@ -175,7 +175,7 @@ export async function finishRun(
       },
     },
     model,
-    o.from !== undefined ? { embed: { name: EMBEDDED_FROM, source: o.from } } : {},
+    { ...(o.from !== undefined ? { embed: { name: EMBEDDED_FROM, source: o.from } } : {}), files: extra.files },
   );
   const result: RunResult = {
     bundle: o.out,

@@ -9,9 +9,14 @@ import { silentReporter, type Reporter } from '../util/log.js';
 import { runSearch, searchCandidates, type SearchKind, type TrialResult } from '../train/search.js';
 import { finishRun, openFeatureRun, type RunOptions, type RunResult } from './run.js';
 import type * as tfl from '@tensorflow/tfjs-layers';
+import type { PrototypeHeadSpec } from '../bundle/bundle.js';
+import { fitPrototypeHead } from './prototype.js';
 
 export interface TrainOptions extends RunOptions {
-  head?: HeadKind;
+  /** `prototype`: nearest class mean on CL2N features (src/recipes/prototype.ts), no optimisation. */
+  head?: HeadKind | 'prototype';
+  /** Prototype head: softmax temperature (default: fitted on val, else 10). */
+  temperature?: number;
   hidden?: number[];
   dropout?: number;
   optimizer?: OptimizerName;
@@ -33,8 +38,11 @@ export interface TrainOptions extends RunOptions {
 }
 
 export interface TrainResult extends RunResult {
-  head: HeadSpec & { optimizer: OptimizerName; weightDecay: number; l2Search?: { weightDecay: number; valAccuracy: number }[]; search?: TrialResult[]; lr?: number };
+  /** The fitted head; a prototype head has no optimiser (`PrototypeHeadSpec`). */
+  head: TrainedHead;
 }
+
+export type TrainedHead = (HeadSpec & { optimizer: OptimizerName; weightDecay: number; l2Search?: { weightDecay: number; valAccuracy: number }[]; search?: TrialResult[]; lr?: number }) | PrototypeHeadSpec;
 
 /** L2 strengths tried for the linear head (strong → weak, warm-started), picked on validation. */
 export const L2_GRID = [1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4];
@@ -63,7 +71,7 @@ function fitLinearWithSearch(head: tfl.LayersModel, train: Examples, val: Exampl
   })();
 }
 
-export type HeadFitOptions = Pick<TrainOptions, 'head' | 'hidden' | 'dropout' | 'optimizer' | 'lr' | 'epochs' | 'batchSize' | 'weightDecay' | 'labelSmoothing' | 'classWeights' | 'patience' | 'seed' | 'search' | 'searchTrials'>;
+export type HeadFitOptions = { head?: HeadKind } & Pick<TrainOptions, 'hidden' | 'dropout' | 'optimizer' | 'lr' | 'epochs' | 'batchSize' | 'weightDecay' | 'labelSmoothing' | 'classWeights' | 'patience' | 'seed' | 'search' | 'searchTrials'>;
 
 export interface FittedHead {
   /** Takes raw backbone features (the standardisation is folded into its first layer). */
@@ -154,7 +162,14 @@ export async function trainClassifier(o: TrainOptions): Promise<TrainResult> {
   const { ds, splits: sp, reporter } = run;
   let head: tfl.LayersModel | undefined;
   try {
-    const fit = await fitHead(sp.train, sp.val, ds.labels.length, o, reporter);
+    if (o.head === 'prototype') {
+      const p = fitPrototypeHead(sp.train, sp.val, ds.labels.length, o);
+      head = p.head;
+      reporter.info(`prototype head: ${sp.train.n} support images, temperature ${p.spec.temperature.toPrecision(3)} (${p.spec.temperatureFrom})`);
+      const res = await finishRun(run, o, head, { head: p.spec, training: { recipe: 'prototype', seed: o.seed ?? 0 }, history: [], files: p.files });
+      return { ...res, head: p.spec };
+    }
+    const fit = await fitHead(sp.train, sp.val, ds.labels.length, { ...o, head: o.head }, reporter);
     head = fit.head;
     const { spec, optimizer, weightDecay, l2Search, history, search, lr } = fit;
     const res = await finishRun(run, o, head, { head: spec, training: { optimizer, weightDecay, l2Search, ...(search ? { search, lr } : {}), seed: o.seed ?? 0 }, history });

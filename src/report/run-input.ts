@@ -64,13 +64,13 @@ export function runSummary(r: RunResult): Record<string, string | number> {
 
 /** Everything `writeRunReport` needs, from a recipe's result and the samples of its dataset. */
 export function runReportInput(
-  r: RunResult & { head?: { optimizer?: string }; tail?: object },
+  r: RunResult & { head?: { optimizer?: string } | { kind: string }; tail?: object },
   samples: readonly Sample[],
   o: RunReportOptions,
 ): RunReportInput {
   const wrong = r.testProbabilities ? misclassifiedSamples(r.testProbabilities, r.labels, samples) : undefined;
   const config = o.config ?? { ...(r.head ? { head: r.head } : {}), ...(r.tail ? { tail: r.tail } : {}) };
-  const optimizer = (o.config?.optimizer as string | undefined) ?? r.head?.optimizer;
+  const optimizer = (o.config?.optimizer as string | undefined) ?? (r.head && 'optimizer' in r.head ? r.head.optimizer : undefined);
   return {
     title: o.title ?? `graft ${o.kind} → ${r.bundle}`,
     kind: o.kind,

@@ -17,4 +17,7 @@ export const COMMANDS: readonly Command[] = [
   (await import('./transfer.js')).default,
   (await import('./compare.js')).default,
   (await import('./export.js')).default,
+  (await import('./add-class.js')).default,
+  (await import('./fewshot.js')).default,
+  (await import('./zeroshot.js')).default,
 ];

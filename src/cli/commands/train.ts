@@ -1,5 +1,5 @@
 /** `graft train DATA --out DIR`: a head on frozen backbone features (src/recipes/train.ts). */
-import { str, type Values } from '../args.js';
+import { num, str, type Values } from '../args.js';
 import { COMMON, DATA, ENGINE, HEAD, MODEL, RUN, SEARCH, trainOpts } from '../options.js';
 import { emit, runReport } from '../output.js';
 import { defineCommand } from '../spec.js';
@@ -36,6 +36,7 @@ export default defineCommand({
       {
         out: { type: 'string', short: 'o', arg: 'DIR', help: 'the bundle folder to write (required)' },
         freeze: { type: 'string', arg: 'all', default: 'all', help: 'the network stays frozen (to unfreeze blocks: graft finetune)' },
+        temperature: { type: 'string', arg: 'T', default: 'fitted on val, else 10', help: '--head prototype: softmax temperature of the distances' },
         ...RUN,
       },
     ],
@@ -49,6 +50,7 @@ export default defineCommand({
     'graft train ./photos --out ./model        # ./photos/<class>/*.jpg or ./photos/{train,val,test}/<class>/',
     'graft train ./photos --out ./model --head mlp --search random --trials 12 --report ./model-report',
     'graft train ./digits --from ./tl/source --freeze all --out ./t2   # a bundle\'s network as a frozen backbone',
+    'graft train ./five-each --head prototype --val-percent 0 --test-percent 0 --out ./model   # then: graft add-class ./model ./new-class',
   ],
   async run(pos, v, r) {
     if (pos.length !== 1) throw new Error('usage: graft train DATA --out DIR');
@@ -59,6 +61,6 @@ export default defineCommand({
     const out = str(v, 'out');
     if (!out) throw new Error('graft train needs --out DIR for the bundle');
     const { trainClassifier } = await import('../../recipes/train.js');
-    await emitTrainResult(await trainClassifier({ ...trainOpts(v), data: pos[0], out, reporter: r }), v);
+    await emitTrainResult(await trainClassifier({ ...trainOpts(v), temperature: num(v, 'temperature'), data: pos[0], out, reporter: r }), v);
   },
 });

@@ -10,6 +10,7 @@ import { CONV_CONVERTERS } from './conv.js';
 import { CORE_CONVERTERS } from './core.js';
 import { MERGE_CONVERTERS } from './merge.js';
 import { POOLING_CONVERTERS } from './pooling.js';
+import { NORMALIZE_CONVERTERS } from './normalize.js';
 
 export interface LayerArgs {
   layer: Layer;
@@ -37,5 +38,6 @@ export const LAYER_CONVERTERS: Readonly<Record<string, LayerConverter>> = {
   ...ACTIVATION_CONVERTERS,
   ...MERGE_CONVERTERS,
   ...POOLING_CONVERTERS,
+  ...NORMALIZE_CONVERTERS,
   ...Object.fromEntries([...IDENTITY_LAYERS].map((c) => [c, identity])),
 };
