@@ -17,4 +17,5 @@ export const COMMANDS: readonly Command[] = [
   (await import('./transfer.js')).default,
   (await import('./compare.js')).default,
   (await import('./export.js')).default,
+  (await import('./cluster.js')).default,
 ];
