@@ -12,7 +12,7 @@ import { openBackboneSpec } from '../models/backbone.js';
 import type { EngineName } from '../models/types.js';
 import { writeClusterReport } from '../report/cluster.js';
 import { formatNumber, percent } from '../report/format.js';
-import { clusterFolderName, clusterRows, scoreAgainstLabels, writeClusterFolders, type ClusterMethod, type ClusterRowsResult, type FolderResult, type KScore, type LabelScores } from '../strategies/cluster/index.js';
+import { autoRange, clusterFolderName, clusterRows, scoreAgainstLabels, writeClusterFolders, type ClusterMethod, type ClusterRowsResult, type FolderResult, type KScore, type LabelScores } from '../strategies/cluster/index.js';
 import { fitPca, transformPca } from '../strategies/cluster/pca.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { rng, shuffle } from '../util/rng.js';
@@ -26,7 +26,8 @@ export interface ClusterOptions extends Pick<LoadOptions, 'classes' | 'limitPerC
   k: number | 'auto';
   kRange?: [number, number];
   method?: ClusterMethod;
-  pca?: number;
+  /** Principal components (default DEFAULT_PCA, at most one per 10 images); null: cluster the L2-normalised features. */
+  pca?: number | null;
   whiten?: boolean;
   restarts?: number;
   seed?: number;
@@ -59,7 +60,7 @@ export interface ClusterResult {
   /** --k auto: every k tried. */
   scores?: KScore[];
   backbone: { name: string; layer: string; dim: number; engine: EngineName };
-  features: { n: number; computed: number; cached: number; forwardPasses: number; clusteredDim: number; explainedVariance?: number };
+  features: { n: number; computed: number; cached: number; forwardPasses: number; clusteredDim: number; pca: number | null; whiten: boolean; explainedVariance?: number };
   /** Wall times: feature extraction (or cache reads), clustering (normalise, PCA, k search, scores), report and folders. */
   seconds: { features: number; cluster: number; output: number; total: number };
   skipped: Skipped[];
@@ -91,7 +92,7 @@ async function writeReport(o: ClusterOptions, res: ClusterResult, c: ClusterRows
     k: o.k === 'auto' ? `${res.k} (best silhouette over ${res.scores![0].k}…${res.scores!.at(-1)!.k})` : res.k,
     silhouette: +res.silhouette.toFixed(4),
     backbone: `${res.backbone.name} (${res.backbone.layer}, ${res.backbone.dim}-d, ${res.backbone.engine})`,
-    'rows clustered': `L2-normalised${o.pca !== undefined ? `, PCA to ${res.features.clusteredDim}${o.whiten === false ? '' : ' whitened + L2'} (${percent(res.features.explainedVariance ?? 0)} of variance)` : ''}`,
+    'rows clustered': `L2-normalised${res.features.pca !== null ? `, PCA to ${res.features.pca}${res.features.whiten ? ' whitened + L2' : ''} (${percent(res.features.explainedVariance ?? 0)} of variance)` : ''}`,
     'features computed / cached': `${res.features.computed} / ${res.features.cached}`,
     ...(res.nmi !== null ? { NMI: +res.nmi.toFixed(4), ARI: +res.ari!.toFixed(4), 'Hungarian-matched accuracy': percent(res.accuracy!) } : {}),
     'features time (s)': formatNumber(res.seconds.features),
@@ -127,6 +128,7 @@ export async function clusterRecipe(o: ClusterOptions): Promise<ClusterResult> {
   const reporter = o.reporter ?? silentReporter;
   checkOut(o);
   if (o.k !== 'auto' && !(Number.isInteger(o.k) && o.k >= 2)) throw new Error(`--k must be auto or an integer ≥ 2, got ${o.k}`);
+  if (o.k === 'auto' && o.kRange) autoRange(Infinity, o.kRange); // a malformed range fails before any backbone work
   const ds = await loadDataset(o.data, { classes: o.classes, limitPerClass: o.limitPerClass, strict: o.strict, unlabelled: true, valPercent: 0, testPercent: 0 });
   for (const s of ds.skipped) reporter.warn(`skipped ${s.file}: ${s.reason}`);
   if (ds.samples.length === 0) throw new Error(`${o.data}: no images to cluster`);
@@ -160,7 +162,7 @@ export async function clusterRecipe(o: ClusterOptions): Promise<ClusterResult> {
       silhouette: c.silhouette,
       ...(c.scores ? { scores: c.scores } : {}),
       backbone: { name: backbone.spec.name, layer: backbone.layer, dim: backbone.dim, engine: backbone.engine },
-      features: { n: m.n, computed: m.computed, cached: m.cached, forwardPasses: backbone.forwardCount, clusteredDim: c.dim, ...(c.explainedVariance !== undefined ? { explainedVariance: c.explainedVariance } : {}) },
+      features: { n: m.n, computed: m.computed, cached: m.cached, forwardPasses: backbone.forwardCount, clusteredDim: c.dim, pca: c.pca, whiten: c.pca !== null && o.whiten !== false, ...(c.explainedVariance !== undefined ? { explainedVariance: c.explainedVariance } : {}) },
       seconds: { features: featureSeconds, cluster: clusterSeconds, output: 0, total: 0 },
       skipped: [...ds.skipped, ...m.skipped],
     };

@@ -34,7 +34,7 @@ export default defineCommand({
         out: { type: 'string', short: 'o', arg: 'DIR', help: 'clusters.json, report.html + plots (and folders/); without it only the result is printed' },
         'write-folders': { type: 'boolean', help: 'OUT/folders/cluster_NN/…: hard links to the images (copies across filesystems); sources untouched' },
         copy: { type: 'boolean', help: '--write-folders: copy the files instead of hard-linking them' },
-        pca: { type: 'string', arg: 'D', help: 'project the L2-normalised features on D principal components first' },
+        pca: { type: 'string', arg: 'D|none', default: '32', help: 'project the L2-normalised features on D principal components (at most images/10) first' },
         whiten: { type: 'string', arg: 'yes|no', default: 'yes', help: '--pca: whiten the components (then L2-normalise again)' },
         restarts: { type: 'string', arg: 'N', default: '4', help: 'k-means: seeded k-means++ runs, the lowest inertia wins' },
         'silhouette-sample': { type: 'string', arg: 'N', default: '2000', help: 'images the silhouette is computed on (a seeded sample)' },
@@ -64,7 +64,7 @@ export default defineCommand({
       k: kOf(str(v, 'k')),
       kRange: range(str(v, 'k-range')),
       method: str(v, 'method', ['kmeans', 'ward'] as const),
-      pca: num(v, 'pca'),
+      pca: str(v, 'pca') === 'none' ? null : num(v, 'pca'),
       whiten: str(v, 'whiten', ['yes', 'no'] as const) !== 'no',
       restarts: num(v, 'restarts'),
       silhouetteSample: num(v, 'silhouette-sample'),
@@ -80,7 +80,7 @@ export default defineCommand({
     });
     emit(!!v.json, res, () =>
       [
-        `${res.method}: ${res.k} clusters of ${res.features.n} images (${res.backbone.name} features${res.features.clusteredDim !== res.backbone.dim ? `, PCA ${res.features.clusteredDim}` : ''}); silhouette ${res.silhouette.toFixed(3)}`,
+        `${res.method}: ${res.k} clusters of ${res.features.n} images (${res.backbone.name} features${res.features.pca !== null ? `, PCA ${res.features.pca}${res.features.whiten ? ' whitened' : ''}` : ''}); silhouette ${res.silhouette.toFixed(3)}`,
         res.nmi !== null ? `against the folder labels: NMI ${res.nmi.toFixed(3)}, ARI ${res.ari!.toFixed(3)}, Hungarian-matched accuracy ${pct(res.accuracy!)}` : '',
         `sizes: ${res.clusters.map((c) => `${c.name} ${c.size}${c.majority !== undefined ? ` (${c.majority} ${pct(c.purity)})` : ''}`).join(', ')}`,
         `time: features ${res.seconds.features.toFixed(1)} s (${res.features.computed} computed, ${res.features.cached} cached), clustering ${res.seconds.cluster.toFixed(1)} s`,

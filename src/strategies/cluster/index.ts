@@ -18,8 +18,8 @@ export interface ClusterRowsOptions {
   /** Range tried by k = 'auto' (default [2, 20], clipped to n − 1). */
   kRange?: [number, number];
   method?: ClusterMethod;
-  /** Project onto this many principal components first (default: none). */
-  pca?: number;
+  /** Project onto this many principal components first (default DEFAULT_PCA; null: no PCA). */
+  pca?: number | null;
   /** With `pca`: whiten the components (default true). */
   whiten?: boolean;
   restarts?: number;
@@ -27,6 +27,20 @@ export interface ClusterRowsOptions {
   /** Rows the silhouette is computed on (a seeded sample; default 2000). */
   silhouetteSample?: number;
   progress?: (label: string, total: number) => Progress;
+}
+
+/**
+ * Default PCA size. Measured with the bundled MobileNetV2 on 1,000 MNIST digits and 1,000
+ * Fashion-MNIST images, k-means, k = 10: whitened PCA to 16–48 components lifted NMI from 0.27 to
+ * 0.58 (digits) and 0.38 to 0.46–0.53 (fashion); unwhitened PCA changed nothing, 128 whitened lost it again.
+ */
+export const DEFAULT_PCA = 32;
+
+/** Components PCA keeps: at most one per 10 images (a whitened covariance needs rows); below 2, no PCA. */
+export function pcaDims(requested: number | null | undefined, n: number, d: number): number | null {
+  if (requested === null) return null;
+  const dims = Math.min(requested ?? DEFAULT_PCA, d, Math.floor(n / 10));
+  return dims >= 2 ? dims : null;
 }
 
 export interface ClusterRowsResult {
@@ -42,6 +56,8 @@ export interface ClusterRowsResult {
   /** The rows clustered (normalised, projected): n×dim. */
   rows: Float32Array;
   dim: number;
+  /** Principal components used (null: none). */
+  pca: number | null;
   /** With PCA: the share of the (normalised) features' variance the components keep. */
   explainedVariance?: number;
   /** Per cluster, its rows from closest to farthest from the cluster mean. */
@@ -58,14 +74,14 @@ export function autoRange(n: number, range: [number, number] = [2, 20]): [number
 }
 
 /** Normalised (and optionally projected) copies of the rows. */
-export function prepareRows(x: Float32Array, n: number, d: number, o: Pick<ClusterRowsOptions, 'pca' | 'whiten' | 'seed'>): { rows: Float32Array; dim: number; explainedVariance?: number } {
+export function prepareRows(x: Float32Array, n: number, d: number, o: Pick<ClusterRowsOptions, 'pca' | 'whiten' | 'seed'>): { rows: Float32Array; dim: number; pca: number | null; explainedVariance?: number } {
   const rows = l2NormalizeRows(Float32Array.from(x), n, d);
-  if (o.pca === undefined) return { rows, dim: d };
-  const dims = Math.min(o.pca, d, n);
+  const dims = pcaDims(o.pca, n, d);
+  if (dims === null) return { rows, dim: d, pca: null };
   const p = fitPca(rows, n, d, dims, { seed: o.seed });
   const explainedVariance = p.variances.reduce((a, b) => a + b, 0) / p.totalVariance;
   const y = transformPca(p, rows, n, { whiten: o.whiten ?? true });
-  return { rows: o.whiten === false ? y : l2NormalizeRows(y, n, dims), dim: dims, explainedVariance };
+  return { rows: o.whiten === false ? y : l2NormalizeRows(y, n, dims), dim: dims, pca: dims, explainedVariance };
 }
 
 /** Rows of each cluster ordered by distance to the cluster mean (the most typical first). */
@@ -91,9 +107,9 @@ export function clusterRows(x: Float32Array, n: number, d: number, o: ClusterRow
   const method = o.method ?? 'kmeans';
   if (o.k !== 'auto' && !(Number.isInteger(o.k) && o.k >= 2)) throw new Error(`--k must be auto or an integer ≥ 2, got ${o.k}`);
   if (o.k !== 'auto' && o.k > n) throw new Error(`${n} image${n === 1 ? '' : 's'}, fewer than --k ${o.k}`);
-  if (o.pca !== undefined && !(Number.isInteger(o.pca) && o.pca >= 1)) throw new Error(`--pca must be an integer ≥ 1 (principal components kept), got ${o.pca}`);
+  if (o.pca !== undefined && o.pca !== null && !(Number.isInteger(o.pca) && o.pca >= 1)) throw new Error(`--pca must be an integer ≥ 1 (principal components kept), got ${o.pca}`);
   const range = o.k === 'auto' ? autoRange(n, o.kRange) : undefined;
-  const { rows, dim, explainedVariance } = prepareRows(x, n, d, o);
+  const { rows, dim, pca, explainedVariance } = prepareRows(x, n, d, o);
   const part = partitioner(rows, n, dim, { method, restarts: o.restarts, seed: o.seed });
   const sample = silhouetteSample(rows, n, dim, o.silhouetteSample ?? 2000, o.seed);
   let raw: Int32Array;
@@ -106,7 +122,7 @@ export function clusterRows(x: Float32Array, n: number, d: number, o: ClusterRow
   const { labels, sizes } = canonicalLabels(raw);
   const k = sizes.length;
   const silhouette = n > k ? sampleSilhouette(sample, labels) : 0;
-  return { k, method, labels, sizes, silhouette, scores, rows, dim, explainedVariance, members: membersByCentrality(rows, dim, labels, k) };
+  return { k, method, labels, sizes, silhouette, scores, rows, dim, pca, explainedVariance, members: membersByCentrality(rows, dim, labels, k) };
 }
 
 export interface LabelScores {
