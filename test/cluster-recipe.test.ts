@@ -135,6 +135,10 @@ describe('graft cluster', () => {
     assert.deepEqual(t.labels, ['red', 'ring', 'stripes']);
     assert.ok(t.test!.n > 0 && t.test!.accuracy === 1, `test accuracy ${t.test!.accuracy} on ${t.test!.n}`);
     assert.deepEqual(snapshot(flat), before, 'training on the links leaves the sources alone');
+    // The trained bundle's network as the backbone (--from).
+    const f = await clusterRecipe({ data: labelled, k: 3, from: path.join(tmp, 'model') });
+    assert.equal(f.ari, 1);
+    assert.notEqual(f.backbone.name, r.backbone.name);
     // A second run never replaces the folders (they hold the renames).
     await assert.rejects(clusterRecipe({ data: flat, k: 3, out, writeFolders: true }), /already exists/);
     assert.ok(fs.existsSync(path.join(folders, 'red')));
