@@ -12,6 +12,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { clusterRecipe } from '../src/recipes/cluster.js';
 import { trainClassifier } from '../src/recipes/train.js';
+import { writeClusterFolders } from '../src/strategies/cluster/folders.js';
 import { rng } from '../src/util/rng.js';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -148,6 +149,20 @@ describe('graft cluster', () => {
     const one = fs.readdirSync(path.join(tmp, 'out-copy', 'folders', 'cluster_00'))[0];
     assert.notEqual(fs.statSync(path.join(tmp, 'out-copy', 'folders', 'cluster_00', one)).ino, fs.statSync(path.join(flat, one)).ino);
     assert.deepEqual(snapshot(flat), before);
+  });
+
+  it('write-folders: raw pixels (IDX/CIFAR samples) become PNGs, same-named files do not collide', async () => {
+    const pixels = Buffer.from(Array.from({ length: 4 * 3 }, (_, i) => i * 20));
+    const raw = { id: 'idx:train-images-idx3-ubyte#7', kind: 'raw' as const, raw: { width: 4, height: 3, channels: 1 as const }, load: async () => pixels };
+    const file = (id: string) => ({ id, kind: 'encoded' as const, load: async () => fs.readFileSync(path.join(labelled, id)) });
+    const dir = path.join(tmp, 'raw-folders');
+    const res = await writeClusterFolders(dir, labelled, [raw, file('red/0.png'), file('ring/0.png')], [0, 1, 1], 2);
+    assert.deepEqual([res.encoded, res.linked + res.copied], [1, 2]);
+    const png = path.join(dir, 'cluster_00', 'idx_train-images-idx3-ubyte_7.png');
+    const back = await sharp(png).raw().toBuffer({ resolveWithObject: true });
+    assert.deepEqual([back.info.width, back.info.height], [4, 3]);
+    assert.deepEqual([...back.data.subarray(0, 12 * back.info.channels)].filter((_, i) => i % back.info.channels === 0), [...pixels]);
+    assert.deepEqual(fs.readdirSync(path.join(dir, 'cluster_01')).sort(), ['red__0.png', 'ring__0.png']);
   });
 
   it('bad input: one-line errors', async () => {
