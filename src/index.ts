@@ -11,6 +11,7 @@ export { finetuneClassifier, fitTailModel, resolveCut, type FinetuneOptions, typ
 export { transferRecipe, type TransferOptions, type TransferResult } from './recipes/transfer.js';
 export { compareRecipe, type CompareOptions, type CompareResult, type ComparePoint as CompareStudyPoint } from './recipes/compare.js';
 export { exportOnnx, type ExportOptions, type ExportResult } from './recipes/export.js';
+export { clusterRecipe, type ClusterOptions, type ClusterResult } from './recipes/cluster.js';
 export { bundleSpec } from './models/bundle-backbone.js';
 export { loadBundleNetwork, type BundleNetwork } from './bundle/network.js';
 export * from './report/index.js';
