@@ -16,6 +16,7 @@ export { fewShotRecipe, type FewShotOptions, type FewShotResult } from './recipe
 export { zeroShotRecipe, type ZeroShotOptions, type ZeroShotResult } from './recipes/zeroshot.js';
 export { evaluateZeroShot, type ZslEvalResult } from './recipes/zsl-eval.js';
 export { writeShapesDataset } from './data/shapes.js';
+export { clusterRecipe, type ClusterOptions, type ClusterResult } from './recipes/cluster.js';
 export { bundleSpec } from './models/bundle-backbone.js';
 export { loadBundleNetwork, type BundleNetwork } from './bundle/network.js';
 export * from './report/index.js';

@@ -225,6 +225,7 @@ export async function loadImageFolder(root: string, opts: LoadOptions = {}): Pro
   }
   const known = [...classDirs.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   if (known.length === 0) {
+    if (opts.unlabelled && !presplit) throw new Error(`${root}: no images (expected image files, or <class>/<image files>, inside it)`);
     throw new Error(`${root}: no class folders (expected ${presplit ? '<split>/' : ''}<class>/<image files> inside it)`);
   }
   const labels = chooseClasses(known, opts, root);

@@ -6,3 +6,5 @@ export { REPORT_FILE, type WrittenReport } from './page.js';
 export { linePlotSvg, svgToPng, writeSvgPng, type Series, type PlotOptions } from './plot.js';
 export { confusionSvg, type HeatmapOptions } from './heatmap.js';
 export { thumbnailPng, type ImageSource } from './thumbs.js';
+export { writeClusterReport, type ClusterReportInput } from './cluster.js';
+export { scatterSvg, groupColor, type ScatterOptions } from './scatter.js';

@@ -36,14 +36,14 @@ export const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#
 const DOTS_UP_TO = 30;
 
 /** A round step (1, 2 or 5 × 10^k) giving about n intervals over [lo, hi]. */
-function niceStep(lo: number, hi: number, n = 5): number {
+export function niceStep(lo: number, hi: number, n = 5): number {
   const raw = (hi - lo) / n;
   const p = Math.pow(10, Math.floor(Math.log10(raw)));
   return [1, 2, 5, 10].map((m) => m * p).find((s) => s >= raw * (1 - 1e-9)) ?? 10 * p;
 }
 
 /** Round-numbered ticks inside [lo, hi]. */
-function ticks(lo: number, hi: number, n = 5): number[] {
+export function ticks(lo: number, hi: number, n = 5): number[] {
   if (!(hi > lo)) return [lo];
   const step = niceStep(lo, hi, n);
   const out: number[] = [];
@@ -65,7 +65,7 @@ function logTicks(lo: number, hi: number): number[] {
 }
 
 /** A tick label with as many significant digits as the tick step needs. */
-function fmt(v: number, step = Math.abs(v)): string {
+export function fmt(v: number, step = Math.abs(v)): string {
   if (v === 0) return '0';
   const a = Math.abs(v);
   const digits = Math.min(6, Math.max(1, Math.floor(Math.log10(a)) - Math.floor(Math.log10(step || a)) + 1));

@@ -20,4 +20,5 @@ export const COMMANDS: readonly Command[] = [
   (await import('./add-class.js')).default,
   (await import('./fewshot.js')).default,
   (await import('./zeroshot.js')).default,
+  (await import('./cluster.js')).default,
 ];

@@ -126,3 +126,33 @@ export function gemm(backend: WasmBackend, a: TensorInfo, b: TensorInfo, transA 
   free(backend, at);
   return c;
 }
+
+/**
+ * C[m,n] = A[m,k] · B[n,k]ᵀ on plain float32 arrays (row-major; views are fine), for numeric code
+ * outside tfjs (clustering, PCA). Native SGEMM on the calling thread whenever the binding loads
+ * (NATIVE_MIN_K compares with XNNPACK, not with a JS loop: at k = 32 MLAS is still ~10× faster
+ * than the loop), else a plain loop (float64 accumulation).
+ */
+export function gemmABt(a: Float32Array, b: Float32Array, m: number, k: number, n: number): Float32Array {
+  if (a.length < m * k || b.length < n * k) throw new Error(`graft gemmABt: [${m},${k}]·[${n},${k}]ᵀ needs ${m * k} and ${n * k} values, got ${a.length} and ${b.length}`);
+  const c = new Float32Array(m * n);
+  if (m === 0 || n === 0) return c;
+  if (k > 0 && nativeGemm()) {
+    session(true).run(
+      { a: new ort.Tensor('float32', a.subarray(0, m * k), [m, k]), b: new ort.Tensor('float32', b.subarray(0, n * k), [n, k]) },
+      { c: new ort.Tensor('float32', c, [m, n]) },
+      {},
+    );
+    return c;
+  }
+  for (let i = 0; i < m; i++) {
+    const oa = i * k;
+    for (let j = 0; j < n; j++) {
+      const ob = j * k;
+      let s = 0;
+      for (let t = 0; t < k; t++) s += a[oa + t] * b[ob + t];
+      c[i * n + j] = s;
+    }
+  }
+  return c;
+}
