@@ -12,26 +12,18 @@ import { openBackboneSpec } from '../models/backbone.js';
 import type { EngineName } from '../models/types.js';
 import { writeClusterReport } from '../report/cluster.js';
 import { formatNumber, percent } from '../report/format.js';
-import { autoRange, clusterFolderName, clusterRows, scoreAgainstLabels, writeClusterFolders, type ClusterMethod, type ClusterRowsResult, type FolderResult, type KScore, type LabelScores } from '../strategies/cluster/index.js';
+import { autoRange, clusterFolderName, clusterRows, scoreAgainstLabels, writeClusterFolders, type ClusterMethod, type ClusterRowsOptions, type ClusterRowsResult, type FolderResult, type KScore, type LabelScores } from '../strategies/cluster/index.js';
 import { fitPca, transformPca } from '../strategies/cluster/pca.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { rng, shuffle } from '../util/rng.js';
 import { silentReporter, type Reporter } from '../util/log.js';
 import { runSpec } from './run.js';
 
-export interface ClusterOptions extends Pick<LoadOptions, 'classes' | 'limitPerClass' | 'strict'> {
+/** The clustering options (k, method, PCA, restarts, seed, …) are clusterRows'; the rest is data, output and backbone. */
+export interface ClusterOptions extends Pick<LoadOptions, 'classes' | 'limitPerClass' | 'strict'>, Omit<ClusterRowsOptions, 'progress'> {
   data: string;
   /** clusters.json, report.html (+ plots) and, with writeFolders, folders/. Without it: results only. */
   out?: string;
-  k: number | 'auto';
-  kRange?: [number, number];
-  method?: ClusterMethod;
-  /** Principal components (default DEFAULT_PCA, at most one per 10 images); null: cluster the L2-normalised features. */
-  pca?: number | null;
-  whiten?: boolean;
-  restarts?: number;
-  seed?: number;
-  silhouetteSample?: number;
   writeFolders?: boolean;
   /** --write-folders: copy files instead of hard-linking them. */
   copy?: boolean;
