@@ -14,7 +14,9 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { tf } from '../engine/tfjs.js';
 import { parseSafetensorsHeader, readSafetensors, writeSafetensors, type SafetensorsInput } from '../import/safetensors.js';
 import { writeFileAtomic } from '../util/fs.js';
-import type { EpochLogs } from './trainer.js';
+import { crc32 } from 'node:zlib';
+import type { BatchSource } from './source.js';
+import type { EpochLogs, TrainerOptions } from './trainer.js';
 
 export interface CheckpointOptions {
   /** The checkpoint file (rewritten after every epoch). */
@@ -41,6 +43,8 @@ export interface TrainProgress {
 /** The live objects a checkpoint is taken from and restored into. */
 export interface TrainState {
   model: tfl.LayersModel;
+  /** An objective's own networks (e.g. a domain discriminator), saved after the model's weights. */
+  modules?: tfl.LayersModel[];
   /** One optimizer per parameter group, in group order. */
   optimizers: tf.Optimizer[];
   /** Weights of the best epoch (model.getWeights() order), if kept. */
@@ -68,15 +72,19 @@ interface AdamInternals {
   accBeta2?: tf.Variable;
 }
 
-function weightList(model: tfl.LayersModel): { name: string; shape: number[] }[] {
-  return model.weights.map((w) => ({ name: w.originalName, shape: w.shape as number[] }));
+function networks(state: Pick<TrainState, 'model' | 'modules'>): tfl.LayersModel[] {
+  return [state.model, ...(state.modules ?? [])];
+}
+
+function weightList(state: Pick<TrainState, 'model' | 'modules'>): { name: string; shape: number[] }[] {
+  return networks(state).flatMap((m, j) => m.weights.map((w, i) => ({ name: j ? `module${j}.weight${i}` : w.originalName, shape: w.shape as number[] })));
 }
 
 /** Write a checkpoint of `state` at `progress` (atomic). */
 export async function saveCheckpoint(opts: CheckpointOptions, fingerprint: Record<string, unknown>, state: TrainState, progress: TrainProgress): Promise<void> {
   const tensors = new Map<string, SafetensorsInput>();
   const put = async (name: string, t: tf.Tensor) => tensors.set(name, { shape: t.shape, data: (await t.data()) as Float32Array });
-  const weights = state.model.getWeights();
+  const weights = networks(state).flatMap((m) => m.getWeights());
   for (let i = 0; i < weights.length; i++) await put(`model.${i}`, weights[i]);
   if (state.bestWeights) for (let i = 0; i < state.bestWeights.length; i++) await put(`best.${i}`, state.bestWeights[i]);
   const optimizers: Header['optimizers'] = [];
@@ -96,7 +104,7 @@ export async function saveCheckpoint(opts: CheckpointOptions, fingerprint: Recor
     tag: opts.tag ?? '',
     fingerprint,
     progress: { ...progress, best: { score: Number.isFinite(progress.best.score) ? progress.best.score : null, epoch: progress.best.epoch } },
-    weights: weightList(state.model),
+    weights: weightList(state),
     hasBest: !!state.bestWeights,
     optimizers,
   };
@@ -140,7 +148,7 @@ export async function loadCheckpoint(
   const { header, buf } = readHeader(file);
   const tag = opts.tag ?? '';
   if (header.tag !== tag) throw new Error(`${file}: this checkpoint belongs to "${header.tag}", not to "${tag}"`);
-  const here = weightList(state.model);
+  const here = weightList(state);
   const there = header.weights;
   if (here.length !== there.length) throw new Error(`${file}: checkpoint of another model (${there.length} weight tensors there, ${here.length} here)`);
   here.forEach((w, i) => {
@@ -160,9 +168,13 @@ export async function loadCheckpoint(
     if (!t) throw new Error(`${file}: checkpoint is missing tensor ${name}`);
     return tf.tensor(t.data, t.shape);
   };
-  const model = here.map((_, i) => get(`model.${i}`));
-  state.model.setWeights(model);
-  tf.dispose(model);
+  const all = here.map((_, i) => get(`model.${i}`));
+  let at = 0;
+  for (const m of networks(state)) {
+    m.setWeights(all.slice(at, at + m.weights.length));
+    at += m.weights.length;
+  }
+  tf.dispose(all);
   for (let g = 0; g < header.optimizers.length; g++) {
     const o = header.optimizers[g];
     if (o.slots === 0) continue;
@@ -179,7 +191,7 @@ export async function loadCheckpoint(
       });
     }
   }
-  const bestWeights = header.hasBest ? here.map((_, i) => get(`best.${i}`)) : undefined;
+  const bestWeights = header.hasBest ? state.model.weights.map((_, i) => get(`best.${i}`)) : undefined;
   const p = header.progress;
   return { progress: { ...p, best: { score: p.best.score ?? -Infinity, epoch: p.best.epoch } }, bestWeights };
 }
@@ -190,4 +202,32 @@ export function peekCheckpoint(file: string): { tag: string; progress: TrainProg
   const { header } = readHeader(file);
   const p = header.progress;
   return { tag: header.tag, progress: { ...p, best: { score: p.best.score ?? -Infinity, epoch: p.best.epoch } } };
+}
+
+/** What a checkpoint must agree on to continue a run: options, parameter groups, data, objective. */
+export function runFingerprint(model: tfl.LayersModel, o: TrainerOptions, train: BatchSource, val: BatchSource | undefined): Record<string, unknown> {
+  const mults = model.trainableWeights.map((w) => [w.originalName, o.lrMultiplier ? o.lrMultiplier(w.originalName) : 1] as const);
+  const count = new Map<number, number>();
+  for (const [, m] of mults) count.set(m, (count.get(m) ?? 0) + 1);
+  const rows = (d: BatchSource) => `${d.n}×${d.dim}, labels crc32 ${crc32(new Uint8Array(d.y.buffer, d.y.byteOffset, d.y.byteLength))}`;
+  return {
+    optimizer: o.optimizer,
+    lr: o.lr,
+    lrAt: o.lrAt ? 'custom' : undefined,
+    epochs: o.epochs,
+    batchSize: o.batchSize,
+    schedule: o.schedule,
+    weightDecay: o.weightDecay,
+    momentum: o.momentum,
+    labelSmoothing: o.labelSmoothing,
+    classWeights: o.classWeights,
+    patience: o.patience,
+    monitor: o.monitor,
+    restoreBest: o.restoreBest,
+    seed: o.seed,
+    lrMultipliers: `${[...count].map(([m, c]) => `${c} at ×${m}`).join(', ')} (crc32 ${crc32(JSON.stringify(mults))})`,
+    train: rows(train),
+    val: val ? rows(val) : 'none',
+    ...(o.objective ? { objective: o.objective.name, ...o.objective.fingerprint } : {}),
+  };
 }

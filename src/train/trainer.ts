@@ -13,23 +13,24 @@
  * weights as an uninterrupted run).
  */
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { crc32 } from 'node:zlib';
 import { tf } from '../engine/tfjs.js';
 import { rng, shuffle } from '../util/rng.js';
+import { fitLbfgs } from './fit-lbfgs.js';
 import { FusedAdamOptimizer } from './fused-adam.js';
-import { lbfgsMinimize } from './lbfgs.js';
-import { SoftmaxObjective } from './softmax-objective.js';
+import { correctCount, disposeOptimizer, scheduledLr, setLearningRate, type ScheduleName } from './optim.js';
 import { EVAL_EPOCH, evalBatchSize, isBatchSource, range, readAll, toSource, type BatchSource, type Examples } from './source.js';
-import { loadCheckpoint, saveCheckpoint, type CheckpointOptions, type TrainProgress } from './checkpoint.js';
+import { loadCheckpoint, runFingerprint, saveCheckpoint, type CheckpointOptions, type TrainProgress } from './checkpoint.js';
+import type { Objective, StepInfo } from './objective.js';
 
 export type { BatchSource, Examples } from './source.js';
 export type { CheckpointOptions } from './checkpoint.js';
+export type { Objective, ObjectiveBatch, ObjectiveOutput, StepInfo } from './objective.js';
 
 /** What the Trainer trains and evaluates on: rows in memory, or a source that streams them. */
 export type Rows = Examples | BatchSource;
 
 export type OptimizerName = 'adam' | 'adamw' | 'sgd' | 'lbfgs';
-export type ScheduleName = 'constant' | 'cosine' | 'onecycle' | 'step';
+export { scheduledLr, type ScheduleName } from './optim.js';
 
 export interface EpochLogs {
   epoch: number;
@@ -39,6 +40,8 @@ export interface EpochLogs {
   val_accuracy?: number;
   lr: number;
   seconds: number;
+  /** An objective's named loss terms, averaged over the epoch's training batches. */
+  terms?: Record<string, number>;
 }
 
 export interface TrainContext {
@@ -89,6 +92,8 @@ export interface TrainerOptions {
   checkpoint?: CheckpointOptions;
   /** Continue from `checkpoint.path` if that file exists (else start fresh). */
   resume?: boolean;
+  /** The training loss, when it is not cross-entropy of the model's logits (minibatch optimizers only). */
+  objective?: Objective;
 }
 
 const DEFAULTS = {
@@ -108,34 +113,16 @@ const DEFAULTS = {
   threads: 0,
 };
 
-/** Learning rate at `step` of `total` for a schedule peaking at `lr`. */
-export function scheduledLr(schedule: ScheduleName, lr: number, step: number, total: number): number {
-  const t = total > 1 ? Math.min(1, step / (total - 1)) : 0;
-  switch (schedule) {
-    case 'constant':
-      return lr;
-    case 'cosine':
-      return lr * 0.5 * (1 + Math.cos(Math.PI * t));
-    case 'onecycle': {
-      const warm = 0.25;
-      if (t < warm) return lr * (0.04 + 0.96 * (t / warm));
-      return lr * 0.5 * (1 + Math.cos(Math.PI * ((t - warm) / (1 - warm))));
-    }
-    case 'step':
-      return lr * Math.pow(0.1, Math.floor(t * 3 - 1e-9));
-  }
-}
-
 function countClasses(y: Int32Array, k: number): number[] {
   const c = new Array<number>(k).fill(0);
-  for (const v of y) c[v]++;
+  for (const v of y) if (v >= 0) c[v]++;
   return c;
 }
 
 export class Trainer {
   /** Set by a callback to stop after the current epoch. */
   stopTraining = false;
-  readonly opts: Required<Omit<TrainerOptions, 'classWeights' | 'callbacks' | 'lrMultiplier' | 'lrAt' | 'checkpoint' | 'resume'>> & TrainerOptions;
+  readonly opts: Required<Omit<TrainerOptions, 'classWeights' | 'callbacks' | 'lrMultiplier' | 'lrAt' | 'checkpoint' | 'resume' | 'objective'>> & TrainerOptions;
   readonly history: EpochLogs[] = [];
 
   constructor(readonly model: tfl.LayersModel, opts: TrainerOptions = {}) {
@@ -251,6 +238,7 @@ export class Trainer {
     if (train.n === 0) throw new Error('no training examples');
     const o = this.opts;
     if (o.checkpoint && o.optimizer === 'lbfgs') throw new Error('checkpoints need a minibatch optimizer (adam, adamw or sgd), not lbfgs');
+    if (o.objective && o.optimizer === 'lbfgs') throw new Error(`objective ${o.objective.name} needs a minibatch optimizer (adam, adamw or sgd), not lbfgs`);
     const ctx: TrainContext = { model: this.model, trainer: this };
     await this.callbacks('onTrainBegin', ctx);
     const cw = this.classWeightTensor(train);
@@ -279,7 +267,10 @@ export class Trainer {
       return this.stopTraining;
     };
     try {
-      if (o.optimizer === 'lbfgs') await this.fitLbfgs(await readAll(train), cw, onEpoch);
+      if (o.optimizer === 'lbfgs') {
+        const rows = await readAll(train);
+        await fitLbfgs({ model: this.model, train: rows, classWeights: cw, numClasses: this.numClasses(), opts: o, lossOf: (l, y, w) => this.lossOf(l, y, w), l2Term: () => this.l2Term(), onEpoch });
+      }
       else await this.fitMinibatch(train, val, cw, run, onEpoch, ctx);
       const last = this.history[this.history.length - 1]?.epoch;
       if (o.restoreBest && run.bestWeights && run.progress.best.epoch !== last) this.model.setWeights(run.bestWeights);
@@ -309,10 +300,12 @@ export class Trainer {
         const s = (i * bs) % train.n;
         const m = Math.min(bs, train.n - s);
         const x = await train.rows(range(s, m), 0);
+        await this.opts.objective?.beforeStep?.({ epoch: 0, step: i, totalSteps: warmup + steps, progress: 0, idx: range(s, m) });
         tf.tidy(() => {
-          const { value, correct } = this.lossAndGrads(x, train.y.subarray(s, s + m), train.dim, vars, cw);
+          const idx = range(s, m);
+          const { value, correct, terms } = this.lossAndGrads(x, train.y.subarray(s, s + m), train.dim, vars, cw, { epoch: 0, step: i, totalSteps: warmup + steps, progress: 0, idx });
           value.dataSync();
-          correct.dispose();
+          tf.dispose([correct, ...Object.values(terms)]);
         });
       }
       return (performance.now() - t0) / 1000 / Math.max(1, steps);
@@ -339,8 +332,10 @@ export class Trainer {
   /** Trainable variables grouped by learning-rate multiplier (multiplier 0 = frozen, left out). */
   private paramGroups(): { mult: number; vars: tf.Variable[]; kernels: tf.Variable[] }[] {
     const groups = new Map<number, { mult: number; vars: tf.Variable[]; kernels: tf.Variable[] }>();
-    for (const w of this.model.trainableWeights) {
-      const mult = this.opts.lrMultiplier ? this.opts.lrMultiplier(w.originalName) : 1;
+    const own = new Set(this.model.trainableWeights);
+    const extra = (this.opts.objective?.modules ?? []).flatMap((m) => m.trainableWeights);
+    for (const w of [...this.model.trainableWeights, ...extra]) {
+      const mult = own.has(w) && this.opts.lrMultiplier ? this.opts.lrMultiplier(w.originalName) : 1;
       if (!(mult > 0)) continue;
       const g = groups.get(mult) ?? { mult, vars: [], kernels: [] };
       const v = w.read() as tf.Variable;
@@ -353,50 +348,33 @@ export class Trainer {
   }
 
   /**
-   * Loss of one batch (plus the L2 term unless AdamW), its gradients with respect to `vars`, and
-   * the batch's number of correct predictions (kept: the caller disposes it). Call inside tidy.
+   * Loss of one batch (plus the L2 term unless AdamW), its gradients with respect to `vars`, the
+   * batch's number of correct predictions and the objective's loss terms (kept: the caller
+   * disposes them). Call inside tidy.
    */
-  private lossAndGrads(x: Float32Array, labels: Int32Array, dim: number, vars: tf.Variable[], cw: tf.Tensor1D | undefined) {
+  private lossAndGrads(x: Float32Array, labels: Int32Array, dim: number, vars: tf.Variable[], cw: tf.Tensor1D | undefined, info: StepInfo) {
     const o = this.opts;
     const m = labels.length;
     const xt = tf.tensor2d(x, [m, dim]);
     const y = tf.tensor1d(labels, 'int32');
     let correct: tf.Scalar | undefined;
+    let terms: Record<string, tf.Scalar> = {};
     const { value, grads } = tf.variableGrads(() => {
-      const logits = this.model.apply(xt, { training: true }) as tf.Tensor2D;
+      let logits: tf.Tensor2D;
+      let l: tf.Scalar;
+      if (o.objective) {
+        const out = o.objective.loss({ ...info, model: this.model, x: xt, labels: y, crossEntropy: (lg, lb) => this.lossOf(lg, lb, cw) });
+        logits = out.logits;
+        l = out.loss;
+        terms = Object.fromEntries(Object.entries(out.terms ?? {}).map(([k, t]) => [k, tf.keep(t)]));
+      } else {
+        logits = this.model.apply(xt, { training: true }) as tf.Tensor2D;
+        l = this.lossOf(logits, y, cw);
+      }
       correct = tf.keep(correctCount(logits, y));
-      const l = this.lossOf(logits, y, cw);
       return o.optimizer !== 'adamw' && o.weightDecay > 0 ? (tf.add(l, this.l2Term()) as tf.Scalar) : l;
     }, vars);
-    return { value, grads, correct: correct! };
-  }
-
-  /** What a checkpoint must agree on to continue this run: options, parameter groups, data. */
-  private fingerprint(train: BatchSource, val: BatchSource | undefined): Record<string, unknown> {
-    const o = this.opts;
-    const mults = this.model.trainableWeights.map((w) => [w.originalName, o.lrMultiplier ? o.lrMultiplier(w.originalName) : 1] as const);
-    const count = new Map<number, number>();
-    for (const [, m] of mults) count.set(m, (count.get(m) ?? 0) + 1);
-    const rows = (d: BatchSource) => `${d.n}×${d.dim}, labels crc32 ${crc32(new Uint8Array(d.y.buffer, d.y.byteOffset, d.y.byteLength))}`;
-    return {
-      optimizer: o.optimizer,
-      lr: o.lr,
-      lrAt: o.lrAt ? 'custom' : undefined,
-      epochs: o.epochs,
-      batchSize: o.batchSize,
-      schedule: o.schedule,
-      weightDecay: o.weightDecay,
-      momentum: o.momentum,
-      labelSmoothing: o.labelSmoothing,
-      classWeights: o.classWeights,
-      patience: o.patience,
-      monitor: o.monitor,
-      restoreBest: o.restoreBest,
-      seed: o.seed,
-      lrMultipliers: `${[...count].map(([m, c]) => `${c} at ×${m}`).join(', ')} (crc32 ${crc32(JSON.stringify(mults))})`,
-      train: rows(train),
-      val: val ? rows(val) : 'none',
-    };
+    return { value, grads, correct: correct!, terms };
   }
 
   private async fitMinibatch(
@@ -412,10 +390,10 @@ export class Trainer {
     const groups = this.paramGroups().map((g) => ({ ...g, opt: this.makeOptimizer() }));
     const vars = groups.flatMap((g) => g.vars);
     const optimizers = groups.map((g) => g.opt);
-    const fingerprint = o.checkpoint ? this.fingerprint(train, val) : {};
+    const fingerprint = o.checkpoint ? runFingerprint(this.model, o, train, val) : {};
     try {
       if (o.checkpoint && o.resume) {
-        const saved = await loadCheckpoint(o.checkpoint, fingerprint, { model: this.model, optimizers });
+        const saved = await loadCheckpoint(o.checkpoint, fingerprint, { model: this.model, modules: o.objective?.modules, optimizers });
         if (saved) {
           run.bestWeights?.forEach((t) => t.dispose());
           run.bestWeights = saved.bestWeights;
@@ -440,6 +418,7 @@ export class Trainer {
         let lossSum = 0;
         let correct = 0;
         let seen = 0;
+        const termSums = new Map<string, number>();
         let lr = o.lr;
         let next: Promise<Float32Array> | undefined = train.rows(batch(0), epoch);
         for (let s = 0; s < train.n; s += bs) {
@@ -448,7 +427,10 @@ export class Trainer {
           next = s + bs < train.n ? train.rows(batch(s + bs), epoch) : undefined; // requested before this step runs
           const labels = Int32Array.from(idx, (i) => train.y[i]);
           lr = o.lrAt ? o.lrAt(step, totalSteps) : scheduledLr(o.schedule, o.lr, step, totalSteps);
-          const [loss, acc] = this.trainStep(x, labels, train.dim, groups, vars, cw, lr);
+          const info: StepInfo = { epoch, step, totalSteps, progress: step / totalSteps, idx };
+          await o.objective?.beforeStep?.(info);
+          const [loss, acc, terms] = this.trainStep(x, labels, train.dim, groups, vars, cw, lr, info);
+          for (const [k, v] of Object.entries(terms)) termSums.set(k, (termSums.get(k) ?? 0) + v * idx.length);
           lossSum += loss * idx.length;
           correct += acc;
           seen += idx.length;
@@ -461,9 +443,11 @@ export class Trainer {
           if (this.stopTraining) break;
         }
         next?.catch(() => undefined); // a prefetch abandoned by a stop mid-epoch
-        const stop = await onEpoch({ epoch, loss: lossSum / Math.max(1, seen), accuracy: correct / Math.max(1, seen), lr, seconds: (performance.now() - t0) / 1000 });
+        const logs: EpochLogs = { epoch, loss: lossSum / Math.max(1, seen), accuracy: correct / Math.max(1, seen), lr, seconds: (performance.now() - t0) / 1000 };
+        if (termSums.size) logs.terms = Object.fromEntries([...termSums].map(([k, v]) => [k, v / Math.max(1, seen)]));
+        const stop = await onEpoch(logs);
         Object.assign(p, { epoch: epoch + 1, step, rngState: rand.state, stopped: stop });
-        if (o.checkpoint) await saveCheckpoint(o.checkpoint, fingerprint, { model: this.model, optimizers, bestWeights: run.bestWeights }, p);
+        if (o.checkpoint) await saveCheckpoint(o.checkpoint, fingerprint, { model: this.model, modules: o.objective?.modules, optimizers, bestWeights: run.bestWeights }, p);
       }
     } finally {
       for (const g of groups) disposeOptimizer(g.opt);
@@ -479,10 +463,11 @@ export class Trainer {
     vars: tf.Variable[],
     cw: tf.Tensor1D | undefined,
     lr: number,
-  ): [number, number] {
+    info: StepInfo,
+  ): [number, number, Record<string, number>] {
     const o = this.opts;
     return tf.tidy(() => {
-      const { value, grads, correct } = this.lossAndGrads(x, labels, dim, vars, cw);
+      const { value, grads, correct, terms } = this.lossAndGrads(x, labels, dim, vars, cw, info);
       for (const g of groups) {
         const glr = lr * g.mult;
         setLearningRate(g.opt, glr);
@@ -495,94 +480,12 @@ export class Trainer {
         g.opt.applyGradients(Object.fromEntries(g.vars.map((v) => [v.name, grads[v.name]])));
         if (decoupled && !(g.opt instanceof FusedAdamOptimizer)) for (const k of g.kernels) k.assign(tf.mul(k, 1 - glr * o.weightDecay));
       }
-      const out: [number, number] = [value.dataSync()[0], correct.dataSync()[0]];
-      correct.dispose();
+      const out: [number, number, Record<string, number>] = [value.dataSync()[0], correct.dataSync()[0], Object.fromEntries(Object.entries(terms).map(([k, t]) => [k, t.dataSync()[0]]))];
+      tf.dispose([correct, ...Object.values(terms)]);
       return out;
     });
   }
 
-  private async fitLbfgs(train: Examples, cw: tf.Tensor1D | undefined, onEpoch: (l: EpochLogs) => Promise<boolean>): Promise<void> {
-    const o = this.opts;
-    const vars = this.model.trainableWeights.map((w) => w.read() as tf.Variable);
-    const linear = isLinearDense(this.model);
-    const x = linear ? undefined : tf.tensor2d(train.x, [train.n, train.dim]);
-    const y = linear ? undefined : tf.tensor1d(train.y, 'int32');
-    let objective: SoftmaxObjective | undefined;
-    try {
-      const sizes = vars.map((v) => v.size);
-      const total = sizes.reduce((a, b) => a + b, 0);
-      const setFlat = (p: Float64Array) => {
-        let off = 0;
-        vars.forEach((v, i) => {
-          v.assign(tf.tensor(Float32Array.from(p.subarray(off, off + sizes[i])), v.shape));
-          off += sizes[i];
-        });
-      };
-      const getFlat = (): Float64Array => {
-        const p = new Float64Array(total);
-        let off = 0;
-        vars.forEach((v, i) => {
-          p.set(v.dataSync(), off);
-          off += sizes[i];
-        });
-        return p;
-      };
-      let lastAcc = 0;
-      let fg: (p: Float64Array) => Promise<{ f: number; g: Float64Array }>;
-      if (isLinearDense(this.model)) {
-        // A single Dense layer: evaluate the convex objective in ORT (fast GEMMs), not tfjs.
-        const cwArr = cw ? Array.from(cw.dataSync()) : undefined;
-        objective = await SoftmaxObjective.create(train, { numClasses: this.numClasses(), labelSmoothing: o.labelSmoothing, classWeights: cwArr, threads: o.threads || undefined });
-        const obj = objective;
-        fg = async (p) => {
-          const r = await obj.evaluate(p, o.weightDecay);
-          lastAcc = r.accuracy;
-          return r;
-        };
-      } else {
-        fg = async (p) => {
-          tf.tidy(() => setFlat(p));
-          const out = tf.tidy(() => {
-            let acc: tf.Scalar | undefined;
-            const { value, grads } = tf.variableGrads(() => {
-              const logits = this.model.apply(x!, { training: false }) as tf.Tensor2D;
-              acc = tf.keep(correctCount(logits, y!));
-              const l = this.lossOf(logits, y!, cw);
-              return o.weightDecay > 0 ? (tf.add(l, this.l2Term()) as tf.Scalar) : l;
-            }, vars);
-            return [value, acc!, ...vars.map((v) => grads[v.name])];
-          });
-          const [value, acc, ...grads] = out;
-          lastAcc = acc.dataSync()[0] / train.n;
-          const g = new Float64Array(total);
-          let off = 0;
-          grads.forEach((t, i) => {
-            g.set(t.dataSync(), off);
-            off += sizes[i];
-          });
-          const f = value.dataSync()[0];
-          out.forEach((t) => t.dispose());
-          return { f, g };
-        };
-      }
-      let t0 = performance.now();
-      await lbfgsMinimize(fg, getFlat(), {
-        maxIter: o.epochs,
-        tol: o.tol,
-        onIter: async (it, f, p) => {
-          if (linear) tf.tidy(() => setFlat(p)); // ORT does not touch the model: sync it for validation
-          const stop = await onEpoch({ epoch: it, loss: f, accuracy: lastAcc, lr: 1, seconds: (performance.now() - t0) / 1000 });
-          t0 = performance.now();
-          return stop;
-        },
-        onPoint: (p) => tf.tidy(() => setFlat(p)),
-      });
-    } finally {
-      x?.dispose();
-      y?.dispose();
-      await objective?.release();
-    }
-  }
 }
 
 /** The training loop lets the event loop run (Ctrl-C, I/O) at least this often; every step costs measurably more. */
@@ -594,32 +497,6 @@ interface FitRun {
   bestWeights?: tf.Tensor[];
 }
 
-/** Set an optimizer's learning rate (SGD/momentum keep it in a derived constant, Adam reads the field). */
-function setLearningRate(opt: tf.Optimizer, lr: number): void {
-  const o = opt as unknown as { learningRate: number; setLearningRate?: (lr: number) => void };
-  if (o.learningRate === lr) return;
-  if (o.setLearningRate) o.setLearningRate(lr);
-  else o.learningRate = lr;
-}
-
-/** Dispose an optimizer fully (tfjs's momentum optimizer leaves its learning-rate scalar behind). */
-function disposeOptimizer(opt: tf.Optimizer): void {
-  opt.dispose();
-  (opt as unknown as { c?: tf.Tensor }).c?.dispose();
-}
-
 function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
-}
-
-/** True for a model that is one Dense layer with linear activation (a softmax-regression head). */
-function isLinearDense(model: tfl.LayersModel): boolean {
-  const dense = model.layers.filter((l) => l.getClassName() === 'Dense');
-  const others = model.layers.filter((l) => !['Dense', 'InputLayer'].includes(l.getClassName()));
-  return dense.length === 1 && others.length === 0 && (dense[0].getConfig().activation ?? 'linear') === 'linear' && dense[0].getWeights().length === 2;
-}
-
-/** Number of rows whose arg-max logit equals the label. */
-function correctCount(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
-  return tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labels), 'int32')) as tf.Scalar;
 }
