@@ -11,6 +11,7 @@ import type { Sample, Skipped } from '../data/types.js';
 import { decodeToRgb, decodeToTensorData, preprocessKey } from '../data/decode.js';
 import { checkView, type AugmentView } from '../data/augment.js';
 import { FeatureStore, extractorId } from './store.js';
+import { remoteExtractor, type RemoteExtractor } from './remote.js';
 import { graftHome } from '../util/fs.js';
 import { silentReporter, type Reporter } from '../util/log.js';
 import { addStage, timed, timedAsync } from '../util/profile.js';
@@ -24,6 +25,11 @@ export interface ExtractOptions {
   reporter?: Reporter;
   /** Throw on the first undecodable file instead of skipping it. */
   strict?: boolean;
+  /**
+   * Compute the store's misses with this executor (a job queue, src/scale/); `null` = the local
+   * engine. Default: the process's executor (setRemoteExtractor) when caching, else local.
+   */
+  remote?: RemoteExtractor | null;
 }
 
 export interface FeatureMatrix {
@@ -132,45 +138,23 @@ export async function extractFeatures(samples: Sample[], backbone: Backbone, opt
         bar.tick();
       } else todo.push(i);
     }
-    // 2. Decode ahead of inference, and keep the engine fed: `ahead` batches decoding, up to
-    //    `inflight` batches queued on the engine (it runs in a worker thread, so the main thread
-    //    stays free to collect decodes and write rows while a batch runs).
-    const batches: number[][] = [];
-    for (let s = 0; s < todo.length; s += batchSize) batches.push(todo.slice(s, s + batchSize));
-    const decodes: Promise<Decoded>[] = [];
-    const decodeFrom = (b: number) => {
-      while (decodes.length < Math.min(batches.length, b + AHEAD)) decodes.push(decodeBatch(samples, batches[decodes.length], backbone, view, !!opts.strict, skipped));
+    // 2. Compute the misses: here, or on the remote executor (which fills the same rows and store).
+    const remote = opts.remote !== undefined ? opts.remote : store === null ? null : remoteExtractor();
+    const sink: RowSink = {
+      row: (i, row) => {
+        data.set(row, i * dim);
+        have[i] = 1;
+        computed++;
+        timed('store', () => store?.put(keys[i], row));
+      },
+      skip: (i, reason) => {
+        if (opts.strict) throw new Error(reason.includes(samples[i].id) ? reason : `${samples[i].id}: ${reason}`);
+        skipped.push({ file: samples[i].id, reason });
+      },
+      tick: (n) => bar.tick(n),
     };
-    const running: Promise<void>[] = [];
-    try {
-      for (let b = 0; b < batches.length; b++) {
-        decodeFrom(b);
-        const { buf, ok } = await timedAsync('decode-wait', () => decodes[b]);
-        delete decodes[b];
-        decodeFrom(b + 1);
-        if (ok.length) {
-          const t = performance.now();
-          running.push(
-            backbone.extract(buf, ok.length).then((feats) => {
-              addStage('engine', performance.now() - t);
-              ok.forEach((i, j) => {
-                const row = feats.subarray(j * dim, (j + 1) * dim);
-                data.set(row, i * dim);
-                have[i] = 1;
-                timed('store', () => store?.put(keys[i], row));
-              });
-              computed += ok.length;
-              bar.tick(batches[b].length);
-            }),
-          );
-        } else bar.tick(batches[b].length);
-        if (running.length >= INFLIGHT) await timedAsync('engine-wait', () => running.shift()!);
-      }
-      await timedAsync('engine-wait', () => Promise.all(running));
-    } finally {
-      // On an error (strict mode, a failed run) let what is in flight settle before the store closes.
-      await Promise.allSettled([...running, ...decodes.filter(Boolean)]);
-    }
+    if (remote && todo.length) await computeRemote(remote, samples, todo, keys, backbone, opts.view ?? 'none', sink);
+    else await computeLocal(samples, todo, backbone, view, batchSize, !!opts.strict, skipped, sink);
   } finally {
     bar.done();
     if (ownStore) store?.close();
@@ -183,4 +167,68 @@ export async function extractFeatures(samples: Sample[], backbone: Backbone, opt
   }
   const out = used.length === samples.length ? data : data.slice(0, used.length * dim);
   return { data: out, n: used.length, dim, samples: used, skipped, computed, cached };
+}
+
+/** Where computed rows, skips and progress go (the matrix, the store, the report, the bar). */
+interface RowSink {
+  row(i: number, row: Float32Array): void;
+  skip(i: number, reason: string): void;
+  tick(n: number): void;
+}
+
+/** The misses `todo` through the local engine, decoding one batch ahead. */
+async function computeLocal(samples: Sample[], todo: number[], backbone: Backbone, view: AugmentView, batchSize: number, strict: boolean, skipped: Skipped[], sink: RowSink): Promise<void> {
+  const dim = backbone.dim;
+  // Decode ahead of inference, and keep the engine fed: `ahead` batches decoding, up to
+  //    `inflight` batches queued on the engine (it runs in a worker thread, so the main thread
+  //    stays free to collect decodes and write rows while a batch runs).
+  const batches: number[][] = [];
+  for (let s = 0; s < todo.length; s += batchSize) batches.push(todo.slice(s, s + batchSize));
+  const decodes: Promise<Decoded>[] = [];
+  const decodeFrom = (b: number) => {
+    while (decodes.length < Math.min(batches.length, b + AHEAD)) decodes.push(decodeBatch(samples, batches[decodes.length], backbone, view, strict, skipped));
+  };
+  const running: Promise<void>[] = [];
+  try {
+    for (let b = 0; b < batches.length; b++) {
+      decodeFrom(b);
+      const { buf, ok } = await timedAsync('decode-wait', () => decodes[b]);
+      delete decodes[b];
+      decodeFrom(b + 1);
+      if (ok.length) {
+        const t = performance.now();
+        running.push(
+          backbone.extract(buf, ok.length).then((feats) => {
+            addStage('engine', performance.now() - t);
+            ok.forEach((i, j) => sink.row(i, feats.subarray(j * dim, (j + 1) * dim)));
+            sink.tick(batches[b].length);
+          }),
+        );
+      } else sink.tick(batches[b].length);
+      if (running.length >= INFLIGHT) await timedAsync('engine-wait', () => running.shift()!);
+    }
+    await timedAsync('engine-wait', () => Promise.all(running));
+  } finally {
+    // On an error (strict mode, a failed run) let what is in flight settle before the store closes.
+    await Promise.allSettled([...running, ...decodes.filter(Boolean)]);
+  }
+}
+
+/** The misses `todo` through a remote executor: same rows, same keys, same skip reasons. */
+async function computeRemote(remote: RemoteExtractor, samples: Sample[], todo: number[], keys: string[], backbone: Backbone, view: string, sink: RowSink): Promise<void> {
+  const dim = backbone.dim;
+  let reported = 0;
+  await remote.extract({
+    backbone,
+    view,
+    storeId: storeIdFor(backbone, view),
+    items: todo.map((i) => ({ sample: samples[i], key: keys[i] })),
+    onRows: (items, rows) => items.forEach((t, j) => sink.row(todo[t], rows.subarray(j * dim, (j + 1) * dim))),
+    onSkipped: (t, reason) => sink.skip(todo[t], reason),
+    onProgress: (done) => {
+      if (done > reported) sink.tick(done - reported);
+      reported = Math.max(reported, done);
+    },
+  });
+  if (todo.length > reported) sink.tick(todo.length - reported);
 }

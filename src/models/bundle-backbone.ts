@@ -93,6 +93,7 @@ export async function bundleSpec(dir: string): Promise<BackboneSpec> {
   };
   const spec: BackboneSpec = {
     name: `bundle.${hash.slice(0, 12)}`,
+    source: `bundle:${path.resolve(dir)}`,
     arch: 'bundle',
     tag: hash.slice(0, 12),
     preprocess: meta.preprocess,

@@ -25,6 +25,11 @@ export interface BackboneSpec {
   layers?: string[];
   /** Frozen only (ONNX files): no tfjs network to load, fine-tune or run on `--engine tfjs`. */
   frozenOnly?: boolean;
+  /**
+   * How another process reopens this spec when `name` alone does not resolve (a bundle used as a
+   * backbone: `bundle:/abs/dir`). Registry names and model-file references resolve from `name`.
+   */
+  source?: string;
   /** Where the weights come from, in plain words (honest provenance). */
   provenance: string;
   license: string;
