@@ -16,6 +16,8 @@ import { cleanupPendingDirs } from '../util/fs.js';
 import { COMMANDS } from './commands/index.js';
 import { commandHelp, globalHelp } from './help.js';
 import { optionsOf, type Command } from './spec.js';
+import { withRemote } from './remote.js';
+import { interceptSignal } from '../util/signals.js';
 
 /** A command-line mistake: its message is the whole error line (it names the command). */
 class UsageError extends Error {}
@@ -118,7 +120,7 @@ export async function main(argv: string[]): Promise<number> {
     const { values: v, positionals } = parsed;
     json = !!v.json;
     const r = makeReporter({ json: !!v.json, quiet: !!v.quiet });
-    await cmd.run(positionals, v, r);
+    await withRemote(v, r, () => cmd.run(positionals, v, r));
     return (process.exitCode as number | undefined) ?? 0;
   } catch (e) {
     const msg = (e as Error).message ?? String(e);
@@ -130,6 +132,7 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 function onSignal(sig: NodeJS.Signals): void {
+  if (interceptSignal(sig)) return;
   cleanupPendingDirs();
   process.stderr.write(`\ngraft: interrupted (${sig}); nothing half-written was left behind\n`);
   process.exit(130);

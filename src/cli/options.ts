@@ -6,6 +6,7 @@
 import { num, str, list, type Values } from './args.js';
 import { withOverrides } from '../models/file-ref.js';
 import type { OptionTable } from './spec.js';
+import { QUEUE } from './remote.js';
 
 export const COMMON: OptionTable = {
   json: { type: 'boolean', help: 'exactly one JSON object on stdout (logs, progress: stderr)' },
@@ -17,6 +18,7 @@ export const COMMON: OptionTable = {
 export const ENGINE: OptionTable = {
   engine: { type: 'string', arg: 'ort|tfjs', default: 'ort', help: 'runs the frozen backbone: onnxruntime, or tfjs wasm' },
   threads: { type: 'string', arg: 'N', default: 'all cores', help: 'onnxruntime intra-op threads' },
+  ...QUEUE,
 };
 
 export const DATA: OptionTable = {

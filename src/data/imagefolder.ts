@@ -253,7 +253,7 @@ export async function loadImageFolder(root: string, opts: LoadOptions = {}): Pro
         ? c.split
         : assignSplit(c.rel, present.has('val') ? 0 : valPercent, present.has('test') ? 0 : testPercent);
     const abs = c.abs;
-    samples.push({ id: c.rel, label: labels.indexOf(c.cls), split, kind: 'encoded', load: () => readFile(abs) });
+    samples.push({ id: c.rel, label: labels.indexOf(c.cls), split, kind: 'encoded', file: abs, load: () => readFile(abs) });
   });
   skipped.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
 

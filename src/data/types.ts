@@ -12,6 +12,8 @@ export interface Sample {
   /** Encoded image bytes (kind 'encoded') or raw 8-bit pixels (kind 'raw', see `raw`). */
   load(): Promise<Buffer>;
   kind: 'encoded' | 'raw';
+  /** The file the bytes are read from (absolute), when the sample is one file. */
+  file?: string;
   /** Geometry of raw pixels; present when kind is 'raw'. */
   raw?: { width: number; height: number; channels: 1 | 3 };
 }
