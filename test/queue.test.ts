@@ -128,6 +128,10 @@ test('queue extraction equals local extraction; a poisoned file fails alone; the
     assert.equal(st.workers.length, 1);
     assert.equal(st.counts.waiting + st.counts.active + st.counts.failed, 0);
     assert.ok(w.log.join('').includes('skipped'), 'the worker reports its shards');
+    const exit = new Promise<number | null>((r) => w.child.on('exit', (code) => r(code)));
+    w.child.kill('SIGTERM');
+    assert.equal(await exit, 0, 'SIGTERM: the worker finishes its shard and exits cleanly');
+    assert.match(w.log.join(''), /stopped after \d+ shards/);
   } finally {
     store.close();
     await coord.close();
