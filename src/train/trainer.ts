@@ -277,6 +277,7 @@ export class Trainer {
     } finally {
       run.bestWeights?.forEach((t) => t.dispose());
       cw?.dispose();
+      o.objective?.end?.();
     }
     await this.callbacks('onTrainEnd', this.history, ctx);
     return this.history;
@@ -313,6 +314,7 @@ export class Trainer {
       this.model.setWeights(saved);
       tf.dispose(saved);
       cw?.dispose();
+      this.opts.objective?.end?.();
     }
   }
 
