@@ -6,6 +6,8 @@
  *     channel, as Ganin et al. built MNIST-M from BSDS500 photographs. Patches are cut from the
  *     photos given (e.g. Debian python3-skimage's data images) or, without photos, from seeded
  *     random colour textures (smooth sums of sinusoids), so a machine with only Node has the pair.
+ *   - target "font-digits": digits rendered from the system's fonts (via sharp's SVG text) with
+ *     random family, weight, size, slant and position, white on black — a "synthetic digits" domain.
  * Target digits are other images than the source's (`offset`), as in the published pair.
  */
 import { mkdir } from 'node:fs/promises';
@@ -56,6 +58,20 @@ async function photoPatch(photos: { data: Buffer; width: number; height: number 
     .toBuffer();
 }
 
+const FONT_FAMILIES = ['DejaVu Sans', 'DejaVu Serif', 'DejaVu Sans Mono', 'Liberation Sans', 'Liberation Serif', 'Liberation Mono'];
+
+/** One digit rendered from a font (28×28 grayscale). */
+async function fontDigit(digit: number, r: Rng): Promise<Buffer> {
+  const family = FONT_FAMILIES[Math.floor(r() * FONT_FAMILIES.length)];
+  const size = 16 + r() * 10;
+  const x = 14 + (r() - 0.5) * 6;
+  const y = 14 + size * 0.36 + (r() - 0.5) * 5;
+  const weight = r() < 0.5 ? 'normal' : 'bold';
+  const skew = (r() - 0.5) * 24;
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${SIZE}" height="${SIZE}"><rect width="100%" height="100%" fill="black"/><text x="${x.toFixed(1)}" y="${y.toFixed(1)}" font-family="${family}" font-weight="${weight}" font-size="${size.toFixed(1)}" fill="white" text-anchor="middle" transform="skewX(${skew.toFixed(1)})">${digit}</text></svg>`;
+  return sharp(Buffer.from(svg)).greyscale().raw().toBuffer().then((b) => b.subarray(0, SIZE * SIZE));
+}
+
 export interface DomainFolderOptions {
   /** Images per class. */
   perClass: number;
@@ -72,7 +88,7 @@ export interface DomainFolderOptions {
  * Write `dir/<digit>/<n>.png` for `style` 'mnist' (grayscale digits) or 'mnist-m' (digits blended
  * with colour patches). Atomic: `dir` appears complete or not at all.
  */
-export async function writeDomainFolder(dir: string, style: 'mnist' | 'mnist-m', o: DomainFolderOptions): Promise<{ files: number }> {
+export async function writeDomainFolder(dir: string, style: 'mnist' | 'mnist-m' | 'font-digits', o: DomainFolderOptions): Promise<{ files: number }> {
   const all = digits();
   const offset = o.offset ?? 0;
   const available = Math.min(...all.map((d) => d.length)) - offset;
@@ -92,7 +108,9 @@ export async function writeDomainFolder(dir: string, style: 'mnist' | 'mnist-m',
         const gray = Buffer.alloc(SIZE * SIZE);
         for (let i = 0; i < SIZE * SIZE; i++) gray[i] = Math.max(0, Math.min(255, Math.round(d.raw[start + i]! * 255)));
         const file = path.join(tmp, String(d.id), `${n}.png`);
-        if (style === 'mnist') {
+        if (style === 'font-digits') {
+          await sharp(await fontDigit(d.id, r), { raw: { width: SIZE, height: SIZE, channels: 1 } }).toColourspace('b-w').png().toFile(file);
+        } else if (style === 'mnist') {
           await sharp(gray, { raw: { width: SIZE, height: SIZE, channels: 1 } }).toColourspace('b-w').png().toFile(file);
         } else {
           const patch = photos.length ? await photoPatch(photos, r) : texture(r);

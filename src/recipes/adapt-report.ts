@@ -87,6 +87,6 @@ export async function adaptReport(
     labels: d.labels,
     curves: methods.map((m) => (d.fits[m] ? curvesOf(m, d.fits[m]!) : undefined)).filter((c) => c !== undefined),
     scatters,
-    oracleNote: 'Target accuracy uses target labels and is an oracle number: it is reported, never used to choose. The choice uses the DEV risk (You et al. 2019): source validation loss weighted by a domain classifier’s density ratio.',
+    oracleNote: 'Target accuracy uses target labels and is an oracle number: it is reported, never used to choose. The choice uses the DEV risk (You et al. 2019): source validation error weighted by a domain classifier’s density ratio (with DEV’s control variate).',
   });
 }

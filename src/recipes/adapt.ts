@@ -11,7 +11,7 @@ import { loadDataset } from '../data/index.js';
 import type { Dataset, Skipped } from '../data/types.js';
 import { evaluateScores, type Evaluation } from '../eval/metrics.js';
 import { extractFeatures } from '../features/extract.js';
-import { densityRatios, devRisk, meanEntropy, rowLosses } from '../strategies/adapt/selection.js';
+import { densityRatios, devRisk, meanEntropy, rowErrors } from '../strategies/adapt/selection.js';
 import type { Examples } from '../train/trainer.js';
 import { writeDirAtomic, writeFileAtomic } from '../util/fs.js';
 import { ADAPT_METHODS, accuracyOf, coral, dann, selfTrain, sourceOnly, type AdaptContext, type AdaptMethod, type MethodFit, type MethodSettings } from './adapt-methods.js';
@@ -39,7 +39,7 @@ export interface AdaptOptions extends Omit<RunOptions, 'data' | 'report'>, HeadF
 export interface MethodResult {
   bundle: string;
   sourceValAccuracy: number | null;
-  /** DEV risk on source validation rows (lower is better): how `auto` chooses. */
+  /** DEV risk (importance-weighted 0/1 error) on source validation rows (lower is better): how `auto` chooses. */
   selectionScore: number | null;
   /** Oracle: accuracy on target labels (null without them). */
   targetAccuracy: number | null;
@@ -176,7 +176,7 @@ export async function adapt(o: AdaptOptions): Promise<AdaptResult> {
         results[m] = {
           bundle,
           sourceValAccuracy: valProbs ? accuracyOf(valProbs, sp.val.y, k) : null,
-          selectionScore: valProbs && w ? devRisk(rowLosses(valProbs, sp.val.y, k), w).risk : null,
+          selectionScore: valProbs && w ? devRisk(rowErrors(valProbs, sp.val.y, k), w).risk : null,
           targetAccuracy: target ? target.accuracy : null,
           targetEntropy: meanEntropy(tgtProbs, t.m.n, k),
           seconds: (performance.now() - tm) / 1000,

@@ -4,7 +4,7 @@
  * losses are importance-weighted by the density ratio w(x) = p_target(x) / p_source(x), estimated
  * by a domain classifier, and a control variate (E[w] = 1) cuts the variance of that estimate:
  *
- *   L_i = w_i·ℓ_i,   η = −Cov(L, w) / Var(w),   DEV = mean(L) + η·mean(w) − η   (lower is better).
+ *   L_i = w_i·ℓ_i (ℓ: 0/1 error),   η = −Cov(L, w) / Var(w),   DEV = mean(L) + η·mean(w) − η   (lower is better).
  *
  * Also the mean entropy of the target predictions, a second, weaker criterion reported beside it.
  */
@@ -44,6 +44,21 @@ export function devRisk(loss: ArrayLike<number>, w: ArrayLike<number>): { risk: 
   varW /= n - 1;
   const eta = varW > 1e-12 ? -cov / varW : 0;
   return { risk: mL + eta * mW - eta, eta, weightedMean: mL };
+}
+
+/**
+ * Per-row 0/1 error of an n×k probability matrix: the loss DEV weights. (Cross-entropy would
+ * compare calibration rather than accuracy across head families — an MLP head's confident
+ * log-loss beat every linear head's on both benchmark pairs whatever its target accuracy.)
+ */
+export function rowErrors(probs: Float32Array, y: ArrayLike<number>, k: number): Float64Array {
+  const out = new Float64Array(y.length);
+  for (let i = 0; i < y.length; i++) {
+    let best = 0;
+    for (let j = 1; j < k; j++) if (probs[i * k + j] > probs[i * k + best]) best = j;
+    out[i] = best === y[i] ? 0 : 1;
+  }
+  return out;
 }
 
 /** Per-row cross-entropy −log p(y) of an n×k probability matrix. */
