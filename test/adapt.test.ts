@@ -186,3 +186,23 @@ test('adapt: clear one-line errors for bad targets, unknown classes and methods'
   await assert.rejects(adapt({ source: src, target: path.join(tmp, 'mnistm'), targetTest: odd, out: path.join(tmp, 'x3'), method: 'source-only' }), /class folders the source does not have: 7/);
   await assert.rejects(adapt({ source: src, target: one, out: path.join(tmp, 'x4'), method: 'magic' as never }), /unknown adapt method "magic"/);
 });
+
+test('adapt --unfreeze 1: DANN and Deep CORAL on the fine-tuned last block give ordinary tail bundles', async () => {
+  const src = path.join(tmp, 'mnist');
+  const tgt = path.join(tmp, 'mnistm');
+  const o = { source: src, target: tgt, out: path.join(tmp, 'da-tail'), unfreeze: 1, epochs: 1, valPercent: 20, testPercent: 10, seed: 1 };
+  await assert.rejects(adapt({ ...o, method: 'self-train' }), /runs on frozen features/);
+  const res = await adapt({ ...o, method: 'dann' });
+  const d = res.methods.dann!;
+  assert.equal((d.details.domainAccuracy as number[]).filter(Number.isFinite).length, 1, 'one unfrozen epoch with the domain discriminator');
+  const meta = JSON.parse(fs.readFileSync(path.join(res.bundle, 'graft.json'), 'utf8'));
+  assert.equal(meta.head.kind, 'tail');
+  const ds = await loadDataset(tgt, { valPercent: 0, testPercent: 0 });
+  const clf = await Classifier.load(res.bundle);
+  const p = await clf.probabilities(ds.samples.slice(0, 4));
+  assert.equal(p.probs.length, 4 * 4);
+  for (let i = 0; i < 4; i++) assert.ok(Math.abs(p.probs.slice(i * 4, i * 4 + 4).reduce((a, b) => a + b, 0) - 1) < 1e-4);
+  await clf.dispose();
+  const c = await adapt({ ...o, out: path.join(tmp, 'da-coral'), method: 'coral' });
+  assert.ok((c.methods.coral!.details.coralLoss as number[]).some(Number.isFinite), 'the Deep CORAL term is logged');
+});

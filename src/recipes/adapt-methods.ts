@@ -5,11 +5,12 @@
  */
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { applyCoral, fitCoral } from '../strategies/adapt/coral.js';
-import { buildDiscriminator, dannLr, dannObjective, representationAndLogits } from '../strategies/adapt/dann.js';
+import { buildDiscriminator, dannLr, dannObjective, representationAndLogits, representationDim } from '../strategies/adapt/dann.js';
 import { classBalancedPseudoLabels, pseudoAgreement, type PseudoLabels } from '../strategies/adapt/pseudo.js';
 import { columnStats, standardize } from '../train/heads.js';
 import type { EpochLogs, Examples } from '../train/trainer.js';
 import type { Reporter } from '../util/log.js';
+import type { BundleMeta } from '../bundle/bundle.js';
 import { tf } from '../engine/tfjs.js';
 import { headProbabilities } from './run.js';
 import { fitHead, type FittedHead, type HeadFitOptions } from './train.js';
@@ -32,7 +33,13 @@ export interface AdaptContext {
 }
 
 export interface MethodFit {
-  fitted: FittedHead;
+  /** Rows (backbone features, or flattened cut activations) → logits. */
+  model: tfl.LayersModel;
+  /** What the bundle records of the model. */
+  head: BundleMeta['head'];
+  history: EpochLogs[];
+  /** Training settings for the bundle's meta. */
+  training: Record<string, unknown>;
   /** The source validation rows as this method's head saw source data (CORAL: re-coloured). */
   valView: Examples;
   /** Method settings and diagnostics for adapt.json and the report. */
@@ -42,6 +49,8 @@ export interface MethodFit {
    * re-coloured source rows, target rows as they are; DANN: the hidden layer). None: the backbone's.
    */
   represent?: (x: Float32Array, n: number, domain: 'source' | 'target') => { x: Float32Array; dim: number };
+  /** Free what the model depends on besides itself (a fine-tuned tail's copy of the network). */
+  release?: () => void;
 }
 
 export interface MethodSettings {
@@ -70,9 +79,14 @@ export function pooledStats(a: { x: Float32Array; n: number }, b: { x: Float32Ar
  */
 const copy = (e: Examples): Examples => ({ ...e, x: e.x.slice(0, e.n * e.dim), y: e.y.slice() });
 
+/** A fitted head as a method's result. */
+function fromHead(f: FittedHead, rest: Omit<MethodFit, 'model' | 'head' | 'history' | 'training'>): MethodFit {
+  return { model: f.head, head: f.spec, history: f.history, training: { optimizer: f.optimizer, weightDecay: f.weightDecay }, ...rest };
+}
+
 export async function sourceOnly(c: AdaptContext): Promise<MethodFit> {
   const fitted = await fitHead(copy(c.train), copy(c.val), c.numClasses, { ...c.head, seed: c.seed }, c.reporter);
-  return { fitted, valView: c.val, details: {} };
+  return fromHead(fitted, { valView: c.val, details: {} });
 }
 
 export async function coral(c: AdaptContext, s: MethodSettings): Promise<MethodFit> {
@@ -83,12 +97,11 @@ export async function coral(c: AdaptContext, s: MethodSettings): Promise<MethodF
   const train = { ...c.train, x: applyCoral(map, c.train.x, c.train.n) };
   const val = { ...c.val, x: applyCoral(map, c.val.x, c.val.n) };
   const fitted = await fitHead(train, val, c.numClasses, { ...c.head, seed: c.seed, standardizeWith: pooledStats(train, c.target, c.train.dim) }, c.reporter);
-  return {
-    fitted,
+  return fromHead(fitted, {
     valView: val,
     details: { lambda, iterations: map.iterations },
     represent: (x, n, domain) => ({ x: domain === 'source' ? applyCoral(map, x, n) : x, dim: c.train.dim }),
-  };
+  });
 }
 
 export async function dann(c: AdaptContext, s: MethodSettings): Promise<MethodFit> {
@@ -123,19 +136,19 @@ export async function dann(c: AdaptContext, s: MethodSettings): Promise<MethodFi
       c.reporter,
     );
     const domainAccuracy = fitted.history.map((h) => h.terms?.domainAccuracy ?? NaN);
-    return {
-      fitted,
+    return fromHead(fitted, {
       valView: c.val,
       details: { hidden, lr, epochs: fitted.history.length, domainAccuracy, finalDomainAccuracy: domainAccuracy[domainAccuracy.length - 1] },
-      represent: (x, n) => hiddenRows(fitted.head, x, n, c.train.dim, hidden),
-    };
+      represent: (x, n) => hiddenRows(fitted.head, x, n, c.train.dim),
+    });
   } finally {
     discriminator.dispose();
   }
 }
 
 /** The hidden representation (every layer but the classifier) of rows, chunked. */
-function hiddenRows(head: tfl.LayersModel, x: Float32Array, n: number, dim: number, hidden: number): { x: Float32Array; dim: number } {
+export function hiddenRows(head: tfl.LayersModel, x: Float32Array, n: number, dim: number): { x: Float32Array; dim: number } {
+  const hidden = representationDim(head);
   const out = new Float32Array(n * hidden);
   for (let s = 0; s < n; s += 512) {
     const e = Math.min(n, s + 512);
@@ -152,22 +165,24 @@ function hiddenRows(head: tfl.LayersModel, x: Float32Array, n: number, dim: numb
  * grows 20% → 80%), refits on source + pseudo-labelled target, and stops when the pseudo-labels
  * stop changing (≥ 99.5% agreement) or after `rounds`.
  */
-export async function selfTrain(c: AdaptContext, s: MethodSettings, start?: FittedHead): Promise<MethodFit> {
+export async function selfTrain(c: AdaptContext, s: MethodSettings, start?: MethodFit): Promise<MethodFit> {
   const rounds = s.selfTrainRounds ?? 6;
   if (!(Number.isInteger(rounds) && rounds >= 1)) throw new Error(`self-train rounds must be an integer ≥ 1, got ${rounds}`);
   const k = c.numClasses;
   const { dim } = c.train;
-  let fitted = start ?? (await fitHead(copy(c.train), copy(c.val), k, { ...c.head, seed: c.seed }, c.reporter));
+  const first = start ?? (await sourceOnly(c));
+  let model = first.model;
+  let last: FittedHead | undefined;
   let owned = start === undefined;
   let prev: PseudoLabels | undefined;
   const stats = pooledStats(c.train, c.target, dim);
   // The source-only head's L2 strength, kept for every round (no search per round).
-  const headOpts = { ...c.head, seed: c.seed, standardizeWith: stats, weightDecay: c.head.weightDecay ?? fitted.weightDecay };
+  const headOpts = { ...c.head, seed: c.seed, standardizeWith: stats, weightDecay: c.head.weightDecay ?? (first.training.weightDecay as number | undefined) };
   const log: { round: number; portion: number; kept: number; perClass: number[]; agreement: number | null; sourceValAccuracy: number | null }[] = [];
   try {
     for (let r = 0; r < rounds; r++) {
       const portion = Math.min(0.8, 0.2 * (r + 1));
-      const probs = headProbabilities(fitted.head, c.target.x, c.target.n, dim);
+      const probs = headProbabilities(model, c.target.x, c.target.n, dim);
       const pl = classBalancedPseudoLabels(probs, c.target.n, k, portion);
       const agreement = prev ? pseudoAgreement(prev, pl, c.target.n) : null;
       if (agreement !== null && agreement >= 0.995 && portion === 0.8) break;
@@ -180,19 +195,20 @@ export async function selfTrain(c: AdaptContext, s: MethodSettings, start?: Fitt
       y.set(c.train.y);
       y.set(pl.labels, c.train.n);
       const next = await fitHead({ x, y, n: m, dim }, copy(c.val), k, headOpts, c.reporter);
-      if (owned) fitted.head.dispose();
-      fitted = next;
+      if (owned) model.dispose();
+      last = next;
+      model = next.head;
       owned = true;
-      const vp = c.val.n ? headProbabilities(fitted.head, c.val.x, c.val.n, dim) : undefined;
+      const vp = c.val.n ? headProbabilities(model, c.val.x, c.val.n, dim) : undefined;
       const valAcc = vp ? accuracyOf(vp, c.val.y, k) : null;
       log.push({ round: r + 1, portion, kept: pl.idx.length, perClass: pl.counts, agreement, sourceValAccuracy: valAcc });
       c.reporter.info(`self-train round ${r + 1}: ${pl.idx.length} pseudo-labels (${Math.round(100 * portion)}% of each class)${agreement !== null ? `, ${(100 * agreement).toFixed(1)}% unchanged` : ''}`);
     }
   } catch (e) {
-    if (owned) fitted.head.dispose();
+    if (owned) model.dispose();
     throw e;
   }
-  return { fitted, valView: c.val, details: { rounds: log } };
+  return fromHead(last!, { valView: c.val, details: { rounds: log } });
 }
 
 export function accuracyOf(probs: Float32Array, y: ArrayLike<number>, k: number): number {

@@ -44,7 +44,7 @@ function curvesOf(method: AdaptMethod, fit: MethodFit): { method: string; series
     if (!rounds.length) return undefined;
     return { method, ylabel: 'source val accuracy', series: [{ name: 'source val accuracy', xs: rounds.map((r) => r.round), ys: rounds.map((r) => r.sourceValAccuracy ?? NaN) }] };
   }
-  const h: EpochLogs[] = fit.fitted.history;
+  const h: EpochLogs[] = fit.history;
   if (h.length < 2) return undefined;
   const xs = h.map((l) => l.epoch + 1);
   const series: Series[] = [{ name: 'train loss', xs, ys: h.map((l) => l.loss) }];

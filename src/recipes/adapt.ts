@@ -16,7 +16,10 @@ import type { Examples } from '../train/trainer.js';
 import { writeDirAtomic, writeFileAtomic } from '../util/fs.js';
 import { ADAPT_METHODS, accuracyOf, coral, dann, selfTrain, sourceOnly, type AdaptContext, type AdaptMethod, type MethodFit, type MethodSettings } from './adapt-methods.js';
 import { adaptReport } from './adapt-report.js';
-import { finishRun, headProbabilities, openFeatureRun, type FeatureRun, type RunOptions } from './run.js';
+import { finishRun, headProbabilities, openFeatureRun, runSpec, type FeatureRun, type RunOptions } from './run.js';
+import { TAIL_FITS, TAIL_METHODS, type TailContext, type TailMethod } from './adapt-tail.js';
+import { resolveCut } from './finetune.js';
+import type { BackboneSpec } from '../models/types.js';
 import { fitHead, type HeadFitOptions } from './train.js';
 
 export { ADAPT_METHODS, type AdaptMethod } from './adapt-methods.js';
@@ -34,6 +37,13 @@ export interface AdaptOptions extends Omit<RunOptions, 'data' | 'report'>, HeadF
   seed?: number;
   /** Continue an interrupted DANN run from its checkpoint. */
   resume?: boolean;
+  /**
+   * 0 (default): methods on frozen features. K ≥ 1: fine-tune the last K blocks (cut activations
+   * cached) with source-only, Deep CORAL or DANN objectives (`epochs`, `lr` apply to that stage).
+   */
+  unfreeze?: number;
+  /** Deep CORAL loss weight (--unfreeze K). */
+  coralWeight?: number;
 }
 
 export interface MethodResult {
@@ -54,7 +64,8 @@ export interface AdaptResult {
   chosen: AdaptMethod;
   bundle: string;
   methods: Partial<Record<AdaptMethod, MethodResult>>;
-  selection: { criterion: 'dev'; chosenBy: 'dev' | 'user'; oracleBest: AdaptMethod | null; agreesWithOracle: boolean | null };
+  /** meanWeight: mean density ratio on source val (ideal 1; near 0 means DEV is degenerate). */
+  selection: { criterion: 'dev'; chosenBy: 'dev' | 'user'; oracleBest: AdaptMethod | null; agreesWithOracle: boolean | null; meanWeight: number | null };
   source: { folder: string; images: number; train: number; val: number; test: number; skipped: Skipped[] };
   target: { folder: string; images: number; skipped: Skipped[]; labels: 'target-test' | 'target-folders' | null; evaluated: number };
   backbone: { name: string; dim: number };
@@ -122,8 +133,20 @@ const METHOD_FITS: Record<AdaptMethod, (c: AdaptContext, s: MethodSettings, prio
   'source-only': (c) => sourceOnly(c),
   coral: (c, s) => coral(c, s),
   dann: (c, s) => dann(c, s),
-  'self-train': (c, s, prior) => selfTrain(c, s, prior['source-only']?.fitted), // starts from the source-only head when it was trained
+  'self-train': (c, s, prior) => selfTrain(c, s, prior['source-only']), // starts from the source-only head when it was trained
 };
+
+/** The methods a run trains, and the cut point (tail mode) they start from. */
+function plan(o: AdaptOptions, spec: BackboneSpec): { methods: AdaptMethod[]; cut?: { cut: string; blocks: number } } {
+  const choice = parseMethod(o.method ?? 'auto');
+  const k = o.unfreeze ?? 0;
+  if (!Number.isInteger(k) || k < 0) throw new Error(`--unfreeze must be an integer ≥ 0, got ${k}`);
+  if (k === 0) return { methods: choice === 'auto' || choice === 'all' ? [...ADAPT_METHODS] : [choice] };
+  const cut = resolveCut(spec, { unfreeze: k });
+  if (choice === 'auto' || choice === 'all') return { methods: [...TAIL_METHODS], cut };
+  if (!(TAIL_METHODS as readonly string[]).includes(choice)) throw new Error(`--method ${choice} runs on frozen features (--unfreeze 0); with --unfreeze ${k}: ${TAIL_METHODS.join(', ')}`);
+  return { methods: [choice], cut };
+}
 
 export function parseMethod(s: string): AdaptChoice {
   const all = ['auto', 'all', ...ADAPT_METHODS];
@@ -133,18 +156,25 @@ export function parseMethod(s: string): AdaptChoice {
 
 export async function adapt(o: AdaptOptions): Promise<AdaptResult> {
   const t0 = performance.now();
-  const choice = o.method ?? 'auto';
-  parseMethod(choice);
-  const methods: AdaptMethod[] = choice === 'auto' || choice === 'all' ? [...ADAPT_METHODS] : [choice];
+  const spec = await runSpec(o);
+  const { methods, cut } = plan(o, spec);
   const out = path.resolve(o.out);
-  const run = await openFeatureRun({ ...o, data: o.source, report: undefined });
+  const run = await openFeatureRun({ ...o, data: o.source, report: undefined }, cut?.cut);
   try {
     const t = await targetRows(o, run);
     const ev = await evaluationRows(o, run, t);
     const sp = run.splits;
     const k = run.ds.labels.length;
     const seed = o.seed ?? 0;
-    const ctx: AdaptContext = {
+    const ctx: TailContext = {
+      spec,
+      weights: o.weights,
+      cut: cut?.cut ?? '',
+      blocks: cut?.blocks ?? 0,
+      epochs: o.epochs,
+      lr: o.lr,
+      dropout: o.dropout,
+      coralWeight: o.coralWeight,
       train: sp.train,
       val: sp.val,
       target: { x: t.m.data, n: t.m.n, dim: run.dim },
@@ -156,6 +186,9 @@ export async function adapt(o: AdaptOptions): Promise<AdaptResult> {
       resume: o.resume,
     };
     const w = await importanceWeights(ctx);
+    const meanWeight = w ? w.reduce((a, b) => a + b, 0) / w.length : null;
+    // E[w] over source rows is 1 for a true density ratio; far below, the domain classifier separates the domains and DEV degenerates to plain source validation.
+    if (meanWeight !== null && meanWeight < 0.1 && methods.length > 1) run.reporter.warn(`DEV is unreliable here: the domain classifier separates source and target almost perfectly (mean density ratio ${meanWeight.toPrecision(2)} on source val, ideal 1), so the choice falls back to source validation error`);
     if (!w && methods.length > 1) run.reporter.warn('the source validation split is too small for DEV: methods cannot be compared without target labels (raise --val-percent)');
     const results: Partial<Record<AdaptMethod, MethodResult>> = {};
     const fits: Partial<Record<AdaptMethod, MethodFit>> = {};
@@ -164,15 +197,15 @@ export async function adapt(o: AdaptOptions): Promise<AdaptResult> {
       for (const m of methods) {
         const tm = performance.now();
         run.reporter.info(`— ${m} —`);
-        const fit = await METHOD_FITS[m](ctx, o, fits);
+        const fit = cut ? await TAIL_FITS[m as TailMethod](ctx) : await METHOD_FITS[m](ctx, o, fits);
         fits[m] = fit;
-        const valProbs = sp.val.n ? headProbabilities(fit.fitted.head, fit.valView.x, fit.valView.n, run.dim) : undefined;
-        const tgtProbs = headProbabilities(fit.fitted.head, t.m.data, t.m.n, run.dim);
-        const evalProbs = ev ? (ev.kind === 'target-folders' ? tgtProbs : headProbabilities(fit.fitted.head, ev.x, ev.n, run.dim)) : undefined;
+        const valProbs = sp.val.n ? headProbabilities(fit.model, fit.valView.x, fit.valView.n, run.dim) : undefined;
+        const tgtProbs = headProbabilities(fit.model, t.m.data, t.m.n, run.dim);
+        const evalProbs = ev ? (ev.kind === 'target-folders' ? tgtProbs : headProbabilities(fit.model, ev.x, ev.n, run.dim)) : undefined;
         const target = ev && evalProbs ? evaluateScores(evalProbs, ev.y, run.ds.labels) : undefined;
         const bundle = single ? path.join(out, 'model') : path.join(out, 'methods', m);
-        const { head, training } = { head: fit.fitted.spec, training: { recipe: 'adapt', method: m, target: path.resolve(o.target), optimizer: fit.fitted.optimizer, weightDecay: fit.fitted.weightDecay, seed } };
-        await finishRun(run, { ...o, data: o.source, out: bundle, report: undefined }, fit.fitted.head, { head, training, history: fit.fitted.history });
+        const training = { recipe: 'adapt', method: m, target: path.resolve(o.target), ...fit.training, seed };
+        await finishRun(run, { ...o, data: o.source, out: bundle, report: undefined }, fit.model, { head: fit.head, training, history: fit.history });
         results[m] = {
           bundle,
           sourceValAccuracy: valProbs ? accuracyOf(valProbs, sp.val.y, k) : null,
@@ -181,7 +214,7 @@ export async function adapt(o: AdaptOptions): Promise<AdaptResult> {
           targetEntropy: meanEntropy(tgtProbs, t.m.n, k),
           seconds: (performance.now() - tm) / 1000,
           target,
-          details: { ...fit.details, history: fit.fitted.history },
+          details: { ...fit.details, history: fit.history },
         };
         const r = results[m]!;
         run.reporter.info(`${m}: source val ${fmtPct(r.sourceValAccuracy)}, DEV ${r.selectionScore?.toFixed(4) ?? '—'}${target ? `, target ${fmtPct(target.accuracy)} (oracle)` : ''} (${r.seconds.toFixed(1)} s)`);
@@ -196,7 +229,7 @@ export async function adapt(o: AdaptOptions): Promise<AdaptResult> {
         chosen,
         bundle,
         methods: results,
-        selection: { criterion: 'dev', chosenBy: single ? 'user' : 'dev', oracleBest, agreesWithOracle: oracleBest ? oracleBest === chosen : null },
+        selection: { criterion: 'dev', chosenBy: single ? 'user' : 'dev', oracleBest, agreesWithOracle: oracleBest ? oracleBest === chosen : null, meanWeight },
         source: { folder: o.source, images: run.used, train: sp.train.n, val: sp.val.n, test: sp.test.n, skipped: run.skipped },
         target: { folder: o.target, images: t.m.n, skipped: t.skipped, labels: ev?.kind ?? null, evaluated: ev?.n ?? 0 },
         backbone: { name: run.backbone.spec.name, dim: run.dim },
@@ -209,7 +242,10 @@ export async function adapt(o: AdaptOptions): Promise<AdaptResult> {
       await adaptReport(out, result, { ctx, fits, sourceY: sp.train.y, targetY: ev?.kind === 'target-folders' ? ev.y : undefined, labels: run.ds.labels });
       return result;
     } finally {
-      for (const f of Object.values(fits)) f?.fitted.head.dispose();
+      for (const f of Object.values(fits)) {
+        f?.model.dispose();
+        f?.release?.();
+      }
     }
   } finally {
     await run.backbone.dispose();

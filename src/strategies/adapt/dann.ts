@@ -12,8 +12,8 @@
  */
 import * as tfl from '@tensorflow/tfjs-layers';
 import { tf } from '../../engine/tfjs.js';
-import type { Objective, ObjectiveBatch, StepInfo } from '../../train/objective.js';
-import { rng } from '../../util/rng.js';
+import type { Objective, ObjectiveBatch } from '../../train/objective.js';
+import { TargetBatches, type TargetRows } from './target-batch.js';
 
 /** Identity forwards, gradient multiplied by −λ backwards. */
 export function gradReverse(x: tf.Tensor, lambda: number): tf.Tensor {
@@ -30,6 +30,14 @@ export const dannLambda = (p: number, gamma = 10): number => 2 / (1 + Math.exp(-
 /** DANN's learning-rate annealing, as a Trainer `lrAt`. */
 export function dannLr(lr0: number, alpha = 10, beta = 0.75): (step: number, total: number) => number {
   return (step, total) => lr0 / Math.pow(1 + (alpha * step) / Math.max(1, total), beta);
+}
+
+/** Width of the representation a model's classifier (its last layer) reads. */
+export function representationDim(model: tfl.LayersModel): number {
+  const shape = model.layers[model.layers.length - 1].inputSpec?.[0]?.shape ?? (model.layers[model.layers.length - 1].input as tfl.SymbolicTensor).shape;
+  const d = shape[shape.length - 1];
+  if (typeof d !== 'number') throw new Error('cannot tell the width of the representation before the classifier');
+  return d;
 }
 
 /** The domain discriminator: an MLP from the representation to one logit (target = 1). */
@@ -53,7 +61,7 @@ export function bceWithLogits(z: tf.Tensor, y: 0 | 1): tf.Scalar {
 
 /** Split a head into its representation (every layer but the last) and its classifier (the last). */
 export function representationAndLogits(model: tfl.LayersModel, x: tf.Tensor2D, training: boolean): { h: tf.Tensor2D; logits: tf.Tensor2D } {
-  const layers = model.layers;
+  const layers = model.layers.filter((l) => l.getClassName() !== 'InputLayer');
   if (layers.length < 2) throw new Error('DANN needs a representation before the classifier: a head with a hidden layer (mlp) or a fine-tuned tail');
   let h: tf.Tensor = x;
   for (const l of layers.slice(0, -1)) h = l.apply(h, { training }) as tf.Tensor;
@@ -63,7 +71,7 @@ export function representationAndLogits(model: tfl.LayersModel, x: tf.Tensor2D, 
 
 export interface DannOptions {
   /** Target rows (already in the model's input space, e.g. standardised like the source). */
-  target: { x: Float32Array; n: number; dim: number };
+  target: TargetRows;
   discriminator: tfl.LayersModel;
   seed?: number;
   /** Weight of the domain loss (default 1) and the λ ramp's γ (default 10). */
@@ -71,42 +79,25 @@ export interface DannOptions {
   gamma?: number;
 }
 
-/**
- * The DANN objective. Each step draws as many target rows as the source batch holds — a
- * deterministic function of (seed, step), so a resumed run draws the same batches.
- */
+/** The DANN objective; each step's target batch is as large as its source batch. */
 export function dannObjective(o: DannOptions): Objective {
-  const { target, discriminator } = o;
-  if (target.n < 2) throw new Error(`DANN needs at least 2 target images, got ${target.n}`);
+  const { discriminator } = o;
   const seed = o.seed ?? 0;
   const weight = o.domainWeight ?? 1;
-  let xt: tf.Tensor2D | undefined;
+  const batches = new TargetBatches(o.target, seed);
   let lambda = 0;
-  const drawTarget = (info: StepInfo) => {
-    xt?.dispose();
-    const m = info.idx.length;
-    const r = rng((seed * 1_000_003 + info.step * 7919 + 17) >>> 0);
-    const rows = new Float32Array(m * target.dim);
-    for (let i = 0; i < m; i++) {
-      const j = Math.floor(r() * target.n);
-      rows.set(target.x.subarray(j * target.dim, (j + 1) * target.dim), i * target.dim);
-    }
-    xt = tf.tensor2d(rows, [m, target.dim]);
-    lambda = dannLambda(info.progress, o.gamma);
-  };
   return {
     name: 'dann',
     modules: [discriminator],
-    fingerprint: { seed, domainWeight: weight, gamma: o.gamma ?? 10, targetRows: target.n },
-    beforeStep: drawTarget,
-    end: () => {
-      xt?.dispose();
-      xt = undefined;
+    fingerprint: { seed, domainWeight: weight, gamma: o.gamma ?? 10, targetRows: o.target.n },
+    beforeStep: (info) => {
+      batches.draw(info);
+      lambda = dannLambda(info.progress, o.gamma);
     },
+    end: () => batches.end(),
     loss: (b: ObjectiveBatch) => {
-      if (!xt) throw new Error('dann: no target batch (beforeStep was not called)');
       const s = representationAndLogits(b.model, b.x, true);
-      const t = representationAndLogits(b.model, xt, true);
+      const t = representationAndLogits(b.model, batches.current, true);
       const ce = b.crossEntropy(s.logits, b.labels);
       const zs = discriminator.apply(gradReverse(s.h, lambda), { training: true }) as tf.Tensor2D;
       const zt = discriminator.apply(gradReverse(t.h, lambda), { training: true }) as tf.Tensor2D;
