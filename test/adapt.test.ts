@@ -206,3 +206,48 @@ test('adapt --unfreeze 1: DANN and Deep CORAL on the fine-tuned last block give 
   const c = await adapt({ ...o, out: path.join(tmp, 'da-coral'), method: 'coral' });
   assert.ok((c.methods.coral!.details.coralLoss as number[]).some(Number.isFinite), 'the Deep CORAL term is logged');
 });
+
+test("AdaBN sets every tail BatchNorm layer's statistics to those of its input on the target, layer by layer", async () => {
+  const { resolveBackbone } = await import('../src/models/resolve.js');
+  const { DEFAULT_BACKBONE } = await import('../src/models/registry.js');
+  const { buildTailModel, resolveCut } = await import('../src/recipes/finetune.js');
+  const { adaBn, inputModel, tailOf } = await import('../src/strategies/adapt/adabn.js');
+  const spec = await resolveBackbone(DEFAULT_BACKBONE);
+  const { model: full } = await spec.load();
+  const { cut } = resolveCut(spec, { unfreeze: 2 });
+  const shape = (full.getLayer(cut).output as { shape: number[] }).shape.slice(1);
+  const dim = shape.reduce((a, b) => a * b, 1);
+  const { model } = buildTailModel(spec, full, cut, dim, 3, { seed: 1 });
+  const n = 24;
+  const r = rng(7);
+  const x = Float32Array.from({ length: n * dim }, () => Math.max(0, r() * 3 - 1)); // ReLU6-like activations
+  const tail = tailOf(model);
+  tf.dispose(tail.predict(tf.zeros([1, ...shape])) as tf.Tensor); // frozen BN layers cache their affine maps on first use
+  const before = tf.memory().numTensors;
+  const names = adaBn(model, { x, n, dim }, 10);
+  assert.equal(tf.memory().numTensors, before, 'no tensors leak');
+  assert.ok(names.length >= 2, `the last two blocks' BN layers: ${names.join(', ')}`);
+  for (const name of names) {
+    // Reference: run the (adapted) tail up to this layer's input, two-pass statistics in float64.
+    const bn = tail.getLayer(name);
+    const sub = inputModel(tail, bn);
+    const y = tf.tidy(() => sub.predict(tf.reshape(tf.tensor2d(x, [n, dim]), [n, ...shape])) as tf.Tensor);
+    const ch = y.shape[y.shape.length - 1]!;
+    const v = y.dataSync();
+    const m = v.length / ch;
+    const mean = new Float64Array(ch);
+    const vr = new Float64Array(ch);
+    for (let i = 0; i < v.length; i++) mean[i % ch] += v[i] / m;
+    for (let i = 0; i < v.length; i++) vr[i % ch] += (v[i] - mean[i % ch]) ** 2 / m;
+    y.dispose();
+    const [, , mm, mv] = bn.getWeights();
+    const gm = mm.dataSync();
+    const gv = mv.dataSync();
+    for (let c = 0; c < ch; c++) {
+      assert.ok(Math.abs(gm[c] - mean[c]) < 1e-3 * (1 + Math.abs(mean[c])), `${name} mean[${c}] ${gm[c]} vs ${mean[c]}`);
+      assert.ok(Math.abs(gv[c] - vr[c]) < 2e-3 * (1 + vr[c]), `${name} variance[${c}] ${gv[c]} vs ${vr[c]}`);
+    }
+  }
+  model.dispose();
+  full.dispose();
+});

@@ -16,7 +16,8 @@ import { headProbabilities } from './run.js';
 import { fitHead, type FittedHead, type HeadFitOptions } from './train.js';
 
 export const ADAPT_METHODS = ['source-only', 'coral', 'dann', 'self-train'] as const;
-export type AdaptMethod = (typeof ADAPT_METHODS)[number];
+/** Every method name: the frozen-feature ones and AdaBN (fine-tuned tail only, --unfreeze K). */
+export type AdaptMethod = (typeof ADAPT_METHODS)[number] | 'adabn';
 
 /** What every method sees: source splits (labelled) and the target rows (labels unused). */
 export interface AdaptContext {

@@ -10,12 +10,13 @@ import type { TailHeadSpec } from '../bundle/bundle.js';
 import type { BackboneSpec } from '../models/types.js';
 import { buildDiscriminator, dannLr, dannObjective, representationDim } from '../strategies/adapt/dann.js';
 import { deepCoralObjective } from '../strategies/adapt/deep-coral.js';
+import { adaBn } from '../strategies/adapt/adabn.js';
 import type { EpochLogs, Objective } from '../train/trainer.js';
 import type { AdaptContext, MethodFit } from './adapt-methods.js';
 import { hiddenRows } from './adapt-methods.js';
 import { fitTailModel } from './finetune.js';
 
-export const TAIL_METHODS = ['source-only', 'coral', 'dann'] as const;
+export const TAIL_METHODS = ['source-only', 'coral', 'dann', 'adabn'] as const;
 export type TailMethod = (typeof TAIL_METHODS)[number];
 
 export interface TailContext extends AdaptContext {
@@ -68,6 +69,13 @@ async function fitTail(c: TailContext, method: TailMethod, objective?: (model: t
 
 export const TAIL_FITS: Record<TailMethod, (c: TailContext) => Promise<MethodFit>> = {
   'source-only': (c) => fitTail(c, 'source-only'),
+  // The source-only fine-tune (same seed: the same weights), then its tail's BN statistics re-estimated on the target.
+  adabn: async (c) => {
+    const fit = await fitTail(c, 'adabn');
+    const layers = adaBn(fit.model, c.target);
+    c.reporter.info(`adabn: re-estimated ${layers.length} BatchNorm layers of the tail on ${c.target.n} target images`);
+    return { ...fit, details: { ...fit.details, batchNormLayers: layers } };
+  },
   coral: (c) => fitTail(c, 'coral', () => deepCoralObjective({ target: c.target, weight: c.coralWeight, seed: c.seed })),
   dann: (c) => {
     let disc: tfl.LayersModel | undefined;

@@ -129,7 +129,7 @@ async function importanceWeights(c: AdaptContext): Promise<Float64Array | undefi
   }
 }
 
-const METHOD_FITS: Record<AdaptMethod, (c: AdaptContext, s: MethodSettings, prior: Partial<Record<AdaptMethod, MethodFit>>) => Promise<MethodFit>> = {
+const METHOD_FITS: Record<(typeof ADAPT_METHODS)[number], (c: AdaptContext, s: MethodSettings, prior: Partial<Record<AdaptMethod, MethodFit>>) => Promise<MethodFit>> = {
   'source-only': (c) => sourceOnly(c),
   coral: (c, s) => coral(c, s),
   dann: (c, s) => dann(c, s),
@@ -141,6 +141,7 @@ function plan(o: AdaptOptions, spec: BackboneSpec): { methods: AdaptMethod[]; cu
   const choice = parseMethod(o.method ?? 'auto');
   const k = o.unfreeze ?? 0;
   if (!Number.isInteger(k) || k < 0) throw new Error(`--unfreeze must be an integer ≥ 0, got ${k}`);
+  if (k === 0 && choice === 'adabn') throw new Error('--method adabn re-estimates the BatchNorm layers of a fine-tuned tail: give --unfreeze K (K ≥ 1)');
   if (k === 0) return { methods: choice === 'auto' || choice === 'all' ? [...ADAPT_METHODS] : [choice] };
   const cut = resolveCut(spec, { unfreeze: k });
   if (choice === 'auto' || choice === 'all') return { methods: [...TAIL_METHODS], cut };
@@ -149,7 +150,7 @@ function plan(o: AdaptOptions, spec: BackboneSpec): { methods: AdaptMethod[]; cu
 }
 
 export function parseMethod(s: string): AdaptChoice {
-  const all = ['auto', 'all', ...ADAPT_METHODS];
+  const all = ['auto', 'all', ...ADAPT_METHODS, 'adabn'];
   if (!all.includes(s)) throw new Error(`unknown adapt method "${s}" (methods: ${all.join(', ')})`);
   return s as AdaptChoice;
 }
@@ -197,7 +198,7 @@ export async function adapt(o: AdaptOptions): Promise<AdaptResult> {
       for (const m of methods) {
         const tm = performance.now();
         run.reporter.info(`— ${m} —`);
-        const fit = cut ? await TAIL_FITS[m as TailMethod](ctx) : await METHOD_FITS[m](ctx, o, fits);
+        const fit = cut ? await TAIL_FITS[m as TailMethod](ctx) : await METHOD_FITS[m as (typeof ADAPT_METHODS)[number]](ctx, o, fits);
         fits[m] = fit;
         const valProbs = sp.val.n ? headProbabilities(fit.model, fit.valView.x, fit.valView.n, run.dim) : undefined;
         const tgtProbs = headProbabilities(fit.model, t.m.data, t.m.n, run.dim);

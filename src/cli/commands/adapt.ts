@@ -17,7 +17,7 @@ export default defineCommand({
         'target-test': { type: 'string', arg: 'DIR', help: 'labelled target images, for evaluation only (oracle numbers)' },
         method: { type: 'string', arg: 'NAME', default: 'auto', help: 'auto (every method, chosen by DEV without target labels), all (same, every bundle kept), or one method' },
         out: { type: 'string', short: 'o', arg: 'DIR', help: 'DIR/model (the chosen bundle), DIR/methods/<method>/, adapt.json, report.html (required)' },
-        unfreeze: { type: 'string', arg: 'K', default: '0', help: 'K ≥ 1: fine-tune the last K blocks (source-only, Deep CORAL, DANN on the tail); 0: frozen features' },
+        unfreeze: { type: 'string', arg: 'K', default: '0', help: 'K ≥ 1: fine-tune the last K blocks (source-only, Deep CORAL, DANN, AdaBN on the tail); 0: frozen features' },
         epochs: { type: 'string', arg: 'N', default: '6', help: '--unfreeze K: unfrozen epochs (after 2 head-only epochs)' },
         lr: { type: 'string', arg: 'LR', default: '1e-2', help: '--unfreeze K: head learning rate (body: LR/10)' },
         'coral-weight': { type: 'string', arg: 'W', default: '1', help: '--unfreeze K: weight of the Deep CORAL loss' },
