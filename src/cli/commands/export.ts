@@ -1,33 +1,54 @@
-/** `graft export BUNDLE --onnx FILE`: the whole network as one ONNX classifier (src/recipes/export.ts). */
+/** `graft export BUNDLE --onnx FILE | --tfjs DIR`: the whole network for other runtimes (src/recipes/export*.ts). */
 import { num, str } from '../args.js';
 import { COMMON } from '../options.js';
 import { emit } from '../output.js';
 import { defineCommand, omit } from '../spec.js';
 
+const USAGE = 'graft export BUNDLE (--onnx FILE [--logits] [--opset N] | --tfjs DIR)';
+const mb = (b: number) => `${(b / 1e6).toFixed(1)} MB`;
+
 export default defineCommand({
   name: 'export',
-  summary: 'a bundle\'s whole network as one ONNX classifier (checked ≤1e-4 against graft before writing)',
-  usage: ['graft export BUNDLE --onnx FILE [--logits] [--opset N]'],
+  summary: 'a bundle\'s whole network as one ONNX classifier or one TF.js model (checked against graft before writing)',
+  usage: [USAGE],
   groups: [
     [
       'export options',
       {
-        onnx: { type: 'string', arg: 'FILE', help: 'the .onnx file to write (required); input float32 [N,H,W,3], preprocessed as in its metadata' },
-        logits: { type: 'boolean', help: 'output logits instead of probabilities' },
+        onnx: { type: 'string', arg: 'FILE', help: 'the .onnx file to write; input float32 [N,H,W,3], preprocessed as in its metadata' },
+        logits: { type: 'boolean', help: 'ONNX: output logits instead of probabilities' },
         opset: { type: 'string', arg: 'N', default: '13', help: 'ONNX opset, 13–21' },
+        tfjs: { type: 'string', arg: 'DIR', help: 'a TF.js LayersModel directory (model.json + shards + labels.json): 0–255 RGB pixels in, probabilities out' },
       },
     ],
     ['common options', omit(COMMON, 'strict')],
   ],
-  examples: ['graft export ./model --onnx model.onnx', 'graft export ./ft --onnx ft.onnx --logits --opset 17'],
+  examples: ['graft export ./model --onnx model.onnx', 'graft export ./ft --onnx ft.onnx --logits --opset 17', 'graft export ./model --tfjs ./web-model'],
   async run(pos, v) {
     const file = str(v, 'onnx');
-    if (pos.length !== 1 || !file) throw new Error('usage: graft export BUNDLE --onnx FILE [--logits] [--opset N]');
-    const { exportOnnx } = await import('../../recipes/export.js');
-    const res = await exportOnnx(pos[0], file, { output: v.logits ? 'logits' : 'probabilities', opset: num(v, 'opset') });
-    emit(!!v.json, res, () =>
-      `wrote ${res.file} (${(res.bytes / 1e6).toFixed(1)} MB): input "input" float32 [${res.input.shape.join(', ')}] preprocessed as ${JSON.stringify(res.input.preprocess)}, ` +
-      `output "${res.output.name}" [N, ${res.output.classes}]; labels in metadata "graft.labels"; max |ONNX − graft| on a probe batch ${res.maxAbsDiff.toExponential(1)}`,
-    );
+    const dir = str(v, 'tfjs');
+    if (pos.length !== 1 || (!file && !dir)) throw new Error(`usage: ${USAGE}`);
+    const json = !!v.json;
+    const out: Record<string, unknown> = {};
+    const lines: string[] = [];
+    if (file) {
+      const { exportOnnx } = await import('../../recipes/export.js');
+      const res = await exportOnnx(pos[0], file, { output: v.logits ? 'logits' : 'probabilities', opset: num(v, 'opset') });
+      out.onnx = res;
+      lines.push(
+        `wrote ${res.file} (${mb(res.bytes)}): input "input" float32 [${res.input.shape.join(', ')}] preprocessed as ${JSON.stringify(res.input.preprocess)}, ` +
+          `output "${res.output.name}" [N, ${res.output.classes}]; labels in metadata "graft.labels"; max |ONNX − graft| on a probe batch ${res.maxAbsDiff.toExponential(1)}`,
+      );
+    }
+    if (dir) {
+      const { exportTfjs } = await import('../../recipes/export-tfjs.js');
+      const res = await exportTfjs(pos[0], dir);
+      out.tfjs = res;
+      lines.push(
+        `wrote ${res.dir} (${mb(res.bytes)}, ${res.files.length} files): tf.loadLayersModel('…/model.json'); input "${res.input.name}" float32 [${res.input.shape.join(', ')}] RGB 0–255 (${res.input.resize} resize is the caller's), ` +
+          `output probabilities [N, ${res.output.classes}]; labels in userDefinedMetadata and labels.json; max |TF.js − graft| on a probe batch ${res.maxAbsDiff.toExponential(1)}`,
+      );
+    }
+    emit(json, file && !dir ? out.onnx : dir && !file ? out.tfjs : out, () => lines.join('\n'));
   },
 });

@@ -1,0 +1,151 @@
+/**
+ * A tfjs LayersModel as the files `tf.loadLayersModel` reads: `model.json` (topology, weights
+ * manifest, userDefinedMetadata) + weight shards of at most 4 MiB named as tensorflowjs_converter
+ * names them (`group1-shard1of3.bin`, …). Optional weight quantisation in the manifest format
+ * tfjs-core decodes itself: `uint8` (affine per tensor: v ≈ q·scale + min, min nudged so 0 is
+ * exact) or `float16` (IEEE half, round to nearest even).
+ */
+import type * as tfl from '@tensorflow/tfjs-layers';
+import type { tf } from '../engine/tfjs.js';
+import { GRAFT_VERSION } from '../version.js';
+
+export type WeightQuantization = 'uint8' | 'float16';
+export const SHARD_BYTES = 4 * 1024 * 1024;
+
+export interface LayersArtifacts {
+  modelTopology: object;
+  weightSpecs: tf.io.WeightsManifestEntry[];
+  weightData: ArrayBuffer;
+}
+
+/** Serialise `model` in memory (no files). */
+export async function modelArtifacts(model: tfl.LayersModel): Promise<LayersArtifacts> {
+  let out: LayersArtifacts | undefined;
+  await model.save({
+    save: async (a: tf.io.ModelArtifacts) => {
+      out = { modelTopology: a.modelTopology as object, weightSpecs: a.weightSpecs!, weightData: a.weightData as ArrayBuffer };
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    },
+  });
+  return out!;
+}
+
+/** float32 → IEEE 754 binary16 bits, round to nearest even (subnormals and overflow to ±inf handled). */
+export function toHalf(x: number): number {
+  const f = new Float32Array([x]);
+  const u = new Uint32Array(f.buffer)[0]!;
+  const sign = (u >>> 16) & 0x8000;
+  const exp = (u >>> 23) & 0xff;
+  const mant = u & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  let e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    const m = mant | 0x800000;
+    const shift = 14 - e;
+    let h = m >>> shift;
+    const rem = m & ((1 << shift) - 1);
+    const half = 1 << (shift - 1);
+    if (rem > half || (rem === half && h & 1)) h++;
+    return sign | h;
+  }
+  let h = (e << 10) | (mant >>> 13);
+  const rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && h & 1)) h++;
+  return sign | h;
+}
+
+/** uint8 affine quantisation of one tensor, as tensorflowjs_converter does it (0 stays exact). */
+function quantizeUint8(v: Float32Array): { q: Uint8Array; min: number; scale: number } {
+  let lo = 0;
+  let hi = 0;
+  for (const x of v) {
+    if (x < lo) lo = x;
+    if (x > hi) hi = x;
+  }
+  const scale = hi > lo ? (hi - lo) / 255 : 1;
+  const zero = Math.round(-lo / scale);
+  const min = -zero * scale;
+  const q = new Uint8Array(v.length);
+  for (let i = 0; i < v.length; i++) q[i] = Math.min(255, Math.max(0, Math.round((v[i]! - min) / scale)));
+  return { q, min, scale };
+}
+
+/** Re-encode float32 weights per `quantize`; other dtypes (int32 counters, …) pass through. */
+export function encodeWeights(a: LayersArtifacts, quantize?: WeightQuantization): { specs: tf.io.WeightsManifestEntry[]; data: Uint8Array } {
+  const src = new Uint8Array(a.weightData);
+  if (!quantize) return { specs: a.weightSpecs, data: src };
+  const parts: Uint8Array[] = [];
+  const specs: tf.io.WeightsManifestEntry[] = [];
+  let off = 0;
+  for (const s of a.weightSpecs) {
+    const n = s.shape.reduce((x, y) => x * y, 1);
+    const bytes = n * 4; // float32 and int32 alike
+    const raw = src.slice(off, off + bytes);
+    off += bytes;
+    if (s.dtype !== 'float32') {
+      specs.push(s);
+      parts.push(raw);
+      continue;
+    }
+    const v = new Float32Array(raw.buffer);
+    if (quantize === 'uint8') {
+      const { q, min, scale } = quantizeUint8(v);
+      specs.push({ ...s, quantization: { dtype: 'uint8', min, scale } });
+      parts.push(q);
+    } else {
+      const h = new Uint16Array(v.length);
+      for (let i = 0; i < v.length; i++) h[i] = toHalf(v[i]!);
+      specs.push({ ...s, quantization: { dtype: 'float16' } });
+      parts.push(new Uint8Array(h.buffer));
+    }
+  }
+  if (off !== src.length) throw new Error(`weights: the manifest describes ${off} bytes, the data has ${src.length}`);
+  return { specs, data: concat(parts) };
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+/** The files of a layers model: name → bytes (model.json first). */
+export function layersModelFiles(a: LayersArtifacts, metadata: Record<string, unknown>, quantize?: WeightQuantization): Map<string, Uint8Array> {
+  const { specs, data } = encodeWeights(a, quantize);
+  const n = Math.max(1, Math.ceil(data.length / SHARD_BYTES));
+  const paths = Array.from({ length: n }, (_, i) => `group1-shard${i + 1}of${n}.bin`);
+  const json = {
+    format: 'layers-model',
+    generatedBy: `graft ${GRAFT_VERSION}`,
+    convertedBy: null,
+    modelTopology: a.modelTopology,
+    weightsManifest: [{ paths, weights: specs }],
+    userDefinedMetadata: metadata,
+  };
+  const files = new Map<string, Uint8Array>([['model.json', new TextEncoder().encode(JSON.stringify(json))]]);
+  paths.forEach((p, i) => files.set(p, data.slice(i * SHARD_BYTES, (i + 1) * SHARD_BYTES)));
+  return files;
+}
+
+/** The artifacts a client would get back from `files` (for the in-process parity check). */
+export function artifactsFromFiles(files: Map<string, Uint8Array>): tf.io.ModelArtifacts {
+  const mj = JSON.parse(new TextDecoder().decode(files.get('model.json')!)) as {
+    modelTopology: object;
+    weightsManifest: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[];
+    userDefinedMetadata?: { [key: string]: {} };
+  };
+  const shards = mj.weightsManifest.flatMap((g) => g.paths.map((p) => files.get(p)!));
+  const data = concat(shards);
+  return {
+    modelTopology: mj.modelTopology,
+    weightSpecs: mj.weightsManifest.flatMap((g) => g.weights),
+    weightData: data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer,
+    userDefinedMetadata: mj.userDefinedMetadata,
+  };
+}
