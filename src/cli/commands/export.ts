@@ -4,7 +4,7 @@ import { COMMON } from '../options.js';
 import { emit } from '../output.js';
 import { defineCommand, omit } from '../spec.js';
 
-const USAGE = 'graft export BUNDLE (--onnx FILE [--logits] [--opset N] | --tfjs DIR)';
+const USAGE = 'graft export BUNDLE (--onnx FILE [--web] [--logits] [--opset N] | --tfjs DIR)';
 const mb = (b: number) => `${(b / 1e6).toFixed(1)} MB`;
 
 export default defineCommand({
@@ -18,27 +18,31 @@ export default defineCommand({
         onnx: { type: 'string', arg: 'FILE', help: 'the .onnx file to write; input float32 [N,H,W,3], preprocessed as in its metadata' },
         logits: { type: 'boolean', help: 'ONNX: output logits instead of probabilities' },
         opset: { type: 'string', arg: 'N', default: '13', help: 'ONNX opset, 13–21' },
+        web: { type: 'boolean', help: 'with --onnx: also write FILE-web/ (index.html + graft-onnx.js + model + onnxruntime-web wasm), a page that runs it in a browser' },
         tfjs: { type: 'string', arg: 'DIR', help: 'a TF.js LayersModel directory (model.json + shards + labels.json): 0–255 RGB pixels in, probabilities out' },
       },
     ],
     ['common options', omit(COMMON, 'strict')],
   ],
-  examples: ['graft export ./model --onnx model.onnx', 'graft export ./ft --onnx ft.onnx --logits --opset 17', 'graft export ./model --tfjs ./web-model'],
+  examples: ['graft export ./model --onnx model.onnx', 'graft export ./ft --onnx ft.onnx --logits --opset 17', 'graft export ./model --onnx model.onnx --web', 'graft export ./model --tfjs ./web-model'],
   async run(pos, v) {
     const file = str(v, 'onnx');
     const dir = str(v, 'tfjs');
     if (pos.length !== 1 || (!file && !dir)) throw new Error(`usage: ${USAGE}`);
+    if (v.web && !file) throw new Error('--web writes the example page of an ONNX export: give --onnx FILE too');
     const json = !!v.json;
     const out: Record<string, unknown> = {};
     const lines: string[] = [];
     if (file) {
       const { exportOnnx } = await import('../../recipes/export.js');
-      const res = await exportOnnx(pos[0], file, { output: v.logits ? 'logits' : 'probabilities', opset: num(v, 'opset') });
+      const { defaultWebDir } = await import('../../export/onnx-web.js');
+      const res = await exportOnnx(pos[0], file, { output: v.logits ? 'logits' : 'probabilities', opset: num(v, 'opset'), web: v.web ? defaultWebDir(file) : undefined });
       out.onnx = res;
       lines.push(
         `wrote ${res.file} (${mb(res.bytes)}): input "input" float32 [${res.input.shape.join(', ')}] preprocessed as ${JSON.stringify(res.input.preprocess)}, ` +
           `output "${res.output.name}" [N, ${res.output.classes}]; labels in metadata "graft.labels"; max |ONNX − graft| on a probe batch ${res.maxAbsDiff.toExponential(1)}`,
       );
+      if (res.web) lines.push(`wrote ${res.web.dir}/: index.html runs it with onnxruntime-web ${res.web.ortWebVersion} (wasm); serve the folder, e.g. npx http-server ${res.web.dir}`);
     }
     if (dir) {
       const { exportTfjs } = await import('../../recipes/export-tfjs.js');
