@@ -1,8 +1,9 @@
 /**
  * The exports in a real browser (Debian's chromium via playwright-core), each with its real client
  * library served locally from its npm package: the `--onnx --web` example page runs the model in
- * onnxruntime-web (wasm), and the `--tfjs` export loads in the TF.js browser bundle. Both predict
- * real digit images and are compared with graft predict. No request leaves 127.0.0.1.
+ * onnxruntime-web (wasm), the `--tfjs` export loads in the TF.js browser bundle and the
+ * `--teachable-machine` export in @teachablemachine/image's. All predict the same real digit images
+ * and are compared with graft predict. No request leaves 127.0.0.1.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,6 +16,7 @@ import type { Sample } from '../src/data/types.js';
 import { trainClassifier } from '../src/recipes/train.js';
 import { exportOnnx } from '../src/recipes/export.js';
 import { exportTfjs } from '../src/recipes/export-tfjs.js';
+import { exportTeachableMachine } from '../src/recipes/export-teachable.js';
 import { Classifier } from '../src/recipes/predict.js';
 import { packageRoot } from '../src/export/onnx-web.js';
 import { CHROMIUM, assertExtras, skipUnless } from './extras.js';
@@ -64,12 +66,19 @@ function maxDiff(a: number[][], ref: Record<string, number>[]): number {
   return d;
 }
 
-test('in Chromium: the --web page (onnxruntime-web wasm) and the --tfjs export (TF.js browser bundle) match graft predict ≤1e-4', { skip: needsChromium, timeout: 300_000 }, async (t) => {
+test('in Chromium: the --web page (onnxruntime-web wasm), the --tfjs export (TF.js browser bundle) and the --teachable-machine export (@teachablemachine/image) match graft predict ≤1e-4', { skip: needsChromium, timeout: 300_000 }, async (t) => {
   const lin = await trainClassifier({ data, ...split, out: path.join(tmp, 'lin') });
   const onnx = await exportOnnx(lin.bundle, path.join(tmp, 'out', 'model.onnx'), { web: path.join(tmp, 'out', 'model-web') });
   assert.ok(onnx.web && onnx.web.files.includes('ort/ort-wasm-simd-threaded.wasm'));
   const tfjs = await exportTfjs(lin.bundle, path.join(tmp, 'out', 'tfjs'));
-  server = await serveDirs({ '/': path.join(tmp, 'out'), '/lib/tfjs/': pkgDist('@tensorflow/tfjs'), '/clients/': path.join(import.meta.dirname, 'clients') });
+  const tm = await exportTeachableMachine(lin.bundle, path.join(tmp, 'out', 'tm'));
+  assert.deepEqual(tm.files.map((f) => f.name).sort(), ['labels.json', 'metadata.json', 'model.json', 'weights.bin']);
+  server = await serveDirs({
+    '/': path.join(tmp, 'out'),
+    '/lib/tfjs/': pkgDist('@tensorflow/tfjs'),
+    '/lib/tm/': pkgDist('@teachablemachine/image'),
+    '/clients/': path.join(import.meta.dirname, 'clients'),
+  });
 
   const ds = await loadDataset(data, split);
   const samples: Sample[] = ds.samples.filter((_, i) => i % 4 === 1).slice(0, 8);
@@ -122,4 +131,16 @@ test('in Chromium: the --web page (onnxruntime-web wasm) and the --tfjs export (
   }, [`${server.url}/tfjs/model.json`, pixels, samples.length] as const);
   t.diagnostic(gl ? `TF.js webgl backend in headless Chromium vs graft predict: ${maxDiff(gl, ref).toExponential(2)}` : 'TF.js webgl backend: not available in this headless Chromium');
   assert.deepEqual(tf.problems.filter((p) => !p.startsWith('console:')), []);
+
+  // 3. The Teachable Machine export in @teachablemachine/image's browser bundle: tmImage.load + model.predict(canvas).
+  const tmPage = await open(`${server.url}/clients/tm.html`);
+  type Tm = { client: { load(m: string, md: string): Promise<{ labels: string[]; backend: string; tfjs: string; metadata: { imageSize: number } }>; predict(b64: string, n: number): Promise<number[][]> } };
+  const tmInfo = await tmPage.page.evaluate(([m, md]) => (window as unknown as Tm).client.load(m!, md!), [`${server.url}/tm/model.json`, `${server.url}/tm/metadata.json`]);
+  assert.deepEqual(tmInfo.labels, classes);
+  assert.equal(tmInfo.metadata.imageSize, 224);
+  const tmProbs = await tmPage.page.evaluate(([b64, n]) => (window as unknown as Tm).client.predict(b64 as string, n as number), [pixels, samples.length] as const);
+  const dTm = maxDiff(tmProbs, ref);
+  t.diagnostic(`@teachablemachine/image 0.8.5 (TF.js ${tmInfo.tfjs}, ${tmInfo.backend} backend) vs graft predict: ${dTm.toExponential(2)}, ${(tm.bytes / 1e6).toFixed(2)} MB`);
+  assert.ok(dTm <= 1e-4, `Teachable Machine's library vs graft predict differ by ${dTm}`);
+  assert.deepEqual(tmPage.problems.filter((p) => !p.startsWith('console:')), []);
 });

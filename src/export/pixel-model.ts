@@ -1,7 +1,8 @@
 /**
- * A bundle's whole network as one plain tfjs LayersModel that takes 0–255 RGB pixels and returns
- * probabilities: a 1×1 depthwise convolution does the bundle's scaling/mean/std
- * (out = px·1/(255·std) − mean/std per channel, as normalizeRgb computes it), then every layer of
+ * A bundle's whole network as one plain tfjs LayersModel that takes 0–255 RGB pixels (or the
+ * client's own affine encoding of them) and returns probabilities: a 1×1 depthwise convolution does
+ * the bundle's scaling/mean/std (out = px·1/(255·std) − mean/std per channel, as normalizeRgb
+ * computes it), then every layer of
  * the bundle's network (frozen prefix, fine-tuned tail or head, flattened into one graph), then a
  * softmax. Only stock tfjs-layers classes may appear: a layer graft defines itself would not load
  * in a client without graft, so the build refuses it, naming the layer and the client.
@@ -46,12 +47,29 @@ export function assertStockLayers(model: tfl.LayersModel, client: string, what: 
   }
 }
 
-/** The 1×1 depthwise convolution that maps 0–255 pixels to the network's input. */
-function normalise(pre: Preprocess, input: Sym): Sym {
+/**
+ * What the client feeds: t = px·scale + offset from 0–255 pixels px. Plain TF.js callers pass the
+ * pixels (scale 1, offset 0); Teachable Machine's library feeds px/127 − 1.
+ */
+export interface ClientInput {
+  scale: number;
+  offset: number;
+  /** The client's own arithmetic, in float32 as it does it (for the parity probe). */
+  encode(px: Uint8Array): Float32Array;
+}
+
+export const RAW_PIXELS: ClientInput = { scale: 1, offset: 0, encode: (px) => Float32Array.from(px) };
+
+/**
+ * The 1×1 depthwise convolution that maps the client's input t to the network's input: with
+ * px = (t − offset)/scale, out = px·s − o = t·(s/scale) − (o + offset·s/scale) per channel.
+ */
+function normalise(pre: Preprocess, input: Sym, client: ClientInput): Sym {
   const { scale, offset } = normalisation(pre);
   const layer = tfl.layers.depthwiseConv2d({ name: NORMALISE_LAYER, kernelSize: 1, depthMultiplier: 1, useBias: true, trainable: false });
   const out = layer.apply(input) as Sym;
-  const w = [tf.tensor4d(scale, [1, 1, 3, 1]), tf.tensor1d(offset.map((o) => -o))];
+  const k = scale.map((s) => s / client.scale);
+  const w = [tf.tensor4d(k, [1, 1, 3, 1]), tf.tensor1d(offset.map((o, c) => -(o + client.offset * k[c]!)))];
   layer.setWeights(w);
   tf.dispose(w);
   return out;
@@ -61,18 +79,18 @@ function normalise(pre: Preprocess, input: Sym): Sym {
  * Build the pixel-input model of the bundle in `dir`. `client` is the library named when a layer
  * cannot be expressed. The caller disposes `model` (its weights are shared with `reference`).
  */
-export async function buildPixelModel(dir: string, client: string): Promise<PixelModel> {
+export async function buildPixelModel(dir: string, client: string, input: ClientInput = RAW_PIXELS): Promise<PixelModel> {
   await initTf();
   const meta = readBundleMeta(dir);
   const net = await loadBundleNetwork(dir, await bundleBaseSpec(dir, meta));
   try {
     assertStockLayers(net.model, client, dir);
     const [h, w] = meta.preprocess.size;
-    const input = tfl.input({ shape: [h, w, 3], name: PIXEL_INPUT_NAME });
-    const x = normalise(meta.preprocess, input);
+    const pixels = tfl.input({ shape: [h, w, 3], name: PIXEL_INPUT_NAME });
+    const x = normalise(meta.preprocess, pixels, input);
     const { outputs } = reapply(net.model, [x]);
     const probs = tfl.layers.activation({ activation: 'softmax', name: PROBABILITIES_LAYER }).apply(outputs[0]!) as Sym;
-    const model = tfl.model({ inputs: input, outputs: probs, name: `graft_${meta.backbone.name.replace(/[^A-Za-z0-9_]/g, '_')}` });
+    const model = tfl.model({ inputs: pixels, outputs: probs, name: `graft_${meta.backbone.name.replace(/[^A-Za-z0-9_]/g, '_')}` });
     return { meta, model, reference: net.model };
   } catch (e) {
     disposePixelModel({ meta, model: net.model, reference: net.model });

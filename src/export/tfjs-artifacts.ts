@@ -116,10 +116,14 @@ function concat(parts: Uint8Array[]): Uint8Array {
 }
 
 /** The files of a layers model: name → bytes (model.json first). */
-export function layersModelFiles(a: LayersArtifacts, metadata: Record<string, unknown>, quantize?: WeightQuantization): Map<string, Uint8Array> {
-  const { specs, data } = encodeWeights(a, quantize);
-  const n = Math.max(1, Math.ceil(data.length / SHARD_BYTES));
-  const paths = Array.from({ length: n }, (_, i) => `group1-shard${i + 1}of${n}.bin`);
+export function layersModelFiles(
+  a: LayersArtifacts,
+  metadata: Record<string, unknown>,
+  o: { quantize?: WeightQuantization; singleFile?: string } = {},
+): Map<string, Uint8Array> {
+  const { specs, data } = encodeWeights(a, o.quantize);
+  const n = o.singleFile ? 1 : Math.max(1, Math.ceil(data.length / SHARD_BYTES));
+  const paths = o.singleFile ? [o.singleFile] : Array.from({ length: n }, (_, i) => `group1-shard${i + 1}of${n}.bin`);
   const json = {
     format: 'layers-model',
     generatedBy: `graft ${GRAFT_VERSION}`,
@@ -129,7 +133,8 @@ export function layersModelFiles(a: LayersArtifacts, metadata: Record<string, un
     userDefinedMetadata: metadata,
   };
   const files = new Map<string, Uint8Array>([['model.json', new TextEncoder().encode(JSON.stringify(json))]]);
-  paths.forEach((p, i) => files.set(p, data.slice(i * SHARD_BYTES, (i + 1) * SHARD_BYTES)));
+  if (o.singleFile) files.set(o.singleFile, data);
+  else paths.forEach((p, i) => files.set(p, data.slice(i * SHARD_BYTES, (i + 1) * SHARD_BYTES)));
   return files;
 }
 

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { tf } from '../engine/tfjs.js';
-import { buildPixelModel, disposePixelModel, type PixelModel } from '../export/pixel-model.js';
+import { buildPixelModel, disposePixelModel, RAW_PIXELS, type ClientInput, type PixelModel } from '../export/pixel-model.js';
 import { artifactsFromFiles, layersModelFiles, modelArtifacts, type WeightQuantization } from '../export/tfjs-artifacts.js';
 import { normalizeRgb, type Preprocess } from '../data/decode.js';
 import type { BundleMeta } from '../bundle/bundle.js';
@@ -31,6 +31,12 @@ export interface TfjsExportOptions {
   extraFiles?: (meta: BundleMeta) => Record<string, string | Uint8Array>;
   /** Who must be able to load it (named in refusals). */
   client?: string;
+  /** What the client feeds the model (default: the 0–255 pixels themselves). */
+  input?: ClientInput;
+  /** One weights file of this name instead of 4 MiB shards (Teachable Machine writes weights.bin). */
+  singleWeightsFile?: string;
+  /** Extra userDefinedMetadata keys. */
+  metadata?: Record<string, unknown>;
 }
 
 export interface TfjsExportResult {
@@ -62,11 +68,12 @@ export function tfjsMetadata(meta: BundleMeta): Record<string, unknown> {
 }
 
 export async function exportTfjs(bundleDir: string, outDir: string, o: TfjsExportOptions = {}): Promise<TfjsExportResult> {
-  const pm = await buildPixelModel(bundleDir, o.client ?? TFJS_CLIENT);
+  const input = o.input ?? RAW_PIXELS;
+  const pm = await buildPixelModel(bundleDir, o.client ?? TFJS_CLIENT, input);
   try {
     const { meta } = pm;
-    const files = layersModelFiles(await modelArtifacts(pm.model), tfjsMetadata(meta), o.quantize);
-    const maxAbsDiff = await parity(pm, files);
+    const files = layersModelFiles(await modelArtifacts(pm.model), { ...tfjsMetadata(meta), ...o.metadata }, { quantize: o.quantize, singleFile: o.singleWeightsFile });
+    const maxAbsDiff = await parity(pm, files, input);
     const kind = o.quantize ?? 'float32';
     const tolerance = o.tolerance ?? TFJS_TOLERANCE[kind];
     if (!(maxAbsDiff <= tolerance)) {
@@ -104,7 +111,7 @@ export function probePixels(n: number, [h, w]: [number, number], seed = 12345): 
 }
 
 /** Load `files` back as a client would; max |its probabilities − softmax(graft's logits)| on a probe batch. */
-async function parity(pm: PixelModel, files: Map<string, Uint8Array>): Promise<number> {
+async function parity(pm: PixelModel, files: Map<string, Uint8Array>, input: ClientInput): Promise<number> {
   const pre = pm.meta.preprocess;
   const [h, w] = pre.size;
   const n = 2;
@@ -112,7 +119,7 @@ async function parity(pm: PixelModel, files: Map<string, Uint8Array>): Promise<n
   const loaded = await tfl.loadLayersModel(tf.io.fromMemory(artifactsFromFiles(files)));
   try {
     const [a, b] = tf.tidy(() => [
-      loaded.predict(tf.tensor4d(Float32Array.from(px), [n, h, w, 3])) as tf.Tensor,
+      loaded.predict(tf.tensor4d(input.encode(px), [n, h, w, 3])) as tf.Tensor,
       tf.softmax(pm.reference.predict(tf.tensor4d(normalizeRgb(px, pre), [n, h, w, 3])) as tf.Tensor),
     ]);
     const [x, y] = [(await a!.data()) as Float32Array, (await b!.data()) as Float32Array];

@@ -4,12 +4,12 @@ import { COMMON } from '../options.js';
 import { emit } from '../output.js';
 import { defineCommand, omit } from '../spec.js';
 
-const USAGE = 'graft export BUNDLE (--onnx FILE [--web] [--logits] [--opset N] | --tfjs DIR)';
+const USAGE = 'graft export BUNDLE (--onnx FILE [--web] [--logits] [--opset N] | --tfjs DIR | --teachable-machine DIR)';
 const mb = (b: number) => `${(b / 1e6).toFixed(1)} MB`;
 
 export default defineCommand({
   name: 'export',
-  summary: 'a bundle\'s whole network as one ONNX classifier or one TF.js model (checked against graft before writing)',
+  summary: 'a bundle\'s whole network as one ONNX classifier, TF.js model or Teachable Machine model (checked against graft before writing)',
   usage: [USAGE],
   groups: [
     [
@@ -20,15 +20,17 @@ export default defineCommand({
         opset: { type: 'string', arg: 'N', default: '13', help: 'ONNX opset, 13–21' },
         web: { type: 'boolean', help: 'with --onnx: also write FILE-web/ (index.html + graft-onnx.js + model + onnxruntime-web wasm), a page that runs it in a browser' },
         tfjs: { type: 'string', arg: 'DIR', help: 'a TF.js LayersModel directory (model.json + shards + labels.json): 0–255 RGB pixels in, probabilities out' },
+        'teachable-machine': { type: 'string', arg: 'DIR', help: 'a Teachable Machine image model (model.json + weights.bin + metadata.json) for @teachablemachine/image' },
       },
     ],
     ['common options', omit(COMMON, 'strict')],
   ],
-  examples: ['graft export ./model --onnx model.onnx', 'graft export ./ft --onnx ft.onnx --logits --opset 17', 'graft export ./model --onnx model.onnx --web', 'graft export ./model --tfjs ./web-model'],
+  examples: ['graft export ./model --onnx model.onnx', 'graft export ./ft --onnx ft.onnx --logits --opset 17', 'graft export ./model --onnx model.onnx --web', 'graft export ./model --tfjs ./web-model', 'graft export ./model --teachable-machine ./tm'],
   async run(pos, v) {
     const file = str(v, 'onnx');
     const dir = str(v, 'tfjs');
-    if (pos.length !== 1 || (!file && !dir)) throw new Error(`usage: ${USAGE}`);
+    const tmDir = str(v, 'teachable-machine');
+    if (pos.length !== 1 || (!file && !dir && !tmDir)) throw new Error(`usage: ${USAGE}`);
     if (v.web && !file) throw new Error('--web writes the example page of an ONNX export: give --onnx FILE too');
     const json = !!v.json;
     const out: Record<string, unknown> = {};
@@ -53,6 +55,16 @@ export default defineCommand({
           `output probabilities [N, ${res.output.classes}]; labels in userDefinedMetadata and labels.json; max |TF.js − graft| on a probe batch ${res.maxAbsDiff.toExponential(1)}`,
       );
     }
-    emit(json, file && !dir ? out.onnx : dir && !file ? out.tfjs : out, () => lines.join('\n'));
+    if (tmDir) {
+      const { exportTeachableMachine } = await import('../../recipes/export-teachable.js');
+      const res = await exportTeachableMachine(pos[0], tmDir);
+      out.teachableMachine = res;
+      lines.push(
+        `wrote ${res.dir} (${mb(res.bytes)}): tmImage.load('…/model.json', '…/metadata.json'), ${res.output.classes} labels, imageSize ${res.imageSize}; ` +
+          `max |Teachable Machine input − graft| on a probe batch ${res.maxAbsDiff.toExponential(1)}\n  ${res.resizeNote}`,
+      );
+    }
+    const parts = Object.values(out);
+    emit(json, parts.length === 1 ? parts[0] : out, () => lines.join('\n'));
   },
 });
