@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import { writeMnistImageFolder, loadDataset, decodeToRgb } from '../src/data/index.js';
 import { finetuneClassifier } from '../src/recipes/finetune.js';
 import { trainClassifier } from '../src/recipes/train.js';
-import { exportTfjs } from '../src/recipes/export-tfjs.js';
+import { exportTfjs, TFJS_TOLERANCE } from '../src/recipes/export-tfjs.js';
 import { Classifier } from '../src/recipes/predict.js';
 import { tf } from '../src/engine/tfjs.js';
 import { serveDirs, type Served } from './clients/serve.js';
@@ -26,6 +26,9 @@ const classes = ['0', '1', '7'];
 const split = { classes, valPercent: 20, testPercent: 20 };
 const CLIENT = path.join(import.meta.dirname, 'clients', 'tfjs-node.cjs');
 let server: Served;
+let linRun: Promise<string> | undefined;
+/** The linear-head bundle on the bundled MobileNetV2 (trained once, shared by the tests). */
+const linBundle = () => (linRun ??= trainClassifier({ data, ...split, out: path.join(tmp, 'lin') }).then((r) => r.bundle));
 
 before(async () => {
   await writeMnistImageFolder(data, 12);
@@ -53,7 +56,7 @@ async function clientVsGraft(bundle: string, exportDir: string): Promise<{ diff:
 }
 
 test('export --tfjs: linear-head and fine-tuned bundles load in plain @tensorflow/tfjs and match graft predict ≤1e-4', async (t) => {
-  const lin = await trainClassifier({ data, ...split, out: path.join(tmp, 'lin') });
+  const lin = { bundle: await linBundle() };
   const tensors = tf.memory().numTensors;
   const r = await exportTfjs(lin.bundle, path.join(tmp, 'lin-web'));
   assert.equal(tf.memory().numTensors, tensors, 'every tensor of the export is disposed');
@@ -81,4 +84,27 @@ test('export --tfjs: a layer stock TF.js lacks is refused, naming the layer and 
   await assert.rejects(exportTfjs(proto.bundle, out), /layer "[^"]+" is GraftCentreL2, a layer graft defines itself; @tensorflow\/tfjs \(tf\.loadLayersModel\) cannot load it/);
   assert.equal(fs.existsSync(out), false);
   await assert.rejects(exportTfjs(path.join(tmp, 'nope'), out), /nope: no such bundle directory/);
+});
+
+test('export --tfjs --quantize: uint8 and float16 weights load in plain TF.js within the documented tolerance; the accuracy change is measured', async (t) => {
+  const bundle = await linBundle();
+  const float = fs.readdirSync(path.join(tmp, 'lin-web')).filter((f) => f.endsWith('.bin')).reduce((n, f) => n + fs.statSync(path.join(tmp, 'lin-web', f)).size, 0);
+  for (const q of ['uint8', 'float16'] as const) {
+    const r = await exportTfjs(bundle, path.join(tmp, `lin-${q}`), { quantize: q });
+    assert.equal(r.quantize, q);
+    const mj = JSON.parse(fs.readFileSync(path.join(r.dir, 'model.json'), 'utf8')) as { weightsManifest: { weights: { quantization?: { dtype: string } }[] }[] };
+    const quantised = mj.weightsManifest[0]!.weights.filter((w) => w.quantization?.dtype === q).length;
+    assert.ok(quantised > 50, `${quantised} tensors carry ${q} quantisation in the manifest`);
+    const shards = r.files.filter((f) => f.name.endsWith('.bin')).reduce((n, f) => n + f.bytes, 0);
+    assert.ok(shards < float * (q === 'uint8' ? 0.45 : 0.55), `${q}: ${shards} bytes vs float32 ${float}`);
+    // Measured on the bundle's own test split (its training data is still there).
+    assert.ok(r.quantization && r.quantization.images > 0, 'accuracy change measured');
+    assert.match(r.quantization.data, /digits \(test split\)/);
+    const c = await clientVsGraft(bundle, r.dir);
+    t.diagnostic(
+      `${q}: ${(r.bytes / 1e6).toFixed(2)} MB (float32 ${(float / 1e6).toFixed(2)} MB), plain TF.js vs graft predict ${c.diff.toExponential(2)} (tolerance ${TFJS_TOLERANCE[q]}), ` +
+        `accuracy ${r.quantization.float32.toFixed(3)} → ${r.quantization.quantized.toFixed(3)} on ${r.quantization.images} test images, top-1 agreement ${r.quantization.agreement}, kept float32: ${r.keptFloat32?.join(', ') || 'none'}`,
+    );
+    assert.ok(c.diff <= TFJS_TOLERANCE[q], `${q}: plain TF.js vs graft predict differ by ${c.diff}`);
+  }
 });

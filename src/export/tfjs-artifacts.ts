@@ -56,14 +56,27 @@ export function toHalf(x: number): number {
   return sign | h;
 }
 
-/** uint8 affine quantisation of one tensor, as tensorflowjs_converter does it (0 stays exact). */
-function quantizeUint8(v: Float32Array): { q: Uint8Array; min: number; scale: number } {
+/**
+ * Largest uint8 step (relative to the tensor's RMS) a kernel may get: a kernel whose range is
+ * dominated by a few large values (e.g. a linear head fitted with little L2) keeps float32.
+ */
+export const MAX_UINT8_STEP_RMS = 0.1;
+
+function range(v: Float32Array): { lo: number; hi: number; rms: number } {
   let lo = 0;
   let hi = 0;
+  let sq = 0;
   for (const x of v) {
     if (x < lo) lo = x;
     if (x > hi) hi = x;
+    sq += x * x;
   }
+  return { lo, hi, rms: Math.sqrt(sq / Math.max(1, v.length)) };
+}
+
+/** uint8 affine quantisation of one tensor, as tensorflowjs_converter does it (0 stays exact). */
+function quantizeUint8(v: Float32Array): { q: Uint8Array; min: number; scale: number } {
+  const { lo, hi } = range(v);
   const scale = hi > lo ? (hi - lo) / 255 : 1;
   const zero = Math.round(-lo / scale);
   const min = -zero * scale;
@@ -73,9 +86,10 @@ function quantizeUint8(v: Float32Array): { q: Uint8Array; min: number; scale: nu
 }
 
 /** Re-encode float32 weights per `quantize`; other dtypes (int32 counters, …) pass through. */
-export function encodeWeights(a: LayersArtifacts, quantize?: WeightQuantization): { specs: tf.io.WeightsManifestEntry[]; data: Uint8Array } {
+export function encodeWeights(a: LayersArtifacts, quantize?: WeightQuantization): { specs: tf.io.WeightsManifestEntry[]; data: Uint8Array; keptFloat32: string[] } {
   const src = new Uint8Array(a.weightData);
-  if (!quantize) return { specs: a.weightSpecs, data: src };
+  const keptFloat32: string[] = [];
+  if (!quantize) return { specs: a.weightSpecs, data: src, keptFloat32 };
   const parts: Uint8Array[] = [];
   const specs: tf.io.WeightsManifestEntry[] = [];
   let off = 0;
@@ -84,13 +98,20 @@ export function encodeWeights(a: LayersArtifacts, quantize?: WeightQuantization)
     const bytes = n * 4; // float32 and int32 alike
     const raw = src.slice(off, off + bytes);
     off += bytes;
-    if (s.dtype !== 'float32') {
+    // Only kernels (rank ≥ 2) are quantised: biases and BatchNorm statistics are a tiny share of the
+    // bytes, but a per-tensor 8-bit grid over a moving variance zeroes its small entries.
+    if (s.dtype !== 'float32' || s.shape.length < 2) {
       specs.push(s);
       parts.push(raw);
       continue;
     }
     const v = new Float32Array(raw.buffer);
-    if (quantize === 'uint8') {
+    const r = range(v);
+    if (quantize === 'uint8' && (r.hi - r.lo) / 255 > MAX_UINT8_STEP_RMS * r.rms) {
+      keptFloat32.push(s.name);
+      specs.push(s);
+      parts.push(raw);
+    } else if (quantize === 'uint8') {
       const { q, min, scale } = quantizeUint8(v);
       specs.push({ ...s, quantization: { dtype: 'uint8', min, scale } });
       parts.push(q);
@@ -102,7 +123,7 @@ export function encodeWeights(a: LayersArtifacts, quantize?: WeightQuantization)
     }
   }
   if (off !== src.length) throw new Error(`weights: the manifest describes ${off} bytes, the data has ${src.length}`);
-  return { specs, data: concat(parts) };
+  return { specs, data: concat(parts), keptFloat32 };
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {
@@ -120,8 +141,8 @@ export function layersModelFiles(
   a: LayersArtifacts,
   metadata: Record<string, unknown>,
   o: { quantize?: WeightQuantization; singleFile?: string } = {},
-): Map<string, Uint8Array> {
-  const { specs, data } = encodeWeights(a, o.quantize);
+): Map<string, Uint8Array> & { keptFloat32?: string[] } {
+  const { specs, data, keptFloat32 } = encodeWeights(a, o.quantize);
   const n = o.singleFile ? 1 : Math.max(1, Math.ceil(data.length / SHARD_BYTES));
   const paths = o.singleFile ? [o.singleFile] : Array.from({ length: n }, (_, i) => `group1-shard${i + 1}of${n}.bin`);
   const json = {
@@ -132,7 +153,8 @@ export function layersModelFiles(
     weightsManifest: [{ paths, weights: specs }],
     userDefinedMetadata: metadata,
   };
-  const files = new Map<string, Uint8Array>([['model.json', new TextEncoder().encode(JSON.stringify(json))]]);
+  const files: Map<string, Uint8Array> & { keptFloat32?: string[] } = new Map([['model.json', new TextEncoder().encode(JSON.stringify(json))]]);
+  files.keptFloat32 = keptFloat32;
   if (o.singleFile) files.set(o.singleFile, data);
   else paths.forEach((p, i) => files.set(p, data.slice(i * SHARD_BYTES, (i + 1) * SHARD_BYTES)));
   return files;

@@ -58,7 +58,7 @@ function resizeNote(meta: BundleMeta): string {
     : `Teachable Machine crops the central square and scales it to ${s}×${s}; the bundle crops the central ${cf} of it: images framed for the bundle should be cropped by the page first`;
 }
 
-export async function exportTeachableMachine(bundleDir: string, outDir: string, o: Pick<TfjsExportOptions, 'quantize' | 'tolerance'> = {}): Promise<TeachableExportResult> {
+export async function exportTeachableMachine(bundleDir: string, outDir: string, o: Pick<TfjsExportOptions, 'quantize' | 'tolerance' | 'evalData'> = {}): Promise<TeachableExportResult> {
   const meta = readBundleMeta(bundleDir);
   const [h, w] = meta.preprocess.size;
   if (h !== w) throw new Error(`${bundleDir}: the network takes ${h}×${w} images; ${TM_CLIENT} feeds square imageSize×imageSize images only`);
