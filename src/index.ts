@@ -11,6 +11,8 @@ export { finetuneClassifier, fitTailModel, resolveCut, type FinetuneOptions, typ
 export { transferRecipe, type TransferOptions, type TransferResult } from './recipes/transfer.js';
 export { compareRecipe, type CompareOptions, type CompareResult, type ComparePoint as CompareStudyPoint } from './recipes/compare.js';
 export { exportOnnx, type ExportOptions, type ExportResult } from './recipes/export.js';
+export { exportTfjs, type TfjsExportOptions, type TfjsExportResult } from './recipes/export-tfjs.js';
+export { exportTeachableMachine, type TeachableExportResult } from './recipes/export-teachable.js';
 export { fitPrototypeHead, addClass, type AddClassOptions, type AddClassResult } from './recipes/prototype.js';
 export { fewShotRecipe, type FewShotOptions, type FewShotResult } from './recipes/fewshot.js';
 export { zeroShotRecipe, type ZeroShotOptions, type ZeroShotResult } from './recipes/zeroshot.js';

@@ -27,7 +27,7 @@ export interface BundleNetwork {
  * out; a Reshape whose input already has the target shape (the tail's flattened-activations
  * adapter) is left out too.
  */
-function reapply(model: tfl.LayersModel, inputs: Sym[]): { outputs: Sym[]; last: tfl.layers.Layer | undefined } {
+export function reapply(model: tfl.LayersModel, inputs: Sym[]): { outputs: Sym[]; last: tfl.layers.Layer | undefined } {
   const mapped = new Map<number, Sym>(model.inputs.map((t, i) => [t.id, inputs[i]!]));
   let last: tfl.layers.Layer | undefined;
   for (const layer of model.layers) {

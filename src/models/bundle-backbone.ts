@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto';
 import { readBundleMeta, type BundleMeta } from '../bundle/bundle.js';
 import { loadBundleNetwork } from '../bundle/network.js';
 import { resolveBackbone } from './resolve.js';
+import { isTeachableMachineDir } from './teachable.js';
 import type { BackboneSpec, WeightsOption } from './types.js';
 
 /** Name of the folder inside a bundle that holds the bundle it was trained from. */
@@ -78,6 +79,8 @@ export function classifierInput(modelJson: string): { layer: string | undefined;
 
 /** The bundle in `dir` as a backbone spec: features = the input of its final classifier. */
 export async function bundleSpec(dir: string): Promise<BackboneSpec> {
+  // `--from` a Teachable Machine export: its model.json is the backbone (models/teachable.ts).
+  if (isTeachableMachineDir(dir)) return resolveBackbone(path.join(path.resolve(dir), 'model.json'));
   const meta = readBundleMeta(dir);
   let base: BackboneSpec;
   try {

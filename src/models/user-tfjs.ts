@@ -19,6 +19,7 @@ import { tf, initTf } from '../engine/tfjs.js';
 import { applyOverrides, cachedFile, type FileRef } from './file-ref.js';
 import { DownloadError } from '../util/download.js';
 import type { BackboneSpec, WeightsOption } from './types.js';
+import { flattenModel, readTmMetadata, tmPreprocess } from './teachable.js';
 
 interface Artifacts {
   topology: object;
@@ -104,7 +105,9 @@ function readArtifacts(file: string): Artifacts {
 async function buildModel(file: string, a: Artifacts): Promise<tfl.LayersModel> {
   await initTf();
   try {
-    return await tfl.loadLayersModel(tf.io.fromMemory({ modelTopology: a.topology, weightSpecs: a.weightSpecs, weightData: a.weightData }));
+    const m = await tfl.loadLayersModel(tf.io.fromMemory({ modelTopology: a.topology, weightSpecs: a.weightSpecs, weightData: a.weightData }));
+    // Teachable Machine nests its MobileNet and head (teachable.ts): one flat graph instead.
+    return readTmMetadata(file) ? await flattenModel(m) : m;
   } catch (e) {
     throw new Error(`${file}: tfjs-layers cannot build this model (${(e as Error).message})`);
   }
@@ -173,17 +176,18 @@ export async function tfjsFileSpec(ref: FileRef): Promise<BackboneSpec> {
     if (!size) throw new Error(`${file}: the input size is not fixed in the model; give it with --input-size H[xW]`);
     if (fixed && (fixed[0] !== size[0] || fixed[1] !== size[1])) throw new Error(`${file}: the model takes ${fixed.join('×')} inputs, not ${size.join('×')}`);
     const featureLayer = featureLayerOf(model);
+    const tm = readTmMetadata(file);
     const paramCount = artifacts.weightSpecs.reduce((a, w) => a + w.shape.reduce((x, y) => x * y, 1), 0);
     return {
       name: ref.name,
       arch: 'tfjs',
       tag: ref.isUrl ? 'url' : 'file',
-      preprocess: applyOverrides({ size, resize: 'squash', mean: [0, 0, 0], std: [1, 1, 1] }, ref.overrides),
+      preprocess: applyOverrides(tm ? tmPreprocess(tm, size) : { size, resize: 'squash', mean: [0, 0, 0], std: [1, 1, 1] }, ref.overrides),
       featureLayer,
       featureDim: outputDim(model, featureLayer, size),
       cutPoints: cutPointsOf(model, featureLayer),
       layers: model.layers.filter((l) => l.getClassName() !== 'InputLayer').map((l) => l.name),
-      provenance: `your TF.js layers model ${ref.location}${ref.isUrl ? ` (cached at ${file})` : ''}, weights sha256 ${hash.slice(0, 12)}`,
+      provenance: `your ${tm ? `Teachable Machine model (${tm.labels.length} classes: ${tm.labels.slice(0, 5).join(', ')})` : 'TF.js layers model'} ${ref.location}${ref.isUrl ? ` (cached at ${file})` : ''}, weights sha256 ${hash.slice(0, 12)}`,
       license: 'as given by the model’s source',
       bundled: false,
       async load(w) {

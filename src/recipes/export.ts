@@ -18,6 +18,7 @@ import { bundleBaseSpec } from '../models/bundle-backbone.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { rng } from '../util/rng.js';
 import { GRAFT_VERSION } from '../version.js';
+import { writeOnnxWeb, type WebExample } from '../export/onnx-web.js';
 import '../models/backbone.js';
 
 export interface ExportOptions {
@@ -27,6 +28,8 @@ export interface ExportOptions {
   opset?: number;
   /** Largest |ONNX − tfjs| accepted on the probe batch (default 1e-4). */
   tolerance?: number;
+  /** Also write a browser example folder here (onnx-web.ts): page + model + onnxruntime-web. */
+  web?: string;
 }
 
 export interface ExportResult {
@@ -37,6 +40,7 @@ export interface ExportResult {
   output: { name: 'probabilities' | 'logits'; classes: number };
   /** Max |ONNX − graft tfjs| over the probe batch. */
   maxAbsDiff: number;
+  web?: WebExample;
 }
 
 /** Metadata keys written into the ONNX file (ModelProto.metadata_props). */
@@ -47,6 +51,7 @@ export async function exportOnnx(bundleDir: string, file: string, o: ExportOptio
   const meta = readBundleMeta(bundleDir);
   const net = await loadBundleNetwork(bundleDir, await bundleBaseSpec(bundleDir, meta));
   const outName = o.output ?? 'probabilities';
+  if (o.web && outName === 'logits') throw new Error('--web: the example page shows probabilities; export without --logits');
   let model = net.model;
   try {
     if (outName === 'probabilities') {
@@ -71,6 +76,7 @@ export async function exportOnnx(bundleDir: string, file: string, o: ExportOptio
       throw new Error(`${bundleDir}: the exported ONNX graph differs from graft's network by ${maxAbsDiff} (> ${tolerance}); nothing written`);
     }
     writeFileAtomic(file, bytes);
+    const web = o.web ? await writeOnnxWeb(o.web, bytes, meta, { input: 'input', output: outName }) : undefined;
     const [h, w] = meta.preprocess.size;
     return {
       file,
@@ -79,6 +85,7 @@ export async function exportOnnx(bundleDir: string, file: string, o: ExportOptio
       input: { name: 'input', shape: ['N', h, w, 3], preprocess: meta.preprocess },
       output: { name: outName, classes: meta.labels.length },
       maxAbsDiff,
+      ...(web ? { web } : {}),
     };
   } finally {
     model.dispose();
