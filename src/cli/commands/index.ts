@@ -23,4 +23,5 @@ export const COMMANDS: readonly Command[] = [
   (await import('./cluster.js')).default,
   (await import('./worker.js')).default,
   (await import('./queue.js')).default,
+  (await import('./serve.js')).default,
 ];

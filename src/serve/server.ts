@@ -1,0 +1,122 @@
+/**
+ * `graft serve`: fastify with its official plugins — multipart uploads, per-client rate limiting,
+ * the OpenAPI document (/openapi.json) and its UI (/docs). Routes: Open Inference Protocol v2
+ * (oip.ts), the plain endpoints (plain.ts). Every error is a JSON `{ error, code }` with a 4xx
+ * status naming the problem (5xx only for a fault of the server itself).
+ */
+import Fastify, { type FastifyInstance } from 'fastify';
+import multipart from '@fastify/multipart';
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { GRAFT_VERSION } from '../version.js';
+import type { EngineName } from '../models/types.js';
+import { bearerChecker, checkExposure } from './auth.js';
+import type { BatchOptions } from './batcher.js';
+import { DEFAULT_LIMITS, type Limits, type ServerContext } from './context.js';
+import { errorReply, HttpError } from './errors.js';
+import { registerOip } from './oip.js';
+import { registerPlain } from './plain.js';
+import { ModelRegistry, type RegistryLog } from './registry.js';
+
+export interface ServeOptions {
+  models: string;
+  host?: string;
+  port?: number;
+  token?: string;
+  batch?: Partial<BatchOptions>;
+  limits?: Partial<Limits>;
+  /** Requests per minute per client address; 0 = no limit. */
+  rateLimit?: number;
+  engine?: EngineName;
+  threads?: number;
+  /** How often the models folder is polled for edits inside a bundle (it is also watched). */
+  pollMs?: number;
+  log?: RegistryLog;
+}
+
+export interface RunningServer {
+  app: FastifyInstance;
+  registry: ModelRegistry;
+  url: string;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_BATCH: BatchOptions = { maxBatch: 16, maxDelayMs: 5 };
+const quietLog: RegistryLog = { info() {}, warn() {} };
+
+/** Paths anyone may fetch without the token (probes). */
+const OPEN_PATHS = new Set(['/v2/health/live', '/v2/health/ready']);
+
+export async function buildApp(ctx: ServerContext, opts: Pick<ServeOptions, 'token' | 'rateLimit'>): Promise<FastifyInstance> {
+  const app = Fastify({ bodyLimit: ctx.limits.maxBodyBytes, logger: false, requestTimeout: 120_000, return503OnClosing: true });
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: ctx.limits.maxBodyBytes }, (_req, body, done) => done(null, body));
+  app.setErrorHandler((e, req, reply) => {
+    const { status, body } = errorReply(e);
+    if (status >= 500) ctx.log.warn(`${req.method} ${req.url}: ${(e as Error).stack ?? String(e)}`);
+    return reply.code(status).send(body);
+  });
+  app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: `no route ${req.method} ${req.url.split('?')[0]}`, code: 'NOT_FOUND' }));
+  if (opts.token) {
+    const check = bearerChecker(opts.token);
+    app.addHook('onRequest', async (req) => {
+      if (!OPEN_PATHS.has(req.url.split('?')[0])) check(req.headers.authorization);
+    });
+  }
+  if (opts.rateLimit) {
+    await app.register(rateLimit, {
+      max: opts.rateLimit,
+      timeWindow: 60_000,
+      errorResponseBuilder: (_req, c) => new HttpError(429, 'RATE_LIMITED', `rate limit: ${c.max} requests per minute per client; retry in ${Math.ceil(c.ttl / 1000)} s`),
+    });
+  }
+  await app.register(multipart, {
+    limits: { fileSize: ctx.limits.maxImageBytes, files: ctx.limits.maxImagesPerRequest, fields: 16, fieldSize: 4096, parts: ctx.limits.maxImagesPerRequest + 16 },
+  });
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'graft serve', version: GRAFT_VERSION, description: 'Image classifiers trained with graft: Open Inference Protocol v2 and plain image upload.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      ...(opts.token ? { security: [{ bearer: [] }] } : {}),
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  registerOip(app, ctx);
+  registerPlain(app, ctx);
+  return app;
+}
+
+/** The keys whose value is set (so `{ a: undefined }` does not override a default). */
+function defined<T extends object>(o: T | undefined): Partial<T> {
+  return Object.fromEntries(Object.entries(o ?? {}).filter(([, x]) => x !== undefined)) as Partial<T>;
+}
+
+/** Load the models, start listening; `close()` stops both. */
+export async function startServer(o: ServeOptions): Promise<RunningServer> {
+  const host = o.host ?? '127.0.0.1';
+  checkExposure(host, o.token);
+  const log = o.log ?? quietLog;
+  const limits: Limits = { ...DEFAULT_LIMITS, ...defined(o.limits) };
+  const batch: BatchOptions = { ...DEFAULT_BATCH, ...defined(o.batch) };
+  for (const [k, x] of Object.entries({ ...limits, ...batch })) if (!(Number.isFinite(x) && x >= (k === 'maxDelayMs' ? 0 : 1))) throw new Error(`serve: ${k} must be a positive number, got ${x}`);
+  const registry = new ModelRegistry(o.models, { engine: o.engine, threads: o.threads, batch }, log);
+  const app = await buildApp({ registry, limits, log }, o);
+  await registry.start(o.pollMs);
+  let url: string;
+  try {
+    url = await app.listen({ host, port: o.port ?? 8080 });
+  } catch (e) {
+    await registry.close();
+    throw e;
+  }
+  return {
+    app,
+    registry,
+    url,
+    async close() {
+      await app.close();
+      await registry.close();
+    },
+  };
+}
