@@ -45,6 +45,15 @@ export interface RunningServer {
 export const DEFAULT_BATCH: BatchOptions = { maxBatch: 16, maxDelayMs: 5 };
 const quietLog: RegistryLog = { info() {}, warn() {} };
 
+/** Fastify's and multipart's limit errors, reworded to name the limit. */
+const LIMIT_MESSAGES: Record<string, (l: Limits) => string> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: (l) => `request body over the ${l.maxBodyBytes}-byte limit`,
+  FST_REQ_FILE_TOO_LARGE: (l) => `an uploaded image is over the ${l.maxImageBytes}-byte image limit`,
+  FST_FILES_LIMIT: (l) => `more than ${l.maxImagesPerRequest} images in one request`,
+  FST_PARTS_LIMIT: (l) => `more than ${l.maxImagesPerRequest + 16} multipart parts`,
+  FST_FIELDS_LIMIT: () => 'more than 16 multipart fields',
+};
+
 /** Paths anyone may fetch without the token (probes). */
 const OPEN_PATHS = new Set(['/v2/health/live', '/v2/health/ready']);
 
@@ -53,6 +62,8 @@ export async function buildApp(ctx: ServerContext, opts: Pick<ServeOptions, 'tok
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: ctx.limits.maxBodyBytes }, (_req, body, done) => done(null, body));
   app.setErrorHandler((e, req, reply) => {
     const { status, body } = errorReply(e);
+    const limit = LIMIT_MESSAGES[body.code];
+    if (limit) body.error = limit(ctx.limits);
     if (status >= 500) ctx.log.warn(`${req.method} ${req.url}: ${(e as Error).stack ?? String(e)}`);
     return reply.code(status).send(body);
   });
