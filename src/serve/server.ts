@@ -13,11 +13,15 @@ import { GRAFT_VERSION } from '../version.js';
 import type { EngineName } from '../models/types.js';
 import { bearerChecker, checkExposure } from './auth.js';
 import type { BatchOptions } from './batcher.js';
-import { DEFAULT_LIMITS, type Limits, type ServerContext } from './context.js';
+import { DEFAULT_LIMITS, type Limits } from './context.js';
 import { errorReply, HttpError } from './errors.js';
 import { registerOip } from './oip.js';
 import { registerPlain } from './plain.js';
 import { ModelRegistry, type RegistryLog } from './registry.js';
+import { JobManager } from './jobs/manager.js';
+import { registerJobs, type JobsContext } from './jobs/routes.js';
+import fs from 'node:fs';
+import path from 'node:path';
 
 export interface ServeOptions {
   models: string;
@@ -30,6 +34,12 @@ export interface ServeOptions {
   rateLimit?: number;
   engine?: EngineName;
   threads?: number;
+  /** Where training jobs are kept (default: DIR/.jobs of --models, which the registry ignores). */
+  jobsDir?: string;
+  /** Folder that job specs' `data` paths are confined to; none: jobs upload their images. */
+  dataRoot?: string;
+  /** Images per training upload. */
+  maxTrainImages?: number;
   /** How often the models folder is polled for edits inside a bundle (it is also watched). */
   pollMs?: number;
   log?: RegistryLog;
@@ -38,6 +48,7 @@ export interface ServeOptions {
 export interface RunningServer {
   app: FastifyInstance;
   registry: ModelRegistry;
+  jobs: JobManager;
   url: string;
   close(): Promise<void>;
 }
@@ -57,7 +68,7 @@ const LIMIT_MESSAGES: Record<string, (l: Limits) => string> = {
 /** Paths anyone may fetch without the token (probes). */
 const OPEN_PATHS = new Set(['/v2/health/live', '/v2/health/ready']);
 
-export async function buildApp(ctx: ServerContext, opts: Pick<ServeOptions, 'token' | 'rateLimit'>): Promise<FastifyInstance> {
+export async function buildApp(ctx: JobsContext, opts: Pick<ServeOptions, 'token' | 'rateLimit'>): Promise<FastifyInstance> {
   const app = Fastify({ bodyLimit: ctx.limits.maxBodyBytes, logger: false, requestTimeout: 120_000, return503OnClosing: true });
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: ctx.limits.maxBodyBytes }, (_req, body, done) => done(null, body));
   app.setErrorHandler((e, req, reply) => {
@@ -95,6 +106,7 @@ export async function buildApp(ctx: ServerContext, opts: Pick<ServeOptions, 'tok
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   registerOip(app, ctx);
   registerPlain(app, ctx);
+  registerJobs(app, ctx);
   return app;
 }
 
@@ -111,22 +123,27 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
   const limits: Limits = { ...DEFAULT_LIMITS, ...defined(o.limits) };
   const batch: BatchOptions = { ...DEFAULT_BATCH, ...defined(o.batch) };
   for (const [k, x] of Object.entries({ ...limits, ...batch })) if (!(Number.isFinite(x) && x >= (k === 'maxDelayMs' ? 0 : 1))) throw new Error(`serve: ${k} must be a positive number, got ${x}`);
+  if (o.dataRoot !== undefined && !fs.existsSync(o.dataRoot)) throw new Error(`--data-root ${o.dataRoot}: no such directory`);
   const registry = new ModelRegistry(o.models, { engine: o.engine, threads: o.threads, batch }, log);
-  const app = await buildApp({ registry, limits, log }, o);
+  const jobs = new JobManager(o.jobsDir ?? path.join(registry.root, '.jobs'), registry.root, log);
+  const app = await buildApp({ registry, limits, log, jobs, dataRoot: o.dataRoot, maxTrainImages: o.maxTrainImages ?? 5000 }, o);
   await registry.start(o.pollMs);
   let url: string;
   try {
     url = await app.listen({ host, port: o.port ?? 8080 });
   } catch (e) {
+    await jobs.close();
     await registry.close();
     throw e;
   }
   return {
     app,
     registry,
+    jobs,
     url,
     async close() {
       await app.close();
+      await jobs.close();
       await registry.close();
     },
   };

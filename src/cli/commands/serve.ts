@@ -25,6 +25,8 @@ export default defineCommand({
         'max-image-mb': { type: 'string', arg: 'MB', default: '16', help: 'largest encoded image' },
         'max-pixels': { type: 'string', arg: 'N', default: '40000000', help: 'largest decoded image, width×height' },
         'max-images': { type: 'string', arg: 'N', default: '64', help: 'images per request' },
+        'data-root': { type: 'string', arg: 'DIR', help: 'training jobs may name folders under DIR (else they upload images)' },
+        jobs: { type: 'string', arg: 'DIR', default: 'DIR/.jobs of --models', help: 'where training jobs and their state are kept' },
       },
     ],
     ['engine options', pick(ENGINE, 'engine', 'threads')],
@@ -45,6 +47,8 @@ export default defineCommand({
       batch: { maxBatch: num(v, 'max-batch'), maxDelayMs: num(v, 'max-delay') },
       rateLimit: num(v, 'rate-limit') ?? 600,
       limits: { maxBodyBytes: mb('max-body-mb'), maxImageBytes: mb('max-image-mb'), maxPixels: num(v, 'max-pixels'), maxImagesPerRequest: num(v, 'max-images') },
+      dataRoot: str(v, 'data-root'),
+      jobsDir: str(v, 'jobs'),
       ...engineOpts(v),
       log: { info: (m) => r.info(m), warn: (m) => r.warn(m) },
     });
