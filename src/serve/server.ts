@@ -19,6 +19,8 @@ import { registerOip } from './oip.js';
 import { registerPlain } from './plain.js';
 import { ModelRegistry, type RegistryLog } from './registry.js';
 import { JobManager } from './jobs/manager.js';
+import { registerDownloads } from './downloads.js';
+import { registerWeb } from './web.js';
 import { registerJobs, type JobsContext } from './jobs/routes.js';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -65,6 +67,9 @@ const LIMIT_MESSAGES: Record<string, (l: Limits) => string> = {
   FST_FIELDS_LIMIT: () => 'more than 16 multipart fields',
 };
 
+/** What the token guards: the API and its description (the web page's static files hold no data). */
+const isApi = (p: string) => p.startsWith('/v1/') || p.startsWith('/v2') || p === '/openapi.json' || p.startsWith('/docs');
+
 /** Paths anyone may fetch without the token (probes). */
 const OPEN_PATHS = new Set(['/v2/health/live', '/v2/health/ready']);
 
@@ -82,7 +87,8 @@ export async function buildApp(ctx: JobsContext, opts: Pick<ServeOptions, 'token
   if (opts.token) {
     const check = bearerChecker(opts.token);
     app.addHook('onRequest', async (req) => {
-      if (!OPEN_PATHS.has(req.url.split('?')[0])) check(req.headers.authorization);
+      const p = req.url.split('?')[0];
+      if (isApi(p) && !OPEN_PATHS.has(p)) check(req.headers.authorization);
     });
   }
   if (opts.rateLimit) {
@@ -107,6 +113,8 @@ export async function buildApp(ctx: JobsContext, opts: Pick<ServeOptions, 'token
   registerOip(app, ctx);
   registerPlain(app, ctx);
   registerJobs(app, ctx);
+  registerDownloads(app, ctx);
+  await registerWeb(app);
   return app;
 }
 
@@ -125,7 +133,7 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
   for (const [k, x] of Object.entries({ ...limits, ...batch })) if (!(Number.isFinite(x) && x >= (k === 'maxDelayMs' ? 0 : 1))) throw new Error(`serve: ${k} must be a positive number, got ${x}`);
   if (o.dataRoot !== undefined && !fs.existsSync(o.dataRoot)) throw new Error(`--data-root ${o.dataRoot}: no such directory`);
   const registry = new ModelRegistry(o.models, { engine: o.engine, threads: o.threads, batch }, log);
-  const jobs = new JobManager(o.jobsDir ?? path.join(registry.root, '.jobs'), registry.root, log);
+  const jobs = new JobManager(o.jobsDir ?? path.join(registry.root, '.jobs'), registry.root, log, () => registry.rescan());
   const app = await buildApp({ registry, limits, log, jobs, dataRoot: o.dataRoot, maxTrainImages: o.maxTrainImages ?? 5000 }, o);
   await registry.start(o.pollMs);
   let url: string;

@@ -57,6 +57,8 @@ export class JobManager {
     readonly dir: string,
     private readonly modelsDir: string,
     private readonly log: RegistryLog,
+    /** Called with the model name once its bundle is written, before "done" is announced (the registry loads it). */
+    private readonly published: (name: string) => Promise<void> = async () => {},
   ) {
     this.bus.setMaxListeners(0);
     fs.mkdirSync(dir, { recursive: true });
@@ -177,17 +179,23 @@ export class JobManager {
       this.running = undefined;
       if (this.closing && !cancelled) return; // stays "running" on disk: resumed by the next server
       if (cancelled) this.finish(job, 'cancelled');
-      else if (code === 0) {
-        try {
-          const result = JSON.parse(stdout.trim().split('\n').pop() ?? '') as Record<string, unknown>;
-          this.finish(job, 'done', { result, seconds: (performance.now() - t0) / 1000 });
-          this.log.info(`job ${job.id}: ${job.spec.recipe} → model ${job.spec.name} done`);
-        } catch {
-          this.finish(job, 'failed', { error: `the job printed no result (${stdout.slice(0, 200)})` });
-        }
-      } else this.finish(job, 'failed', { error: stderr.trim().split('\n').pop() || `exited with ${code ?? signal}` });
+      else if (code === 0) return void this.succeeded(job, stdout, t0).finally(() => this.next());
+      else this.finish(job, 'failed', { error: stderr.trim().split('\n').pop() || `exited with ${code ?? signal}` });
       this.next();
     });
+  }
+
+  /** The recipe's result parsed, the model loaded by the server, then "done". */
+  private async succeeded(job: JobRecord, stdout: string, t0: number): Promise<void> {
+    let result: Record<string, unknown>;
+    try {
+      result = JSON.parse(stdout.trim().split('\n').pop() ?? '') as Record<string, unknown>;
+    } catch {
+      return this.finish(job, 'failed', { error: `the job printed no result (${stdout.slice(0, 200)})` });
+    }
+    await this.published(job.spec.name).catch((e) => this.log.warn(`job ${job.id}: loading model ${job.spec.name}: ${(e as Error).message}`));
+    this.finish(job, 'done', { result, seconds: (performance.now() - t0) / 1000 });
+    this.log.info(`job ${job.id}: ${job.spec.recipe} → model ${job.spec.name} done`);
   }
 
   /** Stop: the running child is killed, its job stays "running" on disk (resumed on restart). */
