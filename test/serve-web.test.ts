@@ -49,7 +49,7 @@ async function shot(page: Page, name: string): Promise<void> {
 
 test('web app in Chromium: classes, uploads, train over SSE, evaluation, server and in-browser predictions, download', { skip: skipUnless('chromium'), timeout: 120_000 }, async () => {
   assertExtras('chromium');
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'] });
   const page = await browser.newPage({ viewport: { width: 1200, height: 900 }, acceptDownloads: true });
   const problems: string[] = [];
   const outside: string[] = [];
@@ -97,6 +97,11 @@ test('web app in Chromium: classes, uploads, train over SSE, evaluation, server 
   assert.ok(CLASSES.includes(top!), `server top label ${top}`);
   if (process.env.GRAFT_SERVE_TIMES) fs.appendFileSync(process.env.GRAFT_SERVE_TIMES, `web app: a test 7 → server ${top}, browser ${await page.getAttribute('#browser-result li:first-child', 'data-label')}\n`);
   await shot(page, 'try');
+  // A webcam frame (Chromium's fake camera) goes through the same path.
+  await page.$eval('#browser-diff', (e) => e.removeAttribute('data-diff'));
+  await page.click('#try-webcam');
+  await page.waitForSelector('#browser-diff[data-diff]', { timeout: 30_000 });
+  assert.ok(Number(await page.getAttribute('#browser-diff', 'data-diff')) <= 1e-4, 'webcam frame: browser and server agree');
 
   const [dl] = await Promise.all([page.waitForEvent('download'), page.click('#download-bundle')]);
   const tar = fs.readFileSync(await dl.path());
