@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { writeMnistImageFolder } from '../src/data/index.js';
+import { writeZip } from '../src/import/zip.js';
 import { startServer, type RunningServer, type ServeOptions } from '../src/serve/server.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'graft-serve-jobs-'));
@@ -187,8 +188,28 @@ test('cancel a running job; bad job specs are 400s naming the problem', async ()
   const r2 = await fetch(server.url + '/v1/jobs', { method: 'POST', body: evil });
   assert.equal(r2.status, 400);
   assert.match(((await r2.json()) as any).error, /class name/);
+  // ZIP archives: zip-slip refused; a good one (one top folder, <class>/<image>) is unpacked per class.
+  const png = (c: string, i = 0) => fs.readFileSync(path.join(dataRoot, 'digits', c, fs.readdirSync(path.join(dataRoot, 'digits', c)).sort()[i]));
+  const zipJob = async (entries: { name: string; data: Uint8Array }[]) => {
+    const fd = new FormData();
+    fd.append('spec', JSON.stringify({ name: 'zipped', options: { 'val-percent': 0, 'test-percent': 0 } }));
+    fd.append('archive', new Blob([writeZip(entries.map((e) => ({ ...e, deflate: true })))]), 'photos.zip');
+    const r = await fetch(server.url + '/v1/jobs', { method: 'POST', body: fd });
+    return { status: r.status, body: (await r.json()) as any };
+  };
+  const slip = await zipJob([{ name: '1/a.png', data: png('1') }, { name: '../../evil/x.png', data: png('7') }]);
+  assert.equal(slip.status, 400);
+  assert.equal(slip.body.code, 'ZIP_SLIP');
+  const notImage = await zipJob([{ name: '1/a.png', data: png('1') }, { name: '7/b.png', data: Buffer.from('#!/bin/sh\n') }]);
+  assert.equal(notImage.status, 415);
+  assert.match(notImage.body.error, /photos\.zip:7\/b\.png: not an image/);
+  const good = await zipJob([{ name: 'photos/1/a.png', data: png('1') }, { name: 'photos/1/b.png', data: png('1', 1) }, { name: 'photos/7/c.png', data: png('7') }, { name: 'photos/.DS_Store/x', data: Buffer.from('x') }]);
+  assert.equal(good.status, 201, JSON.stringify(good.body));
+  assert.deepEqual(good.body.uploaded, { 1: 2, 7: 1 });
+  assert.equal((await fetch(`${server.url}/v1/jobs/${good.body.id}`, { method: 'DELETE' })).status, 200);
+
   assert.equal((await fetch(`${server.url}/v1/jobs/zzz`)).status, 400);
   assert.equal((await fetch(`${server.url}/v1/jobs/abcdef12-0123abcd`)).status, 404);
   const jobs = fs.readdirSync(path.join(models, '.jobs'));
-  assert.equal(jobs.length, 3, `refused jobs leave no folders: ${jobs}`);
+  assert.equal(jobs.length, 4, `refused jobs leave no folders: ${jobs}`);
 });

@@ -1,6 +1,7 @@
 /**
  * Training jobs over HTTP: `POST /v1/jobs` (JSON naming a folder under --data-root, or multipart:
- * a `spec` field plus image files whose field name is their class), `GET /v1/jobs`,
+ * a `spec` field plus image files whose field name is their class, or an `archive` ZIP of
+ * `<class>/<image>` entries, see archive.ts), `GET /v1/jobs`,
  * `GET /v1/jobs/{id}`, `GET /v1/jobs/{id}/events` (Server-Sent Events: state, log, progress,
  * epoch metrics, the final result; replayed from the start or from Last-Event-ID), `DELETE
  * /v1/jobs/{id}` (cancel).
@@ -14,6 +15,7 @@ import { checkImage } from '../images.js';
 import type { ServerContext } from '../context.js';
 import { FINAL, type JobEvent, type JobManager, type JobRecord } from './manager.js';
 import { CLASS_NAME, checkJobSpec, resolveDataDir } from './spec.js';
+import { archiveImages } from './archive.js';
 
 const JOB_ID = /^[a-z0-9]{6,12}-[0-9a-f]{8}$/;
 
@@ -41,13 +43,22 @@ async function receiveUpload(ctx: JobsContext, req: FastifyRequest, id: string):
   const counts: Record<string, number> = {};
   let spec: unknown;
   let n = 0;
-  for await (const part of req.parts({ limits: { files: ctx.maxTrainImages, fileSize: ctx.limits.maxImageBytes, parts: ctx.maxTrainImages + 16 } })) {
+  for await (const part of req.parts({ limits: { files: ctx.maxTrainImages, fileSize: ctx.limits.maxBodyBytes, parts: ctx.maxTrainImages + 16 } })) {
     if (part.type === 'field') {
       if (part.fieldname !== 'spec') throw badRequest('BAD_FIELD', `unknown form field "${part.fieldname.slice(0, 40)}" (send "spec" and image files named by class)`);
       try {
         spec = JSON.parse(String(part.value));
       } catch (e) {
         throw badRequest('BAD_JSON', `the "spec" field does not parse as JSON: ${(e as Error).message}`);
+      }
+      continue;
+    }
+    if (part.fieldname === 'archive') {
+      const zip = await part.toBuffer();
+      for (const f of await archiveImages(zip, part.filename || 'archive.zip', { ...ctx.limits, maxEntries: ctx.maxTrainImages - n, maxTotalBytes: ctx.limits.maxBodyBytes * 4 })) {
+        fs.mkdirSync(path.join(data, f.cls), { recursive: true });
+        fs.writeFileSync(path.join(data, f.cls, `${String(n++).padStart(5, '0')}.${f.format === 'jpeg' ? 'jpg' : f.format}`), f.bytes);
+        counts[f.cls] = (counts[f.cls] ?? 0) + 1;
       }
       continue;
     }
