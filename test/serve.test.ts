@@ -160,9 +160,9 @@ test('dynamic batching: concurrent requests share engine calls and get the same 
   assert.ok(batches < 8, `8 concurrent requests took ${batches} engine calls`);
   for (const r of rs) assert.ok(maxDiff(['0', '1', '7'].map((l) => r.body.predictions[0].probabilities[l]), expectedRows([files[2]])) <= 1e-5);
 
-  // The batcher itself: 5 submissions inside the delay → one call; results split back in order.
+  // The batcher itself: 5 submissions at once → a full batch of 4 at once, the last after the delay; results split back in order.
   const calls: number[] = [];
-  const b = new DynamicBatcher(async (x, n) => (calls.push(n), x.map((v) => 2 * v)), 2, 2, { maxBatch: 4, maxDelayMs: 20 });
+  const b = new DynamicBatcher(async (x, n) => (calls.push(n), x.map((v) => 2 * v)), 2, 2, { maxBatch: 4, maxDelayMs: 300 });
   const out = await Promise.all([0, 1, 2, 3, 4].map((i) => b.submit(new Float32Array([i, i + 0.5]), 1)));
   assert.deepEqual(calls, [4, 1]);
   assert.deepEqual(out.map((o) => Array.from(o)), [0, 1, 2, 3, 4].map((i) => [2 * i, 2 * i + 1]));
@@ -323,8 +323,14 @@ test('token: required (constant-time compare) except on health probes; no token 
   const s = await startServer({ models: path.join(tmp, 'empty-models'), port: 0, token, rateLimit: 6 }).catch((e) => e as Error);
   assert.ok(s instanceof Error && /no such directory/.test(s.message));
   fs.mkdirSync(path.join(tmp, 'empty-models'));
-  const t = await startServer({ models: path.join(tmp, 'empty-models'), port: 0, token, rateLimit: 6 });
+  const t = await startServer({ models: path.join(tmp, 'empty-models'), port: 0, token, rateLimit: 8, cors: ['https://app.example'] });
   try {
+    // CORS: only the configured origin is allowed (the main server sends no CORS headers at all).
+    const pre = await fetch(t.url + '/v1/models', { method: 'OPTIONS', headers: { origin: 'https://app.example', 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization' } });
+    assert.equal(pre.headers.get('access-control-allow-origin'), 'https://app.example');
+    const other = await fetch(t.url + '/v2/health/live', { headers: { origin: 'https://evil.example' } });
+    assert.equal(other.headers.get('access-control-allow-origin'), null);
+    assert.equal((await fetch(url('/v2/health/live'), { headers: { origin: 'https://app.example' } })).headers.get('access-control-allow-origin'), null);
     const get = (auth?: string) => fetch(t.url + '/v1/models', { headers: auth ? { authorization: auth } : {} });
     assert.equal((await fetch(t.url + '/v2/health/live')).status, 200);
     const none = await get();
@@ -335,11 +341,17 @@ test('token: required (constant-time compare) except on health probes; no token 
     const ok = await get(`Bearer ${token}`);
     assert.equal(ok.status, 200);
     assert.deepEqual(await ok.json(), { models: [] });
+    // 8 per minute, wrong tokens included: the limit comes within a few more requests.
     const statuses: number[] = [];
-    for (let i = 0; i < 4; i++) statuses.push((await get(`Bearer ${token}`)).status);
-    const limited = await get(`Bearer ${token}`);
-    assert.equal(limited.status, 429, `statuses ${statuses}`);
-    assert.equal(((await limited.json()) as { code: string }).code, 'RATE_LIMITED');
+    let limited: Response | undefined;
+    for (let i = 0; i < 8 && !limited; i++) {
+      const res = await get(`Bearer ${token}`);
+      statuses.push(res.status);
+      if (res.status === 429) limited = res;
+    }
+    assert.ok(limited, `no 429 after 8 more requests: ${statuses}`);
+    assert.ok(statuses.length <= 5, `the 401s counted towards the limit: ${statuses}`);
+    assert.equal(((await limited!.json()) as { code: string }).code, 'RATE_LIMITED');
   } finally {
     await t.close();
   }

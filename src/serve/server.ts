@@ -6,6 +6,7 @@
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import multipart from '@fastify/multipart';
+import cors from '@fastify/cors';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -32,6 +33,8 @@ export interface ServeOptions {
   token?: string;
   batch?: Partial<BatchOptions>;
   limits?: Partial<Limits>;
+  /** Origins whose pages may call the API (CORS); none by default. */
+  cors?: string[];
   /** Requests per minute per client address; 0 = no limit. */
   rateLimit?: number;
   engine?: EngineName;
@@ -73,7 +76,7 @@ const isApi = (p: string) => p.startsWith('/v1/') || p.startsWith('/v2') || p ==
 /** Paths anyone may fetch without the token (probes). */
 const OPEN_PATHS = new Set(['/v2/health/live', '/v2/health/ready']);
 
-export async function buildApp(ctx: JobsContext, opts: Pick<ServeOptions, 'token' | 'rateLimit'>): Promise<FastifyInstance> {
+export async function buildApp(ctx: JobsContext, opts: Pick<ServeOptions, 'token' | 'rateLimit' | 'cors'>): Promise<FastifyInstance> {
   const app = Fastify({ bodyLimit: ctx.limits.maxBodyBytes, logger: false, requestTimeout: 120_000, return503OnClosing: true });
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: ctx.limits.maxBodyBytes }, (_req, body, done) => done(null, body));
   app.setErrorHandler((e, req, reply) => {
@@ -84,13 +87,7 @@ export async function buildApp(ctx: JobsContext, opts: Pick<ServeOptions, 'token
     return reply.code(status).send(body);
   });
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: `no route ${req.method} ${req.url.split('?')[0]}`, code: 'NOT_FOUND' }));
-  if (opts.token) {
-    const check = bearerChecker(opts.token);
-    app.addHook('onRequest', async (req) => {
-      const p = req.url.split('?')[0];
-      if (isApi(p) && !OPEN_PATHS.has(p)) check(req.headers.authorization);
-    });
-  }
+  // Rate limiting runs before the token check, so wrong tokens count too (no free guessing).
   if (opts.rateLimit) {
     await app.register(rateLimit, {
       max: opts.rateLimit,
@@ -98,6 +95,17 @@ export async function buildApp(ctx: JobsContext, opts: Pick<ServeOptions, 'token
       errorResponseBuilder: (_req, c) => new HttpError(429, 'RATE_LIMITED', `rate limit: ${c.max} requests per minute per client; retry in ${Math.ceil(c.ttl / 1000)} s`),
     });
   }
+  if (opts.token) {
+    const check = bearerChecker(opts.token);
+    // preParsing: after the rate limiter's (route-level) onRequest hook, before any body is read.
+    app.addHook('preParsing', async (req, _reply, payload) => {
+      const p = req.url.split('?')[0];
+      // A CORS preflight (OPTIONS) never carries credentials; it reveals nothing.
+      if (isApi(p) && !OPEN_PATHS.has(p) && req.method !== 'OPTIONS') check(req.headers.authorization);
+      return payload;
+    });
+  }
+  if (opts.cors?.length) await app.register(cors, { origin: opts.cors, allowedHeaders: ['authorization', 'content-type', 'inference-header-content-length', 'last-event-id'], exposedHeaders: ['inference-header-content-length'] });
   await app.register(multipart, {
     limits: { fileSize: ctx.limits.maxImageBytes, files: ctx.limits.maxImagesPerRequest, fields: 16, fieldSize: 4096, parts: ctx.limits.maxImagesPerRequest + 16 },
   });

@@ -1,5 +1,5 @@
 /** `graft serve --models DIR`: every bundle in DIR over HTTP (src/serve/server.ts). */
-import { num, str } from '../args.js';
+import { list, num, str } from '../args.js';
 import { COMMON, ENGINE, engineOpts } from '../options.js';
 import { defineCommand, omit, pick } from '../spec.js';
 import { setInterruptHandler } from '../../util/signals.js';
@@ -20,6 +20,7 @@ export default defineCommand({
         token: { type: 'string', arg: 'T', default: '$GRAFT_TOKEN', help: 'require "Authorization: Bearer T" (at least 16 characters)' },
         'max-batch': { type: 'string', arg: 'N', default: '16', help: 'dynamic batching: images per engine call (1: no batching)' },
         'max-delay': { type: 'string', arg: 'MS', default: '5', help: 'dynamic batching: longest a request waits for others' },
+        cors: { type: 'string', arg: 'ORIGINS', default: 'none', help: 'comma-separated origins whose pages may call the API' },
         'rate-limit': { type: 'string', arg: 'N', default: '600', help: 'requests per minute per client (0: no limit)' },
         'max-body-mb': { type: 'string', arg: 'MB', default: '64', help: 'largest request body' },
         'max-image-mb': { type: 'string', arg: 'MB', default: '16', help: 'largest encoded image' },
@@ -46,6 +47,7 @@ export default defineCommand({
       token: str(v, 'token') ?? process.env.GRAFT_TOKEN,
       batch: { maxBatch: num(v, 'max-batch'), maxDelayMs: num(v, 'max-delay') },
       rateLimit: num(v, 'rate-limit') ?? 600,
+      cors: list(v, 'cors'),
       limits: { maxBodyBytes: mb('max-body-mb'), maxImageBytes: mb('max-image-mb'), maxPixels: num(v, 'max-pixels'), maxImagesPerRequest: num(v, 'max-images') },
       dataRoot: str(v, 'data-root'),
       jobsDir: str(v, 'jobs'),
