@@ -70,6 +70,8 @@ test('web app in Chromium: classes, uploads, train over SSE, evaluation, server 
   await shot(page, 'images');
 
   await page.click('a[data-tab=train]');
+  await page.waitForSelector('#backbone option[value="inception_v3.nsfwjs"]', { state: 'attached' });
+  assert.equal(await page.inputValue('#backbone'), 'mobilenet_v2.nsfwjs', 'the bundled default is chosen');
   await page.fill('#epochs', '20');
   const t0 = performance.now();
   await page.click('#train-button');

@@ -119,7 +119,7 @@ async function train() {
   const name = $('project-name').value.trim();
   const fd = new FormData();
   const options = { epochs: Number($('epochs').value) };
-  if ($('backbone').value !== 'mobilenet_v2') options.backbone = $('backbone').value;
+  if ($('backbone').value && $('backbone').value !== 'mobilenet_v2.nsfwjs') options.backbone = $('backbone').value;
   if ($('recipe').value === 'train') options.head = 'mlp';
   fd.append('spec', JSON.stringify({ name, recipe: $('recipe').value, options }));
   for (const [cls, files] of state.classes) for (const f of files) fd.append(cls, f, f.name);
@@ -306,6 +306,15 @@ function init() {
   $('download-onnx').onclick = guard(() => download('onnx'));
   drawCharts();
   renderClasses();
-  api('/v1/models').catch(fail);
+  void loadBackbones().catch(fail);
+}
+
+/** The backbone choices: bundled ones first (no download), the default selected. */
+async function loadBackbones() {
+  const { backbones } = await api('/v1/backbones');
+  const sel = $('backbone');
+  const sorted = [...backbones].sort((a, b) => Number(b.bundled) - Number(a.bundled));
+  sel.replaceChildren(...sorted.map((b) => Object.assign(document.createElement('option'), { value: b.name, textContent: `${b.name} (${b.dim}-d${b.bundled ? ', bundled' : ', downloads its weights'})` })));
+  sel.value = 'mobilenet_v2.nsfwjs';
 }
 init();

@@ -46,6 +46,11 @@ async function uploads(req: FastifyRequest, max: number): Promise<Upload[]> {
 
 export function registerPlain(app: FastifyInstance, ctx: ServerContext): void {
   const tags = ['graft'];
+  app.get('/v1/backbones', { schema: { tags, summary: 'backbones a training job may name (bundled: no download needed)' } }, async () => {
+    await import('../models/backbone.js'); // registers every architecture
+    const { listBackbones, DEFAULT_BACKBONE } = await import('../models/registry.js');
+    return { default: DEFAULT_BACKBONE, backbones: listBackbones().map((b) => ({ name: b.name, bundled: b.bundled, input: b.preprocess.size, dim: b.featureDim })) };
+  });
   app.get('/v1/models', { schema: { tags, summary: 'every model under --models, with its state and labels' } }, async () => ({ models: ctx.registry.list().map(describeEntry) }));
   type P = { Params: { name: string }; Querystring: { top?: number } };
   const params = { type: 'object', properties: { name: { type: 'string' } }, required: ['name'] } as const;
