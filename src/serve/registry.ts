@@ -93,7 +93,11 @@ export class ModelRegistry {
         if (!this.entries.has(d.name)) this.log.warn(`${dir}: links outside ${this.root}; not served`);
         continue;
       }
-      if (!fs.statSync(real).isDirectory()) continue;
+      try {
+        if (!fs.statSync(real).isDirectory()) continue;
+      } catch {
+        continue; // replaced or removed while we looked
+      }
       const sig = bundleSignature(real);
       if (sig) out.set(d.name, sig);
     }
