@@ -162,7 +162,7 @@ export class JobManager {
   private start(job: JobRecord): void {
     const out = path.join(this.modelsDir, job.spec.name);
     const argv = jobArgv(job.spec, job.data, out, path.join(this.jobDir(job.id), 'ckpt'));
-    const execArgv = CHILD.endsWith('.ts') ? ['--import', 'tsx'] : [];
+    const execArgv = CHILD.endsWith('.ts') ? ['--import', import.meta.resolve('tsx')] : []; // from sources: tsx, wherever the cwd is
     const child = spawn(process.execPath, [...execArgv, CHILD, JSON.stringify(argv)], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env: process.env });
     this.running = { id: job.id, child, cancelled: false };
     Object.assign(job, { state: 'running', started: new Date().toISOString(), attempts: job.attempts + 1 });
