@@ -26,7 +26,7 @@ import type { Sample, Skipped, Split } from '../data/types.js';
 import { extractFeatures } from '../features/extract.js';
 import type { Backbone, BackboneSpec } from '../models/types.js';
 import { buildTail, disposeSnapshot, inputBackbone, INPUT_CUT, restoreWeights, snapshotWeights } from '../models/tail.js';
-import { Trainer, type EpochLogs, type Rows } from '../train/trainer.js';
+import { Trainer, type EpochLogs, type Objective, type Rows, type TrainerOptions } from '../train/trainer.js';
 import { fingerprintDiff } from '../train/checkpoint.js';
 import { imageSource } from '../train/source.js';
 import { augmentedSource, type AugmentedSource } from '../train/augment-source.js';
@@ -122,6 +122,13 @@ export type TailFitOptions = Pick<FinetuneOptions, 'epochs' | 'freezeEpochs' | '
   checkpointDir?: string;
   /** Time a few unfrozen training steps first and report the cost of an epoch. */
   estimate?: boolean;
+  /**
+   * Train the unfrozen stage on this objective instead of plain cross-entropy (domain adaptation:
+   * DANN, Deep CORAL), built once the network exists; the head-only stage stays plain.
+   */
+  objective?: (model: tfl.LayersModel) => Objective;
+  /** Passed to the unfrozen stage's Trainer (e.g. DANN's annealed learning rate). */
+  lrAt?: TrainerOptions['lrAt'];
 };
 
 /**
@@ -243,7 +250,15 @@ export async function fitTailModel(spec: BackboneSpec, full: tfl.LayersModel, cu
     };
     /** Body layers in the last `j` blocks train at lrBody; earlier blocks stay frozen. */
     const bodyMult = (j: number) => (n: string) => (isHead(n) ? 1 : (segment.get(n.split('/')[0]) ?? blocks) > blocks - j ? lrBody / lr : 0);
-    const unfrozen = { ...common, epochs: Math.max(1, (o.epochs ?? 6) - gradual), lr: lr / 2, lrMultiplier: bodyMult(blocks), patience: o.patience ?? 3 };
+    const unfrozen = {
+      ...common,
+      epochs: Math.max(1, (o.epochs ?? 6) - gradual),
+      lr: lr / 2,
+      lrMultiplier: bodyMult(blocks),
+      patience: o.patience ?? 3,
+      ...(o.objective ? { objective: o.objective(model) } : {}),
+      ...(o.lrAt ? { lrAt: o.lrAt } : {}),
+    };
     let estimate: EpochEstimate | undefined;
     if (o.estimate) {
       const secondsPerStep = await new Trainer(model, unfrozen).timeSteps(train, 2, 1);
@@ -261,7 +276,8 @@ export async function fitTailModel(spec: BackboneSpec, full: tfl.LayersModel, cu
       stages[j] = await t.fit(train, valOrNone);
     }
     if ((o.epochs ?? 6) > 0) {
-      const t = new Trainer(model, { ...unfrozen, ...stage(stageCount - 1), restoreBest: valOrNone !== undefined });
+      // With an adaptation objective the last epoch is the adapted one: source accuracy alone would restore an unadapted epoch.
+      const t = new Trainer(model, { ...unfrozen, ...stage(stageCount - 1), restoreBest: valOrNone !== undefined && !o.objective, ...(o.objective ? { patience: 0 } : {}) });
       stages[stageCount - 1] = await t.fit(train, valOrNone);
     }
     return { model, history: history(), trainableParams, inputShape: shape, estimate, resumedEpochs };

@@ -4,7 +4,7 @@
  */
 import type { tf } from '../engine/tfjs.js';
 import { buildHead, columnStats, foldStandardization, standardize, unstandardize, type HeadKind, type HeadSpec } from '../train/heads.js';
-import { Trainer, type EpochLogs, type Examples, type OptimizerName, type TrainerOptions } from '../train/trainer.js';
+import { Trainer, type EpochLogs, type Examples, type Objective, type OptimizerName, type TrainerOptions } from '../train/trainer.js';
 import { silentReporter, type Reporter } from '../util/log.js';
 import { runSearch, searchCandidates, type SearchKind, type TrialResult } from '../train/search.js';
 import { finishRun, openFeatureRun, type RunOptions, type RunResult } from './run.js';
@@ -71,7 +71,20 @@ function fitLinearWithSearch(head: tfl.LayersModel, train: Examples, val: Exampl
   })();
 }
 
-export type HeadFitOptions = { head?: HeadKind } & Pick<TrainOptions, 'hidden' | 'dropout' | 'optimizer' | 'lr' | 'epochs' | 'batchSize' | 'weightDecay' | 'labelSmoothing' | 'classWeights' | 'patience' | 'seed' | 'search' | 'searchTrials'>;
+export type HeadFitOptions = { head?: HeadKind } & Pick<TrainOptions, 'hidden' | 'dropout' | 'optimizer' | 'lr' | 'epochs' | 'batchSize' | 'weightDecay' | 'labelSmoothing' | 'classWeights' | 'patience' | 'seed' | 'search' | 'searchTrials'> & {
+  /**
+   * A minibatch head trained on another loss (domain adaptation, distillation): built once the
+   * training rows' standardisation is known, so the objective can standardise its own rows alike.
+   */
+  objective?: (standardization: { mean: Float32Array; std: Float32Array }) => Objective;
+  /**
+   * Standardise with these column statistics instead of the training rows' own (e.g. statistics of
+   * source and target rows together, so features the source never uses are not blown up).
+   */
+  standardizeWith?: { mean: Float32Array; std: Float32Array };
+  /** Passed to the Trainer as they are (e.g. DANN's annealed learning rate, no best-epoch restore). */
+  trainer?: Pick<TrainerOptions, 'lrAt' | 'restoreBest' | 'callbacks'>;
+};
 
 export interface FittedHead {
   /** Takes raw backbone features (the standardisation is folded into its first layer). */
@@ -96,7 +109,7 @@ export async function fitHead(train: Examples, val: Examples, numClasses: number
   const spec: HeadSpec = { kind, inputDim: train.dim, numClasses, ...(kind === 'mlp' ? { hidden: o.hidden ?? [512], dropout: o.dropout ?? 0.5 } : {}) };
   const seed = o.seed ?? 0;
   const head = buildHead(spec, seed);
-  const { mean, std } = columnStats(train.x, train.n, train.dim);
+  const { mean, std } = o.standardizeWith ?? columnStats(train.x, train.n, train.dim);
   // Standardise in place for training (no second copy of the features), undone afterwards.
   const trainZ = { ...train, x: standardize(train.x, train.n, train.dim, mean, std, true) };
   const valZ = { ...val, x: standardize(val.x, val.n, val.dim, mean, std, true) };
@@ -112,6 +125,8 @@ export async function fitHead(train: Examples, val: Examples, numClasses: number
       classWeights: o.classWeights,
       patience: o.patience ?? (optimizer === 'lbfgs' ? 0 : 8),
       seed,
+      ...o.trainer,
+      ...(o.objective ? { objective: o.objective({ mean, std }) } : {}),
     };
     reporter.info(`training ${kind} head (${optimizer}) on ${train.n} images, validating on ${val.n}`);
     if (o.search && val.n === 0) throw new Error('--search picks on the validation split, which is empty (raise --val-percent)');
@@ -142,7 +157,7 @@ export async function fitHead(train: Examples, val: Examples, numClasses: number
       return { head: found.model.m, spec, optimizer, weightDecay: found.best.weightDecay, lr: found.best.lr, search: found.trials, history: found.model.history };
     }
     const bar = reporter.progress('epochs', base.epochs!);
-    const t = new Trainer(head, { ...base, weightDecay, callbacks: [{ onEpochEnd: () => bar.tick() }] });
+    const t = new Trainer(head, { ...base, weightDecay, callbacks: [...(o.trainer?.callbacks ?? []), { onEpochEnd: () => bar.tick() }] });
     const history = await t.fit(trainZ, valZ);
     bar.done();
     foldStandardization(head, mean, std);

@@ -53,6 +53,8 @@ export interface Objective {
   fingerprint?: Record<string, unknown>;
   /** Before each step, outside the tape: fetch what the loss needs (e.g. a batch of target rows). */
   beforeStep?(info: StepInfo): void | Promise<void>;
+  /** After training (also when it fails): release what beforeStep kept. */
+  end?(): void;
   /** The loss of one batch; called inside the gradient tape and a tidy scope. */
   loss(batch: ObjectiveBatch): ObjectiveOutput;
 }

@@ -283,6 +283,7 @@ export class Trainer {
     } finally {
       run.bestWeights?.forEach((t) => t.dispose());
       cw?.dispose();
+      o.objective?.end?.();
     }
     await this.callbacks('onTrainEnd', this.history, ctx);
     return this.history;
@@ -319,6 +320,7 @@ export class Trainer {
       this.model.setWeights(saved);
       tf.dispose(saved);
       cw?.dispose();
+      this.opts.objective?.end?.();
     }
   }
 

@@ -1,0 +1,100 @@
+/** `graft adapt --source S --target T --out DIR`: domain adaptation to an unlabelled target (src/recipes/adapt.ts). */
+import { num, str } from '../args.js';
+import { COMMON, DATA, ENGINE, HEAD, MODEL, dataOpts, engineOpts, modelOpts } from '../options.js';
+import { emit, pct } from '../output.js';
+import { defineCommand, pick } from '../spec.js';
+
+export default defineCommand({
+  name: 'adapt',
+  summary: 'domain adaptation: labelled source folder + unlabelled target folder → adapted bundle (CORAL, DANN, self-training vs source-only)',
+  usage: ['graft adapt --source DIR --target DIR --out DIR [--target-test DIR] [--method auto|all|source-only|coral|dann|self-train]'],
+  groups: [
+    [
+      'adapt options',
+      {
+        source: { type: 'string', arg: 'DIR', help: 'labelled source images: DIR/<class>/*.png (required)' },
+        target: { type: 'string', arg: 'DIR', help: 'target images: a flat folder, or class folders whose names are ignored for training (required)' },
+        'target-test': { type: 'string', arg: 'DIR', help: 'labelled target images, for evaluation only (oracle numbers)' },
+        method: { type: 'string', arg: 'NAME', default: 'auto', help: 'auto (every method, chosen by DEV without target labels), all (same, every bundle kept), or one method' },
+        out: { type: 'string', short: 'o', arg: 'DIR', help: 'DIR/model (the chosen bundle), DIR/methods/<method>/, adapt.json, report.html (required)' },
+        unfreeze: { type: 'string', arg: 'K', default: '0', help: 'K ≥ 1: fine-tune the last K blocks (source-only, Deep CORAL, DANN, AdaBN on the tail); 0: frozen features' },
+        epochs: { type: 'string', arg: 'N', default: '6', help: '--unfreeze K: unfrozen epochs (after 2 head-only epochs)' },
+        lr: { type: 'string', arg: 'LR', default: '1e-2', help: '--unfreeze K: head learning rate (body: LR/10)' },
+        'coral-weight': { type: 'string', arg: 'W', default: '1', help: '--unfreeze K: weight of the Deep CORAL loss' },
+        'coral-lambda': { type: 'string', arg: 'L', default: '1', help: 'CORAL: covariance ridge, relative to the mean variance' },
+        'dann-hidden': { type: 'string', arg: 'N', default: '256', help: 'DANN: width of the adapter layer over the frozen features' },
+        'dann-epochs': { type: 'string', arg: 'N', default: '40', help: 'DANN: epochs over the source rows' },
+        'dann-lr': { type: 'string', arg: 'LR', default: '1e-3', help: 'DANN: initial learning rate (annealed as lr/(1+10p)^0.75)' },
+        'self-train-rounds': { type: 'string', arg: 'N', default: '6', help: 'self-training: at most N pseudo-labelling rounds' },
+        resume: { type: 'boolean', help: 'continue an interrupted DANN run from DIR/.dann.ckpt' },
+      },
+    ],
+    ['head options', pick(HEAD, 'head', 'hidden', 'dropout', 'weight-decay', 'seed')],
+    ['model options', pick(MODEL, 'backbone', 'weights')],
+    ['data options', DATA],
+    ['engine options', ENGINE],
+    ['common options', COMMON],
+  ],
+  examples: [
+    'graft adapt --source ./studio-photos --target ./phone-photos --out ./da',
+    'graft adapt --source ./mnist --target ./mnist-m --target-test ./mnist-m-labelled --method all --out ./da --json',
+    'graft adapt --source S --target T --unfreeze 1 --method dann --out ./da   # DANN on the fine-tuned last block',
+    'graft predict ./da/model phone.jpg',
+  ],
+  async run(pos, v, r) {
+    if (pos.length) throw new Error(`graft adapt takes no positional arguments (got ${pos.join(' ')}); use --source DIR --target DIR`);
+    const source = str(v, 'source');
+    const target = str(v, 'target');
+    const out = str(v, 'out');
+    if (!source || !target || !out) throw new Error('usage: graft adapt --source DIR --target DIR --out DIR');
+    const { adapt, parseMethod } = await import('../../recipes/adapt.js');
+    const head = str(v, 'head', ['linear', 'mlp'] as const);
+    const res = await adapt({
+      ...dataOpts(v),
+      ...engineOpts(v),
+      ...modelOpts(v),
+      source,
+      target,
+      targetTest: str(v, 'target-test'),
+      out,
+      method: parseMethod(str(v, 'method') ?? 'auto'),
+      head,
+      hidden: str(v, 'hidden')?.split(',').map(Number),
+      dropout: num(v, 'dropout'),
+      weightDecay: num(v, 'weight-decay'),
+      seed: num(v, 'seed'),
+      coralLambda: num(v, 'coral-lambda'),
+      unfreeze: num(v, 'unfreeze'),
+      epochs: num(v, 'epochs'),
+      lr: num(v, 'lr'),
+      coralWeight: num(v, 'coral-weight'),
+      dannHidden: num(v, 'dann-hidden'),
+      dannEpochs: num(v, 'dann-epochs'),
+      dannLr: num(v, 'dann-lr'),
+      selfTrainRounds: num(v, 'self-train-rounds'),
+      resume: !!v.resume,
+      reporter: r,
+    });
+    const json = {
+      chosen: res.chosen,
+      bundle: res.bundle,
+      methods: Object.fromEntries(Object.entries(res.methods).map(([m, x]) => [m, { bundle: x!.bundle, sourceValAccuracy: x!.sourceValAccuracy, selectionScore: x!.selectionScore, targetAccuracy: x!.targetAccuracy, targetEntropy: x!.targetEntropy, seconds: x!.seconds }])),
+      selection: res.selection,
+      source: res.source,
+      target: res.target,
+      backbone: res.backbone,
+      report: res.report,
+      adaptJson: res.adaptJson,
+      seconds: res.seconds,
+    };
+    emit(!!v.json, json, () =>
+      [
+        `${'method'.padEnd(12)} source val  DEV risk  target (oracle)  seconds`,
+        ...Object.entries(res.methods).map(([m, x]) => `${(m + (m === res.chosen ? ' *' : '')).padEnd(12)} ${(x!.sourceValAccuracy === null ? '—' : pct(x!.sourceValAccuracy)).padStart(10)}  ${(x!.selectionScore === null ? '—' : x!.selectionScore.toFixed(4)).padStart(8)}  ${(x!.targetAccuracy === null ? '—' : pct(x!.targetAccuracy)).padStart(15)}  ${x!.seconds.toFixed(1).padStart(7)}`),
+        `chosen: ${res.chosen} (${res.selection.chosenBy === 'dev' ? 'lowest DEV risk; no target labels used' : 'asked for'})${res.selection.oracleBest ? `; best by target labels: ${res.selection.oracleBest}` : ''}`,
+        `bundle: ${res.bundle}`,
+        `report: ${res.report}`,
+      ].join('\n'),
+    );
+  },
+});

@@ -1,0 +1,92 @@
+/** Gathers what `graft adapt`'s report shows: the table, curves and PCA pictures before/after adaptation. */
+import { fitPca, transformPca } from '../strategies/cluster/pca.js';
+import { writeAdaptReport, type AdaptScatter } from '../report/adapt.js';
+import type { Series } from '../report/plot.js';
+import type { EpochLogs } from '../train/trainer.js';
+import { rng, shuffle } from '../util/rng.js';
+import type { AdaptContext, AdaptMethod, MethodFit } from './adapt-methods.js';
+import type { AdaptResult } from './adapt.js';
+
+/** Up to `max` row indices of n, seeded, ascending. */
+function sampleRows(n: number, max: number, seed: number): Int32Array {
+  const idx = Int32Array.from({ length: n }, (_, i) => i);
+  if (n <= max) return idx;
+  shuffle(idx, rng(seed));
+  return idx.slice(0, max).sort();
+}
+
+function gather(x: Float32Array, dim: number, rows: Int32Array): Float32Array {
+  const out = new Float32Array(rows.length * dim);
+  rows.forEach((r, i) => out.set(x.subarray(r * dim, (r + 1) * dim), i * dim));
+  return out;
+}
+
+function scatterOf(title: string, s: { x: Float32Array; dim: number }, t: { x: Float32Array; dim: number }, ns: number, nt: number, cls: Int32Array, seed: number): AdaptScatter {
+  const n = ns + nt;
+  const x = new Float32Array(n * s.dim);
+  x.set(s.x.subarray(0, ns * s.dim));
+  x.set(t.x.subarray(0, nt * t.dim), ns * s.dim);
+  const p = fitPca(x, n, s.dim, 2, { seed });
+  const z = transformPca(p, x, n);
+  return {
+    title,
+    xs: Float32Array.from({ length: n }, (_, i) => z[2 * i]),
+    ys: Float32Array.from({ length: n }, (_, i) => z[2 * i + 1]),
+    domain: Int32Array.from({ length: n }, (_, i) => (i < ns ? 0 : 1)),
+    cls,
+    explained: [p.variances[0] / p.totalVariance, p.variances[1] / p.totalVariance],
+  };
+}
+
+function curvesOf(method: AdaptMethod, fit: MethodFit): { method: string; series: Series[]; ylabel: string } | undefined {
+  if (method === 'self-train') {
+    const rounds = (fit.details.rounds ?? []) as { round: number; kept: number; sourceValAccuracy: number | null }[];
+    if (!rounds.length) return undefined;
+    return { method, ylabel: 'source val accuracy', series: [{ name: 'source val accuracy', xs: rounds.map((r) => r.round), ys: rounds.map((r) => r.sourceValAccuracy ?? NaN) }] };
+  }
+  const h: EpochLogs[] = fit.history;
+  if (h.length < 2) return undefined;
+  const xs = h.map((l) => l.epoch + 1);
+  const series: Series[] = [{ name: 'train loss', xs, ys: h.map((l) => l.loss) }];
+  if (h.some((l) => l.val_accuracy !== undefined)) series.push({ name: 'source val accuracy', xs, ys: h.map((l) => l.val_accuracy ?? NaN), dashed: true });
+  if (method === 'dann') series.push({ name: 'domain classifier accuracy', xs, ys: h.map((l) => l.terms?.domainAccuracy ?? NaN) });
+  return { method, series, ylabel: method === 'dann' ? 'loss / accuracy' : 'loss / accuracy' };
+}
+
+export async function adaptReport(
+  dir: string,
+  res: AdaptResult,
+  d: { ctx: AdaptContext; fits: Partial<Record<AdaptMethod, MethodFit>>; sourceY: Int32Array; targetY?: Int32Array; labels: string[] },
+): Promise<void> {
+  const { ctx } = d;
+  const dim = ctx.train.dim;
+  const sr = sampleRows(ctx.train.n, 400, ctx.seed);
+  const tr = sampleRows(ctx.target.n, 400, ctx.seed + 1);
+  const sx = gather(ctx.train.x, dim, sr);
+  const tx = gather(ctx.target.x, dim, tr);
+  const cls = Int32Array.from([...Array.from(sr, (r) => d.sourceY[r]), ...Array.from(tr, (r) => (d.targetY ? d.targetY[r] : -1))]);
+  const scatters: AdaptScatter[] = [scatterOf('before adaptation (backbone features)', { x: sx, dim }, { x: tx, dim }, sr.length, tr.length, cls, ctx.seed)];
+  for (const [m, fit] of Object.entries(d.fits) as [AdaptMethod, MethodFit][]) {
+    if (!fit.represent) continue;
+    const a = fit.represent(sx, sr.length, 'source');
+    const b = fit.represent(tx, tr.length, 'target');
+    scatters.push(scatterOf(`after ${m}`, a, b, sr.length, tr.length, cls, ctx.seed));
+  }
+  const methods = Object.keys(res.methods) as AdaptMethod[];
+  await writeAdaptReport(dir, {
+    title: `graft adapt ${res.source.folder} → ${res.target.folder}`,
+    summary: {
+      backbone: res.backbone.name,
+      source: `${res.source.folder}: ${res.source.train} train / ${res.source.val} val / ${res.source.test} test images`,
+      target: `${res.target.folder}: ${res.target.images} images (labels ${res.target.labels === null ? 'none' : res.target.labels === 'target-test' ? 'from --target-test' : 'from its class folders, evaluation only'})`,
+      chosen: `${res.chosen} (${res.selection.chosenBy === 'dev' ? 'lowest DEV risk, no target labels used' : 'asked for'})`,
+      ...(res.selection.oracleBest ? { 'best by target labels (oracle)': `${res.selection.oracleBest}${res.selection.agreesWithOracle ? ' — DEV agrees' : ' — DEV picked another'}` } : {}),
+      seconds: +res.seconds.toFixed(1),
+    },
+    rows: methods.map((m) => ({ method: m, chosen: m === res.chosen, ...res.methods[m]! })),
+    labels: d.labels,
+    curves: methods.map((m) => (d.fits[m] ? curvesOf(m, d.fits[m]!) : undefined)).filter((c) => c !== undefined),
+    scatters,
+    oracleNote: 'Target accuracy uses target labels and is an oracle number: it is reported, never used to choose. The choice uses the DEV risk (You et al. 2019): source validation error weighted by a domain classifier’s density ratio (with DEV’s control variate).',
+  });
+}

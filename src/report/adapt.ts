@@ -1,0 +1,85 @@
+/**
+ * `report.html` for `graft adapt`: the comparison table (source validation accuracy, the DEV
+ * selection score, and — marked as oracle numbers — target accuracy), learning curves, DANN's
+ * domain-classifier accuracy, and 2-D PCA pictures of source and target rows before and after
+ * adaptation, coloured by domain and by class.
+ */
+import { GRAFT_VERSION } from '../version.js';
+import { escapeHtml as esc, percent } from './format.js';
+import { kvTable, Page, table, type WrittenReport } from './page.js';
+import { linePlotSvg, type Series } from './plot.js';
+import { scatterSvg } from './scatter.js';
+
+export interface AdaptReportRow {
+  method: string;
+  chosen: boolean;
+  sourceValAccuracy: number | null;
+  selectionScore: number | null;
+  targetAccuracy: number | null;
+  targetEntropy: number;
+  seconds: number;
+}
+
+export interface AdaptScatter {
+  title: string;
+  xs: Float32Array;
+  ys: Float32Array;
+  /** 0 = source, 1 = target. */
+  domain: Int32Array;
+  /** Class index per point (-1: unknown target label). */
+  cls: Int32Array;
+  explained: [number, number];
+}
+
+export interface AdaptReportInput {
+  title: string;
+  summary: Record<string, string | number>;
+  rows: AdaptReportRow[];
+  labels: string[];
+  /** Per method: its training curves (x = epoch or round). */
+  curves: { method: string; series: Series[]; ylabel: string }[];
+  scatters: AdaptScatter[];
+  oracleNote: string;
+}
+
+const pct = (v: number | null) => (v === null ? '—' : percent(v));
+
+export async function writeAdaptReport(dir: string, r: AdaptReportInput): Promise<WrittenReport> {
+  const page = new Page();
+  const body: string[] = [
+    `<h1>${esc(r.title)}</h1>`,
+    `<p class="meta">graft ${esc(GRAFT_VERSION)} · adapt · written ${esc(new Date().toISOString())}</p>`,
+    '<section id="summary"><h2>Summary</h2>',
+    kvTable(r.summary),
+    '</section>',
+    '<section id="methods"><h2>Methods</h2>',
+    `<p>${esc(r.oracleNote)}</p>`,
+    table(
+      ['method', 'chosen', 'source val accuracy', 'DEV risk (lower is better)', 'target accuracy (oracle)', 'target entropy', 'seconds'],
+      r.rows.map((x) => [x.method, x.chosen ? '✓' : '', pct(x.sourceValAccuracy), x.selectionScore === null ? '—' : +x.selectionScore.toFixed(4), pct(x.targetAccuracy), +x.targetEntropy.toFixed(3), +x.seconds.toFixed(1)]),
+      'class="methods"',
+    ),
+    '</section>',
+  ];
+  if (r.curves.length) {
+    body.push('<section id="curves"><h2>Training curves</h2>');
+    for (const c of r.curves) {
+      const svg = linePlotSvg(c.series, { title: `${c.method}`, xlabel: c.method === 'self-train' ? 'round' : 'epoch', ylabel: c.ylabel });
+      body.push(await page.plot(`adapt-curve-${c.method}.png`, svg, `${c.method} training curves`));
+    }
+    body.push('</section>');
+  }
+  if (r.scatters.length) {
+    body.push('<section id="scatter"><h2>Source and target features (PCA)</h2><p>Left: coloured by domain. Right: coloured by class (target points by their true label where known; grey when not).</p>');
+    for (const [i, s] of r.scatters.entries()) {
+      const axes = { xlabel: `PC1 (${percent(s.explained[0])} of variance)`, ylabel: `PC2 (${percent(s.explained[1])})`, width: 520, height: 420 };
+      const byDomain = scatterSvg(s.xs, s.ys, s.domain, { ...axes, title: `${s.title}: domain`, groupNames: ['source', 'target'] });
+      const known = r.labels.length;
+      const cls = Int32Array.from(s.cls, (c) => (c < 0 ? known : c));
+      const byClass = scatterSvg(s.xs, s.ys, cls, { ...axes, title: `${s.title}: class`, groupNames: [...r.labels, 'unknown'] });
+      body.push(`<h3>${esc(s.title)}</h3>`, await page.plot(`adapt-pca-${i}-domain.png`, byDomain, `${s.title} by domain`), await page.plot(`adapt-pca-${i}-class.png`, byClass, `${s.title} by class`));
+    }
+    body.push('</section>');
+  }
+  return page.write(dir, r.title, body.join('\n'));
+}

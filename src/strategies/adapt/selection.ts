@@ -1,0 +1,76 @@
+/**
+ * Choosing an adapted model without target labels: Deep Embedded Validation (You et al. 2019,
+ * "Towards accurate model selection in deep unsupervised domain adaptation"). Source validation
+ * losses are importance-weighted by the density ratio w(x) = p_target(x) / p_source(x), estimated
+ * by a domain classifier, and a control variate (E[w] = 1) cuts the variance of that estimate:
+ *
+ *   L_i = w_i·ℓ_i (ℓ: 0/1 error),   η = −Cov(L, w) / Var(w),   DEV = mean(L) + η·mean(w) − η   (lower is better).
+ *
+ * Also the mean entropy of the target predictions, a second, weaker criterion reported beside it.
+ */
+
+/** Density ratios from a domain classifier's P(target | x) on source validation rows (DEV's get_weight). */
+export function densityRatios(pTarget: ArrayLike<number>, nSource: number, nTarget: number, clip = 1e-4): Float64Array {
+  const w = new Float64Array(pTarget.length);
+  const prior = nSource / Math.max(1, nTarget);
+  for (let i = 0; i < w.length; i++) {
+    const p = Math.min(1 - clip, Math.max(clip, pTarget[i]));
+    w[i] = (p / (1 - p)) * prior;
+  }
+  return w;
+}
+
+/** The DEV risk of per-row losses `loss` under importance weights `w` (lower is better). */
+export function devRisk(loss: ArrayLike<number>, w: ArrayLike<number>): { risk: number; eta: number; weightedMean: number } {
+  const n = loss.length;
+  if (n < 2 || w.length !== n) throw new Error(`DEV needs at least 2 validation rows with one weight each, got ${n} losses and ${w.length} weights`);
+  let mL = 0;
+  let mW = 0;
+  for (let i = 0; i < n; i++) {
+    mL += w[i] * loss[i];
+    mW += w[i];
+  }
+  mL /= n;
+  mW /= n;
+  let cov = 0;
+  let varW = 0;
+  for (let i = 0; i < n; i++) {
+    const dl = w[i] * loss[i] - mL;
+    const dw = w[i] - mW;
+    cov += dl * dw;
+    varW += dw * dw;
+  }
+  cov /= n - 1;
+  varW /= n - 1;
+  const eta = varW > 1e-12 ? -cov / varW : 0;
+  return { risk: mL + eta * mW - eta, eta, weightedMean: mL };
+}
+
+/**
+ * Per-row 0/1 error of an n×k probability matrix: the loss DEV weights. (Cross-entropy would
+ * compare calibration rather than accuracy across head families — an MLP head's confident
+ * log-loss beat every linear head's on both benchmark pairs whatever its target accuracy.)
+ */
+export function rowErrors(probs: Float32Array, y: ArrayLike<number>, k: number): Float64Array {
+  const out = new Float64Array(y.length);
+  for (let i = 0; i < y.length; i++) {
+    let best = 0;
+    for (let j = 1; j < k; j++) if (probs[i * k + j] > probs[i * k + best]) best = j;
+    out[i] = best === y[i] ? 0 : 1;
+  }
+  return out;
+}
+
+/** Per-row cross-entropy −log p(y) of an n×k probability matrix. */
+export function rowLosses(probs: Float32Array, y: ArrayLike<number>, k: number): Float64Array {
+  const out = new Float64Array(y.length);
+  for (let i = 0; i < y.length; i++) out[i] = -Math.log(Math.max(1e-12, probs[i * k + y[i]]));
+  return out;
+}
+
+/** Mean entropy (nats) of the rows of an n×k probability matrix. */
+export function meanEntropy(probs: Float32Array, n: number, k: number): number {
+  let h = 0;
+  for (let i = 0; i < n * k; i++) if (probs[i] > 0) h -= probs[i] * Math.log(probs[i]);
+  return h / Math.max(1, n);
+}
