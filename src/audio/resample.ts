@@ -16,6 +16,8 @@ export interface ResampleOptions {
 }
 
 const MAX_TABLE_PHASES = 2048;
+/** Tabulated polyphase filters by ratio and design (a dataset has one or two source rates). */
+const tables = new Map<string, Float64Array>();
 
 function gcd(a: number, b: number): number {
   while (b) [a, b] = [b, a % b];
@@ -57,9 +59,15 @@ export function resample(x: Float32Array, fromRate: number, toRate: number, o: R
   };
   // taps for phase p (fraction p/L): n = n0 - K + 1 + k, τ = p/L + K - 1 - k
   let table: Float64Array | undefined;
+  const key = `${L}/${M}/${c}/${K}/${beta}`;
   if (L <= MAX_TABLE_PHASES) {
-    table = new Float64Array(L * taps);
-    for (let p = 0; p < L; p++) for (let k = 0; k < taps; k++) table[p * taps + k] = kernel(p / L + K - 1 - k);
+    table = tables.get(key);
+    if (!table) {
+      table = new Float64Array(L * taps);
+      for (let p = 0; p < L; p++) for (let k = 0; k < taps; k++) table[p * taps + k] = kernel(p / L + K - 1 - k);
+      if (tables.size >= 8) tables.clear();
+      tables.set(key, table);
+    }
   }
   const outLen = Math.ceil((x.length * L) / M);
   const y = new Float32Array(outLen);
