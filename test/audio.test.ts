@@ -170,3 +170,28 @@ test('log-mel equals torchaudio 0.13 MelSpectrogram + AmplitudeToDB', { skip: sk
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('audio views: deterministic, each different from the plain one; VTLP moves a tone up or down; --augment N picks sound views', async () => {
+  const { AUDIO_VIEWS } = await import('../src/audio/augment.js');
+  const { firstViews, checkView } = await import('../src/data/augment.js');
+  const { logMel } = await import('../src/audio/frontend.js');
+  const fe = audioFrontend({ duration: 0.5, nMels: 64 });
+  const x = Float32Array.from({ length: 6000 }, (_, i) => (i > 1000 && i < 5000 ? 0.5 * Math.sin((2 * Math.PI * 1000 * i) / 16000) : 0));
+  const wav = encodeWav([x], { sampleRate: 16000 });
+  const plain = audioToRgb(wav, fe, [64, 64]);
+  for (const v of AUDIO_VIEWS.filter((v) => v !== 'none')) {
+    const a = audioToRgb(wav, fe, [64, 64], v);
+    assert.deepEqual(a, audioToRgb(wav, fe, [64, 64], v), `${v} is deterministic`);
+    assert.notDeepEqual(a, plain, `${v} changes the image`);
+  }
+  const peak = (view: 'none' | 'vtlp-0.9' | 'vtlp-1.1') => {
+    const s = logMel(Float32Array.from({ length: 8000 }, (_, i) => Math.sin((2 * Math.PI * 1000 * i) / 16000)), fe, view);
+    let best = 0;
+    for (let m = 0; m < s.nMels; m++) if (s.data[m * s.frames + 20]! > s.data[best * s.frames + 20]!) best = m;
+    return best;
+  };
+  assert.ok(peak('vtlp-0.9') < peak('none') && peak('none') < peak('vtlp-1.1'), `${peak('vtlp-0.9')} ${peak('none')} ${peak('vtlp-1.1')}`);
+  assert.deepEqual(firstViews(3, true), ['none', 'shift-late', 'vtlp-0.9']);
+  assert.equal(checkView('specaug-a'), 'specaug-a');
+  assert.deepEqual(firstViews(2), ['none', 'flip']);
+});

@@ -11,6 +11,7 @@
 import { decodeWav, downmix, isWav, readWavInfo } from './wav.js';
 import { resample } from './resample.js';
 import { MelSpectrogram, amplitudeToDb } from './mel.js';
+import { specView, vtlpWarp, warpOf, waveView, type AudioView } from './augment.js';
 
 export interface AudioFrontend {
   sampleRate: number;
@@ -57,11 +58,12 @@ export function frontendKey(fe: AudioFrontend): string {
 }
 
 const plans = new Map<string, MelSpectrogram>();
-function melFor(fe: AudioFrontend): MelSpectrogram {
-  const k = frontendKey(fe);
+function melFor(fe: AudioFrontend, alpha = 1): MelSpectrogram {
+  const k = frontendKey(fe) + alpha;
   let m = plans.get(k);
   if (!m) {
-    m = new MelSpectrogram({ sampleRate: fe.sampleRate, nFft: fe.nFft, hop: fe.hop, nMels: fe.nMels, fmin: fe.fmin, fmax: fe.fmax });
+    const warp = alpha === 1 ? undefined : (f: number) => vtlpWarp(f, alpha, fe.sampleRate / 2);
+    m = new MelSpectrogram({ sampleRate: fe.sampleRate, nFft: fe.nFft, hop: fe.hop, nMels: fe.nMels, fmin: fe.fmin, fmax: fe.fmax, warp });
     if (plans.size > 16) plans.clear();
     plans.set(k, m);
   }
@@ -84,9 +86,10 @@ export function fixLength(x: Float32Array, n: number): Float32Array {
 }
 
 /** Log-mel (dB) of a waveform already at the front-end's rate and length. */
-export function logMel(x: Float32Array, fe: AudioFrontend): { data: Float32Array; nMels: number; frames: number } {
-  const spec = melFor(fe).compute(x);
+export function logMel(x: Float32Array, fe: AudioFrontend, view: AudioView = 'none'): { data: Float32Array; nMels: number; frames: number } {
+  const spec = melFor(fe, warpOf(view)).compute(x);
   amplitudeToDb(spec.data, fe.topDb);
+  specView(spec, view);
   return spec;
 }
 
@@ -141,15 +144,15 @@ export function greyToRgb(grey: Float32Array): Buffer {
 }
 
 /** A waveform (at fe.sampleRate, any length) → the backbone's H×W 8-bit RGB input. */
-export function waveformToRgb(x: Float32Array, fe: AudioFrontend, size: [number, number]): Buffer {
-  const clip = fixLength(x, Math.round(fe.duration * fe.sampleRate));
-  const spec = logMel(clip, fe);
+export function waveformToRgb(x: Float32Array, fe: AudioFrontend, size: [number, number], view: AudioView = 'none'): Buffer {
+  const clip = waveView(fixLength(x, Math.round(fe.duration * fe.sampleRate)), view, fe.sampleRate);
+  const spec = logMel(clip, fe, view);
   return greyToRgb(resizeBilinear(toGrey(spec, fe.topDb), spec.nMels, spec.frames, size[0], size[1]));
 }
 
 /** A sound file's bytes → the backbone's H×W 8-bit RGB input. */
-export function audioToRgb(bytes: Uint8Array, fe: AudioFrontend, size: [number, number]): Buffer {
-  return waveformToRgb(loadWaveform(bytes, fe.sampleRate), fe, size);
+export function audioToRgb(bytes: Uint8Array, fe: AudioFrontend, size: [number, number], view: AudioView = 'none'): Buffer {
+  return waveformToRgb(loadWaveform(bytes, fe.sampleRate), fe, size, view);
 }
 
 /** Why a sound file cannot be used (header check only), or undefined. */

@@ -16,6 +16,8 @@ export interface MelOptions {
   fmax: number;
   /** 2 = power spectrogram (default), 1 = magnitude. */
   power?: number;
+  /** VTLP: bin frequencies are warped by this function before the filter bank is applied. */
+  warp?: (f: number) => number;
 }
 
 export interface Spectrogram {
@@ -29,14 +31,15 @@ const hzToMel = (f: number): number => 2595 * Math.log10(1 + f / 700);
 const melToHz = (m: number): number => 700 * (10 ** (m / 2595) - 1);
 
 /** The filter bank, n_freqs × n_mels row-major (torchaudio.functional.melscale_fbanks, htk, norm=None). */
-export function melFilterbank(nFreqs: number, fmin: number, fmax: number, nMels: number, sampleRate: number): Float64Array {
+export function melFilterbank(nFreqs: number, fmin: number, fmax: number, nMels: number, sampleRate: number, warp?: (f: number) => number): Float64Array {
   const fb = new Float64Array(nFreqs * nMels);
   const top = Math.floor(sampleRate / 2);
   const mMin = hzToMel(fmin);
   const mMax = hzToMel(fmax);
   const fPts = Array.from({ length: nMels + 2 }, (_, i) => melToHz(mMin + ((mMax - mMin) * i) / (nMels + 1)));
   for (let k = 0; k < nFreqs; k++) {
-    const f = nFreqs === 1 ? 0 : (top * k) / (nFreqs - 1);
+    const f0 = nFreqs === 1 ? 0 : (top * k) / (nFreqs - 1);
+    const f = warp ? warp(f0) : f0;
     for (let m = 0; m < nMels; m++) {
       const down = (f - fPts[m]!) / (fPts[m + 1]! - fPts[m]!);
       const up = (fPts[m + 2]! - f) / (fPts[m + 2]! - fPts[m + 1]!);
@@ -64,7 +67,7 @@ export class MelSpectrogram {
     this.fft = new RealFft(nFft);
     this.nFreqs = this.fft.bins;
     this.window = Float64Array.from({ length: nFft }, (_, i) => 0.5 - 0.5 * Math.cos((2 * Math.PI * i) / nFft));
-    this.fb = melFilterbank(this.nFreqs, fmin, fmax, nMels, sampleRate);
+    this.fb = melFilterbank(this.nFreqs, fmin, fmax, nMels, sampleRate, o.warp);
     this.span = Array.from({ length: nMels }, (_, m) => {
       let lo = this.nFreqs;
       let hi = -1;

@@ -10,6 +10,7 @@ import { decodeBmp, isBmp } from './bmp.js';
 import { checkView, cropOf, cropPlan, isFlipped, mirrorRgb, type AugmentView } from './augment.js';
 import type { Sample } from './types.js';
 import { audioToRgb, frontendKey, isWav, type AudioFrontend } from '../audio/frontend.js';
+import { isAudioView } from '../audio/augment.js';
 import { timed } from '../util/profile.js';
 
 export interface Preprocess {
@@ -83,6 +84,7 @@ export async function decodeToRgb(sample: Sample, pre: Preprocess, view?: Augmen
     throw new Error(`${sample.id}: cannot read (${(e as Error).message})`, { cause: e });
   }
   if (pre.audio || isWav(bytes)) return decodeSound(sample, bytes, pre, h, w, v);
+  if (v !== 'none' && isAudioView(v)) throw new Error(`${sample.id}: augmentation view "${v}" is for sounds`);
   try {
     let img = openImage(sample, bytes).flatten({ background: ALPHA_BACKGROUND }).toColourspace('srgb');
     if (corner) {
@@ -114,9 +116,9 @@ export async function decodeToRgb(sample: Sample, pre: Preprocess, view?: Augmen
 function decodeSound(sample: Sample, bytes: Buffer, pre: Preprocess, h: number, w: number, view: AugmentView): Buffer {
   if (!pre.audio) throw new Error(`${sample.id}: a sound file, but this model reads images (train on a folder of sounds for an audio model)`);
   if (!isWav(bytes)) throw new Error(`${sample.id}: not a WAV file, but this model reads sounds`);
-  if (view !== 'none') throw new Error(`${sample.id}: augmentation view "${view}" is for images`);
+  if (!isAudioView(view)) throw new Error(`${sample.id}: augmentation view "${view}" is for images`);
   try {
-    return audioToRgb(bytes, pre.audio, [h, w]);
+    return audioToRgb(bytes, pre.audio, [h, w], view);
   } catch (e) {
     throw new Error(`${sample.id}: cannot decode sound (${(e as Error).message})`, { cause: e });
   }
