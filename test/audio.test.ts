@@ -195,3 +195,15 @@ test('audio views: deterministic, each different from the plain one; VTLP moves 
   assert.equal(checkView('specaug-a'), 'specaug-a');
   assert.deepEqual(firstViews(2), ['none', 'flip']);
 });
+
+test('report thumbnails picture a sound as its spectrogram', async () => {
+  const { thumbnailPng } = await import('../src/report/thumbs.js');
+  const sharp = (await import('sharp')).default;
+  const wav = encodeWav([tone(16000, 500, 16000)], { sampleRate: 16000 });
+  const png = await thumbnailPng({ id: 'a.wav', kind: 'encoded', load: async () => wav }, 48);
+  const meta = await sharp(png).metadata();
+  assert.equal(meta.format, 'png');
+  assert.equal(meta.width, 48);
+  const { data } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
+  assert.ok(Math.max(...data) > 200 && Math.min(...data) < 50, 'a tone: bright band on a dark ground');
+});
