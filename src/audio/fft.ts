@@ -100,13 +100,22 @@ export class ComplexFft {
       const dr = xr[i0 + 3 * sm]!, di = xi[i0 + 3 * sm]!;
       const t0r = ar + cr, t0i = ai + ci, t1r = ar - cr, t1i = ai - ci;
       const t2r = br + dr, t2i = bi + di, t3r = bi - di, t3i = dr - br; // (b - d)·(-i)
-      const outs = [t0r + t2r, t0i + t2i, t1r + t3r, t1i + t3i, t0r - t2r, t0i - t2i, t1r - t3r, t1i - t3i];
-      for (let j = 0; j < 4; j++) {
-        const w = (tw * p * j) % n;
-        const vr = outs[2 * j]!, vi = outs[2 * j + 1]!;
-        yr[o0 + s * j] = vr * c[w]! - vi * sn[w]!;
-        yi[o0 + s * j] = vr * sn[w]! + vi * c[w]!;
-      }
+      yr[o0] = t0r + t2r;
+      yi[o0] = t0i + t2i;
+      const w1 = tw * p; // < n: p < m = len/4
+      const w2 = w1 * 2;
+      const w3 = w1 * 3;
+      let vr = t1r + t3r, vi = t1i + t3i;
+      yr[o0 + s] = vr * c[w1]! - vi * sn[w1]!;
+      yi[o0 + s] = vr * sn[w1]! + vi * c[w1]!;
+      vr = t0r - t2r;
+      vi = t0i - t2i;
+      yr[o0 + 2 * s] = vr * c[w2]! - vi * sn[w2]!;
+      yi[o0 + 2 * s] = vr * sn[w2]! + vi * c[w2]!;
+      vr = t1r - t3r;
+      vi = t1i - t3i;
+      yr[o0 + 3 * s] = vr * c[w3]! - vi * sn[w3]!;
+      yi[o0 + 3 * s] = vr * sn[w3]! + vi * c[w3]!;
       return;
     }
     // General radix (3, 5, other primes): direct r-point DFT, then the twiddle.
