@@ -13,7 +13,12 @@ export type ImageSource = Pick<Sample, 'id' | 'load' | 'kind' | 'raw'>;
  */
 export async function thumbnailPng(src: ImageSource, size = 96): Promise<Buffer> {
   // decodeToRgb reads only id/load/kind/raw; label and split are placeholders.
-  const bytes = await src.load();
+  let bytes: Buffer;
+  try {
+    bytes = await src.load();
+  } catch (e) {
+    throw new Error(`${src.id}: cannot read (${(e as Error).message})`, { cause: e }); // as decodeToRgb words it
+  }
   const sample: Sample = { id: src.id, load: async () => bytes, kind: src.kind, raw: src.raw, label: -1, split: 'test' };
   // A sound is pictured as its log-mel spectrogram (the default front-end: 16 kHz, 128 mels, 1 s).
   const audio = src.kind === 'encoded' && isWav(bytes) ? { audio: audioFrontend() } : {};
