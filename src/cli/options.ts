@@ -28,6 +28,24 @@ export const DATA: OptionTable = {
   'limit-per-class': { type: 'string', arg: 'N', help: 'at most N images per class' },
 };
 
+/** A folder of sound files: the log-mel front-end (src/audio/frontend.ts AUDIO_DEFAULTS). */
+export const AUDIO: OptionTable = {
+  'sample-rate': { type: 'string', arg: 'HZ', default: '16000', help: 'sounds: resampled to this rate' },
+  'n-fft': { type: 'string', arg: 'N', default: '400', help: 'sounds: FFT / window length (samples)' },
+  hop: { type: 'string', arg: 'N', default: '160', help: 'sounds: hop between frames (samples)' },
+  'n-mels': { type: 'string', arg: 'N', default: '128', help: 'sounds: mel bands' },
+  fmin: { type: 'string', arg: 'HZ', default: '0', help: 'sounds: lowest mel edge' },
+  fmax: { type: 'string', arg: 'HZ', default: 'sample-rate/2', help: 'sounds: highest mel edge' },
+  duration: { type: 'string', arg: 'S', default: '1.0', help: 'sounds: clip length, centred pad/crop' },
+};
+
+/** The AUDIO flags given (undefined: none, the front-end's defaults apply). */
+export function audioOpts(v: Values) {
+  const fe = { sampleRate: num(v, 'sample-rate'), nFft: num(v, 'n-fft'), hop: num(v, 'hop'), nMels: num(v, 'n-mels'), fmin: num(v, 'fmin'), fmax: num(v, 'fmax'), duration: num(v, 'duration') };
+  const given = Object.fromEntries(Object.entries(fe).filter(([, x]) => x !== undefined));
+  return Object.keys(given).length ? given : undefined;
+}
+
 export const MODEL: OptionTable = {
   backbone: { type: 'string', short: 'b', arg: 'NAME|FILE', default: 'mobilenet_v2', help: 'a graft zoo name, or ./model.json, ./net.onnx, https://…' },
   weights: { type: 'string', arg: 'FILE|imagenet', default: "the backbone's", help: 'a .pth or .safetensors file, or imagenet' },
@@ -72,6 +90,7 @@ export function dataOpts(v: Values) {
     classes: list(v, 'classes'),
     limitPerClass: num(v, 'limit-per-class'),
     strict: !!v.strict,
+    audio: audioOpts(v),
   };
 }
 

@@ -18,6 +18,7 @@
  * assumes classes that look the same mirrored (photos); for text or digits choose views explicitly.
  */
 import type { Preprocess } from './decode.js';
+import { AUDIO_VIEWS, isAudioView, type AudioView } from '../audio/augment.js';
 
 export const AUGMENT_VIEWS = [
   'none',
@@ -34,33 +35,35 @@ export const AUGMENT_VIEWS = [
   'crop-bl-flip',
 ] as const;
 
-export type AugmentView = (typeof AUGMENT_VIEWS)[number];
+/** Image views, or a sound's views (src/audio/augment.ts). */
+export type AugmentView = (typeof AUGMENT_VIEWS)[number] | AudioView;
 
 /** Zoom used by the crop views when the preprocess has no crop fraction below 1. */
 export const VIEW_ZOOM = 0.875;
 
 export function isAugmentView(v: unknown): v is AugmentView {
-  return typeof v === 'string' && (AUGMENT_VIEWS as readonly string[]).includes(v);
+  return (typeof v === 'string' && (AUGMENT_VIEWS as readonly string[]).includes(v)) || isAudioView(v);
 }
 
 /** `v` as a view name (undefined → 'none'); anything else is an error listing the known views. */
 export function checkView(v: string | undefined): AugmentView {
   if (v === undefined) return 'none';
-  if (!isAugmentView(v)) throw new Error(`unknown augmentation view "${v}"; known views: ${AUGMENT_VIEWS.join(', ')}`);
+  if (!isAugmentView(v)) throw new Error(`unknown augmentation view "${v}"; known views: ${AUGMENT_VIEWS.join(', ')}; for sounds: ${AUDIO_VIEWS.join(', ')}`);
   return v;
 }
 
-/** The first `n` views of AUGMENT_VIEWS (what `--augment n` trains on). */
-export function firstViews(n: number): AugmentView[] {
-  if (!Number.isInteger(n) || n < 1 || n > AUGMENT_VIEWS.length) {
-    throw new Error(`--augment takes a number of views from 1 to ${AUGMENT_VIEWS.length}, got ${n}`);
+/** The first `n` views of AUGMENT_VIEWS, or of AUDIO_VIEWS for sounds (what `--augment n` trains on). */
+export function firstViews(n: number, audio = false): AugmentView[] {
+  const all: readonly AugmentView[] = audio ? AUDIO_VIEWS : AUGMENT_VIEWS;
+  if (!Number.isInteger(n) || n < 1 || n > all.length) {
+    throw new Error(`--augment takes a number of views from 1 to ${all.length}${audio ? ' for sounds' : ''}, got ${n}`);
   }
-  return AUGMENT_VIEWS.slice(0, n);
+  return all.slice(0, n);
 }
 
 /** Whether the view is mirrored after its geometry is applied. */
 export function isFlipped(v: AugmentView): boolean {
-  return v === 'flip' || v.endsWith('-flip');
+  return v === 'flip' || (v.startsWith('crop-') && v.endsWith('-flip'));
 }
 
 /** The crop corner of a view (undefined for `none` and `flip`). */

@@ -9,6 +9,8 @@ import sharp from 'sharp';
 import { decodeBmp, isBmp } from './bmp.js';
 import { checkView, cropOf, cropPlan, isFlipped, mirrorRgb, type AugmentView } from './augment.js';
 import type { Sample } from './types.js';
+import { audioToRgb, frontendKey, isWav, type AudioFrontend } from '../audio/frontend.js';
+import { isAudioView } from '../audio/augment.js';
 import { timed } from '../util/profile.js';
 
 export interface Preprocess {
@@ -21,6 +23,8 @@ export interface Preprocess {
   /** out = (px/255 - mean)/std; mean 0, std 1 gives [0,1]. */
   mean: [number, number, number];
   std: [number, number, number];
+  /** Sound files: the log-mel front-end that turns them into an image (src/audio/frontend.ts). */
+  audio?: AudioFrontend;
 }
 
 /** Colour that transparent pixels are flattened onto. */
@@ -33,6 +37,7 @@ export function preprocessKey(p: Preprocess): string {
   if (p.resize === 'center-crop') norm.cropFraction = p.cropFraction ?? DEFAULT_CROP_FRACTION;
   norm.mean = [...p.mean];
   norm.std = [...p.std];
+  if (p.audio) norm.audio = frontendKey(p.audio);
   return JSON.stringify(norm);
 }
 
@@ -78,6 +83,8 @@ export async function decodeToRgb(sample: Sample, pre: Preprocess, view?: Augmen
   } catch (e) {
     throw new Error(`${sample.id}: cannot read (${(e as Error).message})`, { cause: e });
   }
+  if (pre.audio || isWav(bytes)) return decodeSound(sample, bytes, pre, h, w, v);
+  if (v !== 'none' && isAudioView(v)) throw new Error(`${sample.id}: augmentation view "${v}" is for sounds`);
   try {
     let img = openImage(sample, bytes).flatten({ background: ALPHA_BACKGROUND }).toColourspace('srgb');
     if (corner) {
@@ -102,6 +109,18 @@ export async function decodeToRgb(sample: Sample, pre: Preprocess, view?: Augmen
   } catch (e) {
     const msg = (e as Error).message.trim().replace(/\s+/g, ' ');
     throw new Error(`${sample.id}: cannot decode image (${msg})`, { cause: e });
+  }
+}
+
+/** A sound file through the model's audio front-end (its log-mel image at the network size). */
+function decodeSound(sample: Sample, bytes: Buffer, pre: Preprocess, h: number, w: number, view: AugmentView): Buffer {
+  if (!pre.audio) throw new Error(`${sample.id}: a sound file, but this model reads images (train on a folder of sounds for an audio model)`);
+  if (!isWav(bytes)) throw new Error(`${sample.id}: not a WAV file, but this model reads sounds`);
+  if (!isAudioView(view)) throw new Error(`${sample.id}: augmentation view "${view}" is for images`);
+  try {
+    return audioToRgb(bytes, pre.audio, [h, w], view);
+  } catch (e) {
+    throw new Error(`${sample.id}: cannot decode sound (${(e as Error).message})`, { cause: e });
   }
 }
 

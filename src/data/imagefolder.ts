@@ -13,6 +13,7 @@ import { isBmp, readBmpHeader } from './bmp.js';
 import { chooseClasses, enforceStrict, limitPerClass, requireTwoClasses, sortSamples } from './select.js';
 import { assignSplit, splitPercents } from './split.js';
 import type { Dataset, LoadOptions, Sample, Skipped, Split } from './types.js';
+import { AUDIO_EXTENSIONS, audioFrontend, inspectAudioBytes } from '../audio/frontend.js';
 
 export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.webp', '.gif', '.tif', '.tiff', '.bmp'];
 
@@ -23,7 +24,12 @@ const SPLIT_DIRS: Record<string, Split> = { train: 'train', val: 'val', valid: '
 const CONCURRENCY = 16;
 
 function hasImageExtension(name: string): boolean {
-  return IMAGE_EXTENSIONS.includes(path.extname(name).toLowerCase());
+  return IMAGE_EXTENSIONS.includes(path.extname(name).toLowerCase()) || isSoundFile(name);
+}
+
+/** Sound files (src/audio) sit in class folders like images; they are read whole to check them. */
+function isSoundFile(name: string): boolean {
+  return AUDIO_EXTENSIONS.includes(path.extname(name).toLowerCase());
 }
 
 /** Ids and class names are NFC so they do not change between filesystems (e.g. macOS NFD). */
@@ -111,6 +117,13 @@ async function walkClass(
 
 /** Why a candidate image cannot be used, or undefined if it looks fine (header-only check). */
 export async function inspectImage(abs: string): Promise<string | undefined> {
+  if (isSoundFile(abs)) {
+    try {
+      return inspectAudioBytes(await readFile(abs));
+    } catch (e) {
+      return `unreadable (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`;
+    }
+  }
   let head: Buffer;
   let size: number;
   try {
@@ -266,5 +279,6 @@ export async function loadImageFolder(root: string, opts: LoadOptions = {}): Pro
     );
   }
   enforceStrict(skipped, opts, root);
-  return { root: rootAbs, labels, samples: sortSamples(limitPerClass(samples, opts.limitPerClass)), skipped };
+  const audio = candidates.some((c) => isSoundFile(c.abs)) ? { audio: audioFrontend(opts.audio) } : {};
+  return { root: rootAbs, labels, samples: sortSamples(limitPerClass(samples, opts.limitPerClass)), skipped, ...audio };
 }

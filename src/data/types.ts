@@ -1,4 +1,5 @@
 /** Shared data-layer types: samples, datasets and loading options. */
+import type { AudioFrontend } from '../audio/frontend.js';
 
 export type Split = 'train' | 'val' | 'test';
 
@@ -29,6 +30,8 @@ export interface Dataset {
   labels: string[];
   samples: Sample[];
   skipped: Skipped[];
+  /** Set when the folder holds sound files: the front-end (defaults + LoadOptions.audio) they go through. */
+  audio?: AudioFrontend;
 }
 
 export interface LoadOptions {
@@ -47,4 +50,6 @@ export interface LoadOptions {
    * is enough, and a folder holding only image files is read as one class named after it.
    */
   unlabelled?: boolean;
+  /** Audio front-end settings (--sample-rate, --n-fft, …) for a folder of sound files. */
+  audio?: Partial<AudioFrontend>;
 }

@@ -225,7 +225,7 @@ export async function compareRecipe(o: CompareOptions): Promise<CompareResult> {
   for (const s of ds.skipped) reporter.warn(`skipped ${s.file}: ${s.reason}`);
   const counts = checkBudgets(ds, budgets);
   const jsonFile = path.join(o.out, 'compare.json');
-  const settings = { schedules: 'v2', data: path.resolve(o.data), labels: ds.labels, backbone: (await runSpec(o)).name, unfreeze: o.unfreeze ?? 1, scratchSize: o.scratchSize ?? 32, valPercent: o.valPercent ?? 10, testPercent: o.testPercent ?? 10, limitPerClass: o.limitPerClass ?? null };
+  const settings = { schedules: 'v2', data: path.resolve(o.data), labels: ds.labels, backbone: (await runSpec(o)).name, unfreeze: o.unfreeze ?? 1, scratchSize: o.scratchSize ?? 32, valPercent: o.valPercent ?? 10, testPercent: o.testPercent ?? 10, limitPerClass: o.limitPerClass ?? null, ...(ds.audio ? { audio: ds.audio } : {}) };
   // Runs of an earlier, interrupted compare with the same settings are kept and skipped.
   let runs: CompareRun[] = [];
   if (fs.existsSync(jsonFile)) {

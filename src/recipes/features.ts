@@ -4,6 +4,7 @@ import type { Backbone } from '../models/types.js';
 import { extractFeatures, type FeatureMatrix } from '../features/extract.js';
 import type { Examples } from '../train/trainer.js';
 import type { Reporter } from '../util/log.js';
+import { adoptAudio } from '../audio/adopt.js';
 
 export interface SplitExamples {
   train: Examples;
@@ -47,6 +48,7 @@ const SPLIT_ORDER: Record<Split, number> = { train: 0, val: 1, test: 2 };
 
 /** Features of a dataset's samples, rows grouped train → val → test (so splits are views, not copies). */
 export async function datasetFeatures(ds: Dataset, backbone: Backbone, opts: { reporter: Reporter; strict?: boolean; batchSize?: number }): Promise<FeatureMatrix> {
+  adoptAudio(backbone, ds.audio); // a folder of sounds: the backbone reads them through the front-end
   const grouped = [...ds.samples].sort((a, b) => SPLIT_ORDER[a.split] - SPLIT_ORDER[b.split]); // stable: keeps order within a split
   return extractFeatures(grouped, backbone, { reporter: opts.reporter, strict: opts.strict, batchSize: opts.batchSize });
 }

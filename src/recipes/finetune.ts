@@ -16,6 +16,7 @@
  * run continues with `resume`, in the stage it was in, to the same weights an uninterrupted run
  * gets. The checkpoint is removed once the bundle is saved.
  */
+import { adoptAudio } from '../audio/adopt.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -401,6 +402,7 @@ async function checkImages(samples: Sample[], backbone: Backbone, reporter: Repo
 async function openImageRun(o: FinetuneOptions, backbone: Backbone, reporter: Reporter): Promise<Omit<FeatureRun, 'splits'> & { splits: RunSplits }> {
   const t0 = performance.now();
   const ds = await loadDataset(o.data, o);
+  adoptAudio(backbone, ds.audio);
   for (const s of ds.skipped) reporter.warn(`skipped ${s.file}: ${s.reason}`);
   reporter.info(`${ds.samples.length} images, ${ds.labels.length} classes; the whole of ${backbone.spec.name} trains from its input (images decoded every epoch, nothing cached)`);
   const { used, skipped } = await checkImages(ds.samples, backbone, reporter, o.strict);

@@ -15,6 +15,7 @@ import { headProbabilities } from './run.js';
 import { inputBackbone, INPUT_CUT } from '../models/tail.js';
 import { evalBatchSize } from '../train/source.js';
 import { silentReporter, type Reporter } from '../util/log.js';
+import { adoptAudio } from '../audio/adopt.js';
 
 export interface Prediction {
   file: string;
@@ -53,7 +54,7 @@ export class Classifier {
         `${dir}: trained on ${meta.backbone.name} weights ${meta.backbone.weightsHash.slice(0, 12)}, but the installed weights are ${backbone.weightsHash.slice(0, 12)}; retrain or install the matching weights`,
       );
     }
-    return new Classifier(dir, meta, head, backbone);
+    return new Classifier(dir, meta, head, adoptAudio(backbone, meta.preprocess.audio));
   }
 
   get labels(): string[] {

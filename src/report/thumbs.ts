@@ -2,6 +2,7 @@
 import sharp from 'sharp';
 import { decodeToRgb } from '../data/decode.js';
 import type { Sample } from '../data/types.js';
+import { audioFrontend, isWav } from '../audio/frontend.js';
 
 /** What a thumbnail needs of a sample: its id and a way to read its pixels. */
 export type ImageSource = Pick<Sample, 'id' | 'load' | 'kind' | 'raw'>;
@@ -12,7 +13,15 @@ export type ImageSource = Pick<Sample, 'id' | 'load' | 'kind' | 'raw'>;
  */
 export async function thumbnailPng(src: ImageSource, size = 96): Promise<Buffer> {
   // decodeToRgb reads only id/load/kind/raw; label and split are placeholders.
-  const sample: Sample = { id: src.id, load: () => src.load(), kind: src.kind, raw: src.raw, label: -1, split: 'test' };
-  const rgb = await decodeToRgb(sample, { size: [size, size], resize: 'center-crop', cropFraction: 1, mean: [0, 0, 0], std: [1, 1, 1] });
+  let bytes: Buffer;
+  try {
+    bytes = await src.load();
+  } catch (e) {
+    throw new Error(`${src.id}: cannot read (${(e as Error).message})`, { cause: e }); // as decodeToRgb words it
+  }
+  const sample: Sample = { id: src.id, load: async () => bytes, kind: src.kind, raw: src.raw, label: -1, split: 'test' };
+  // A sound is pictured as its log-mel spectrogram (the default front-end: 16 kHz, 128 mels, 1 s).
+  const audio = src.kind === 'encoded' && isWav(bytes) ? { audio: audioFrontend() } : {};
+  const rgb = await decodeToRgb(sample, { size: [size, size], resize: 'center-crop', cropFraction: 1, mean: [0, 0, 0], std: [1, 1, 1], ...audio });
   return sharp(rgb, { raw: { width: size, height: size, channels: 3 } }).png().toBuffer();
 }

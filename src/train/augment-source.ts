@@ -71,8 +71,8 @@ export function viewPicker(v: number, seed = 0): (i: number, epoch: number) => n
   };
 }
 
-function resolveViews(views: number | readonly string[]): AugmentView[] {
-  const list = typeof views === 'number' ? firstViews(views) : views.map((v) => checkView(v));
+function resolveViews(views: number | readonly string[], audio: boolean): AugmentView[] {
+  const list = typeof views === 'number' ? firstViews(views, audio) : views.map((v) => checkView(v));
   if (!list.length) throw new Error('augmented source: no views given');
   const dup = list.find((v, k) => list.indexOf(v) !== k);
   if (dup) throw new Error(`augmented source: view "${dup}" given twice`);
@@ -85,7 +85,7 @@ function resolveViews(views: number | readonly string[]): AugmentView[] {
  * stay open while the source is used: a row found corrupt on reading is recomputed with it.
  */
 export async function augmentedSource(samples: Sample[], backbone: Backbone, opts: AugmentedSourceOptions): Promise<AugmentedSource> {
-  const views = resolveViews(opts.views);
+  const views = resolveViews(opts.views, !!backbone.spec.preprocess.audio);
   const reporter = opts.reporter ?? silentReporter;
   const batchSize = opts.batchSize ?? 16;
   // `none` is always stored: evaluation reads it even when training does not.

@@ -58,6 +58,12 @@ export interface Callback {
   onTrainEnd?(history: EpochLogs[], ctx: TrainContext): void | Promise<void>;
 }
 
+/**
+ * Callbacks every Trainer in this process calls after its own (how a `graft serve` training job
+ * streams epoch metrics from whichever recipe it runs, src/serve/jobs/child.ts).
+ */
+export const processCallbacks: Callback[] = [];
+
 export interface TrainerOptions {
   optimizer?: OptimizerName;
   lr?: number;
@@ -222,7 +228,7 @@ export class Trainer {
   }
 
   private async callbacks<K extends keyof Callback>(name: K, ...args: unknown[]): Promise<void> {
-    for (const cb of this.opts.callbacks ?? []) {
+    for (const cb of [...(this.opts.callbacks ?? []), ...processCallbacks]) {
       const f = cb[name] as ((...a: unknown[]) => unknown) | undefined;
       if (f) await f.apply(cb, args);
     }

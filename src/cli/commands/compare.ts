@@ -1,6 +1,6 @@
 /** `graft compare DATA --out DIR`: transfer vs scratch over label budgets (src/recipes/compare.ts). */
 import { list, num, str } from '../args.js';
-import { COMMON, DATA, ENGINE, MODEL, RUN, dataOpts, engineOpts } from '../options.js';
+import { AUDIO, COMMON, DATA, ENGINE, MODEL, RUN, dataOpts, engineOpts } from '../options.js';
 import { emit, pct } from '../output.js';
 import { defineCommand, pick } from '../spec.js';
 
@@ -24,6 +24,7 @@ export default defineCommand({
     ],
     ['model options', pick(MODEL, 'backbone', 'weights')],
     ['data options', DATA],
+    ['audio options', AUDIO],
     ['engine options', ENGINE],
     ['common options', COMMON],
   ],

@@ -1,6 +1,6 @@
 /** `graft finetune DATA --out DIR`: the last blocks of a pretrained network + a new head (src/recipes/finetune.ts). */
 import { num, str } from '../args.js';
-import { COMMON, DATA, ENGINE, MODEL, RUN, SEARCH, fitOpts } from '../options.js';
+import { AUDIO, COMMON, DATA, ENGINE, MODEL, RUN, SEARCH, fitOpts } from '../options.js';
 import { emit, runReport } from '../output.js';
 import { defineCommand } from '../spec.js';
 
@@ -36,6 +36,7 @@ export default defineCommand({
     ],
     ['model options', MODEL],
     ['data options', DATA],
+    ['audio options', AUDIO],
     ['engine options', ENGINE],
     ['common options', COMMON],
   ],

@@ -24,4 +24,5 @@ export const COMMANDS: readonly Command[] = [
   (await import('./adapt.js')).default,
   (await import('./worker.js')).default,
   (await import('./queue.js')).default,
+  (await import('./serve.js')).default,
 ];

@@ -1,6 +1,6 @@
 /** `graft train DATA --out DIR`: a head on frozen backbone features (src/recipes/train.ts). */
 import { num, str, type Values } from '../args.js';
-import { COMMON, DATA, ENGINE, HEAD, MODEL, RUN, SEARCH, trainOpts } from '../options.js';
+import { AUDIO, COMMON, DATA, ENGINE, HEAD, MODEL, RUN, SEARCH, trainOpts } from '../options.js';
 import { emit, runReport } from '../output.js';
 import { defineCommand } from '../spec.js';
 import type { TrainResult } from '../../recipes/train.js';
@@ -43,6 +43,7 @@ export default defineCommand({
     ['head options', { ...HEAD, ...SEARCH }],
     ['model options', MODEL],
     ['data options', DATA],
+    ['audio options', AUDIO],
     ['engine options', ENGINE],
     ['common options', COMMON],
   ],

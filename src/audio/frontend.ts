@@ -1,0 +1,169 @@
+/**
+ * The audio front-end: a sound file → the image a backbone sees. Decode (WAV) → down-mix to mono
+ * → resample to `sampleRate` → pad/crop to `duration` seconds, centred → log-mel spectrogram
+ * (torchaudio's definition, src/audio/mel.ts) → dB with a `topDb` floor → grey levels
+ * (v = (dB − (max − topDb)) / topDb, so the loudest cell is white and everything `topDb` below it
+ * black; low frequencies at the bottom) → bilinear resize (half-pixel centres) to the backbone's
+ * H×W → 8-bit, three identical channels. The result then goes through the backbone's own mean/std
+ * like any decoded image. Its parameters live in `Preprocess.audio`, so they are saved in bundles
+ * and are part of the feature store's key.
+ */
+import { decodeWav, downmix, isWav, readWavInfo } from './wav.js';
+import { resample } from './resample.js';
+import { MelSpectrogram, amplitudeToDb } from './mel.js';
+import { specView, vtlpWarp, warpOf, waveView, type AudioView } from './augment.js';
+
+export interface AudioFrontend {
+  sampleRate: number;
+  nFft: number;
+  hop: number;
+  nMels: number;
+  fmin: number;
+  fmax: number;
+  /** Clip length in seconds: shorter clips are zero-padded, longer ones cropped, both centred. */
+  duration: number;
+  topDb: number;
+}
+
+export const AUDIO_DEFAULTS: AudioFrontend = { sampleRate: 16000, nFft: 400, hop: 160, nMels: 128, fmin: 0, fmax: 8000, duration: 1, topDb: 80 };
+
+/** Sound-file extensions an image folder also accepts. */
+export const AUDIO_EXTENSIONS = ['.wav', '.wave'];
+
+/** A complete, checked front-end from partial settings (fmax defaults to sampleRate/2). */
+export function audioFrontend(p: Partial<AudioFrontend> = {}): AudioFrontend {
+  const sampleRate = p.sampleRate ?? AUDIO_DEFAULTS.sampleRate;
+  const fe: AudioFrontend = {
+    sampleRate,
+    nFft: p.nFft ?? AUDIO_DEFAULTS.nFft,
+    hop: p.hop ?? AUDIO_DEFAULTS.hop,
+    nMels: p.nMels ?? AUDIO_DEFAULTS.nMels,
+    fmin: p.fmin ?? AUDIO_DEFAULTS.fmin,
+    fmax: p.fmax ?? sampleRate / 2,
+    duration: p.duration ?? AUDIO_DEFAULTS.duration,
+    topDb: p.topDb ?? AUDIO_DEFAULTS.topDb,
+  };
+  if (!Number.isInteger(fe.sampleRate) || fe.sampleRate < 100) throw new Error(`--sample-rate must be an integer ≥ 100 Hz, got ${fe.sampleRate}`);
+  if (!(fe.duration > 0)) throw new Error(`--duration must be a positive number of seconds, got ${fe.duration}`);
+  if (!(fe.topDb > 0)) throw new Error(`top_db must be positive, got ${fe.topDb}`);
+  const samples = Math.round(fe.duration * fe.sampleRate);
+  if (samples <= fe.nFft / 2) throw new Error(`--duration ${fe.duration} s is ${samples} samples, too short for --n-fft ${fe.nFft}`);
+  melFor(fe); // checks n_fft, hop, n_mels, fmin/fmax
+  return fe;
+}
+
+/** Stable JSON of a front-end (fixed key order), for preprocessKey. */
+export function frontendKey(fe: AudioFrontend): string {
+  return JSON.stringify([fe.sampleRate, fe.nFft, fe.hop, fe.nMels, fe.fmin, fe.fmax, fe.duration, fe.topDb]);
+}
+
+const plans = new Map<string, MelSpectrogram>();
+function melFor(fe: AudioFrontend, alpha = 1): MelSpectrogram {
+  const k = frontendKey(fe) + alpha;
+  let m = plans.get(k);
+  if (!m) {
+    const warp = alpha === 1 ? undefined : (f: number) => vtlpWarp(f, alpha, fe.sampleRate / 2);
+    m = new MelSpectrogram({ sampleRate: fe.sampleRate, nFft: fe.nFft, hop: fe.hop, nMels: fe.nMels, fmin: fe.fmin, fmax: fe.fmax, warp });
+    if (plans.size > 16) plans.clear();
+    plans.set(k, m);
+  }
+  return m;
+}
+
+/** Decode + mono + resample: the waveform at the front-end's rate. */
+export function loadWaveform(bytes: Uint8Array, sampleRate: number): Float32Array {
+  const pcm = decodeWav(bytes);
+  return resample(downmix(pcm), pcm.sampleRate, sampleRate);
+}
+
+/** Zero-pad or crop to n samples, keeping the centre. */
+export function fixLength(x: Float32Array, n: number): Float32Array {
+  if (x.length === n) return x;
+  const out = new Float32Array(n);
+  if (x.length < n) out.set(x, Math.floor((n - x.length) / 2));
+  else out.set(x.subarray(Math.floor((x.length - n) / 2), Math.floor((x.length - n) / 2) + n));
+  return out;
+}
+
+/** Log-mel (dB) of a waveform already at the front-end's rate and length. */
+export function logMel(x: Float32Array, fe: AudioFrontend, view: AudioView = 'none'): { data: Float32Array; nMels: number; frames: number } {
+  const spec = melFor(fe, warpOf(view)).compute(x);
+  amplitudeToDb(spec.data, fe.topDb);
+  specView(spec, view);
+  return spec;
+}
+
+/** dB spectrogram (nMels × frames) → grey levels in [0,1], high frequencies in row 0. */
+export function toGrey(spec: { data: Float32Array; nMels: number; frames: number }, topDb: number): Float32Array {
+  const { data, nMels, frames } = spec;
+  let max = -Infinity;
+  let min = Infinity;
+  for (const v of data) ((max = Math.max(max, v)), (min = Math.min(min, v)));
+  const out = new Float32Array(nMels * frames);
+  if (!(max - min > 1e-6)) return out; // silence (or a constant): black
+  const floor = max - topDb;
+  for (let m = 0; m < nMels; m++) {
+    const src = m * frames;
+    const dst = (nMels - 1 - m) * frames;
+    for (let t = 0; t < frames; t++) out[dst + t] = Math.max(0, (data[src + t]! - floor) / topDb);
+  }
+  return out;
+}
+
+/** Bilinear resize with half-pixel centres (ONNX Resize linear / half_pixel), clamped at the edges. */
+export function resizeBilinear(src: Float32Array, sh: number, sw: number, h: number, w: number): Float32Array {
+  const out = new Float32Array(h * w);
+  const axis = (n: number, sn: number) =>
+    Array.from({ length: n }, (_, i) => {
+      const x = Math.min(sn - 1, Math.max(0, ((i + 0.5) * sn) / n - 0.5));
+      const i0 = Math.floor(x);
+      return { i0, i1: Math.min(sn - 1, i0 + 1), f: x - i0 };
+    });
+  const ys = axis(h, sh);
+  const xs = axis(w, sw);
+  for (let y = 0; y < h; y++) {
+    const { i0: y0, i1: y1, f: fy } = ys[y]!;
+    for (let x = 0; x < w; x++) {
+      const { i0: x0, i1: x1, f: fx } = xs[x]!;
+      const a = src[y0 * sw + x0]! * (1 - fx) + src[y0 * sw + x1]! * fx;
+      const b = src[y1 * sw + x0]! * (1 - fx) + src[y1 * sw + x1]! * fx;
+      out[y * w + x] = a * (1 - fy) + b * fy;
+    }
+  }
+  return out;
+}
+
+/** Grey [0,1] H×W → 8-bit RGB (three equal channels). */
+export function greyToRgb(grey: Float32Array): Buffer {
+  const out = Buffer.alloc(grey.length * 3);
+  for (let i = 0; i < grey.length; i++) {
+    const v = Math.max(0, Math.min(255, Math.round(grey[i]! * 255)));
+    out[3 * i] = out[3 * i + 1] = out[3 * i + 2] = v;
+  }
+  return out;
+}
+
+/** A waveform (at fe.sampleRate, any length) → the backbone's H×W 8-bit RGB input. */
+export function waveformToRgb(x: Float32Array, fe: AudioFrontend, size: [number, number], view: AudioView = 'none'): Buffer {
+  const clip = waveView(fixLength(x, Math.round(fe.duration * fe.sampleRate)), view, fe.sampleRate);
+  const spec = logMel(clip, fe, view);
+  return greyToRgb(resizeBilinear(toGrey(spec, fe.topDb), spec.nMels, spec.frames, size[0], size[1]));
+}
+
+/** A sound file's bytes → the backbone's H×W 8-bit RGB input. */
+export function audioToRgb(bytes: Uint8Array, fe: AudioFrontend, size: [number, number], view: AudioView = 'none'): Buffer {
+  return waveformToRgb(loadWaveform(bytes, fe.sampleRate), fe, size, view);
+}
+
+/** Why a sound file cannot be used (header check only), or undefined. */
+export function inspectAudioBytes(head: Uint8Array): string | undefined {
+  if (!isWav(head)) return 'not a WAV file (no RIFF/WAVE header)';
+  try {
+    readWavInfo(head);
+    return undefined;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+
+export { isWav };

@@ -1,0 +1,136 @@
+/**
+ * Log-mel spectrogram, defined as torchaudio 0.13 defines it (`MelSpectrogram` + `AmplitudeToDB`):
+ * centred frames (reflect padding of n_fft/2), periodic Hann window, |STFT|^power, an HTK-mel
+ * triangular filter bank over linspace(0, sr//2, n_fft/2+1) Hz without normalisation, then
+ * 10·log10(max(x, 1e-10)) floored at (max − top_db) over the whole spectrogram.
+ */
+import { RealFft } from './fft.js';
+
+export interface MelOptions {
+  sampleRate: number;
+  nFft: number;
+  hop: number;
+  nMels: number;
+  fmin: number;
+  /** Upper edge in Hz (torchaudio's default: sampleRate/2). */
+  fmax: number;
+  /** 2 = power spectrogram (default), 1 = magnitude. */
+  power?: number;
+  /** VTLP: bin frequencies are warped by this function before the filter bank is applied. */
+  warp?: (f: number) => number;
+}
+
+export interface Spectrogram {
+  /** nMels × frames, row-major (mel band m, frame t at m·frames + t). */
+  data: Float32Array;
+  nMels: number;
+  frames: number;
+}
+
+const hzToMel = (f: number): number => 2595 * Math.log10(1 + f / 700);
+const melToHz = (m: number): number => 700 * (10 ** (m / 2595) - 1);
+
+/** The filter bank, n_freqs × n_mels row-major (torchaudio.functional.melscale_fbanks, htk, norm=None). */
+export function melFilterbank(nFreqs: number, fmin: number, fmax: number, nMels: number, sampleRate: number, warp?: (f: number) => number): Float64Array {
+  const fb = new Float64Array(nFreqs * nMels);
+  const top = Math.floor(sampleRate / 2);
+  const mMin = hzToMel(fmin);
+  const mMax = hzToMel(fmax);
+  const fPts = Array.from({ length: nMels + 2 }, (_, i) => melToHz(mMin + ((mMax - mMin) * i) / (nMels + 1)));
+  for (let k = 0; k < nFreqs; k++) {
+    const f0 = nFreqs === 1 ? 0 : (top * k) / (nFreqs - 1);
+    const f = warp ? warp(f0) : f0;
+    for (let m = 0; m < nMels; m++) {
+      const down = (f - fPts[m]!) / (fPts[m + 1]! - fPts[m]!);
+      const up = (fPts[m + 2]! - f) / (fPts[m + 2]! - fPts[m + 1]!);
+      fb[k * nMels + m] = Math.max(0, Math.min(down, up));
+    }
+  }
+  return fb;
+}
+
+/** A reusable front-end for one set of options (FFT plan, window and filter bank built once). */
+export class MelSpectrogram {
+  private readonly fft: RealFft;
+  private readonly window: Float64Array;
+  private readonly fb: Float64Array;
+  /** Per mel band, the frequency bins with a non-zero weight. */
+  private readonly span: { lo: number; hi: number }[];
+  readonly nFreqs: number;
+
+  constructor(readonly o: MelOptions) {
+    const { nFft, hop, nMels, sampleRate, fmin, fmax } = o;
+    if (!(nFft >= 2 && Number.isInteger(nFft))) throw new Error(`n_fft must be an integer ≥ 2, got ${nFft}`);
+    if (!(hop >= 1 && Number.isInteger(hop))) throw new Error(`hop must be a positive integer, got ${hop}`);
+    if (!(nMels >= 1 && Number.isInteger(nMels))) throw new Error(`n_mels must be a positive integer, got ${nMels}`);
+    if (!(fmin >= 0 && fmax > fmin && fmax <= sampleRate / 2)) throw new Error(`need 0 ≤ fmin < fmax ≤ sample_rate/2, got fmin ${fmin}, fmax ${fmax} at ${sampleRate} Hz`);
+    this.fft = new RealFft(nFft);
+    this.nFreqs = this.fft.bins;
+    this.window = Float64Array.from({ length: nFft }, (_, i) => 0.5 - 0.5 * Math.cos((2 * Math.PI * i) / nFft));
+    this.fb = melFilterbank(this.nFreqs, fmin, fmax, nMels, sampleRate, o.warp);
+    this.span = Array.from({ length: nMels }, (_, m) => {
+      let lo = this.nFreqs;
+      let hi = -1;
+      for (let k = 0; k < this.nFreqs; k++) if (this.fb[k * nMels + m]! > 0) ((lo = Math.min(lo, k)), (hi = k));
+      return { lo, hi };
+    });
+  }
+
+  /** Frames a signal of n samples yields (centred). */
+  frameCount(n: number): number {
+    const pad = Math.floor(this.o.nFft / 2);
+    return 1 + Math.floor((n + 2 * pad - this.o.nFft) / this.o.hop);
+  }
+
+  /** Mel power (or magnitude) spectrogram of a mono signal. */
+  compute(x: Float32Array): Spectrogram {
+    const { nFft, hop, nMels } = this.o;
+    const power = this.o.power ?? 2;
+    const pad = Math.floor(nFft / 2);
+    if (x.length <= pad) throw new Error(`signal of ${x.length} samples is too short for n_fft ${nFft} (reflect padding needs more than ${pad})`);
+    const frames = this.frameCount(x.length);
+    const n = x.length;
+    const at = (i: number): number => x[i < 0 ? -i : i >= n ? 2 * (n - 1) - i : i]!; // reflect
+    const frame = new Float64Array(nFft);
+    const re = new Float64Array(this.nFreqs);
+    const im = new Float64Array(this.nFreqs);
+    const spec = new Float64Array(this.nFreqs);
+    const out = new Float32Array(nMels * frames);
+    for (let t = 0; t < frames; t++) {
+      const s0 = t * hop - pad;
+      if (s0 >= 0 && s0 + nFft <= n) for (let i = 0; i < nFft; i++) frame[i] = x[s0 + i]! * this.window[i]!;
+      else for (let i = 0; i < nFft; i++) frame[i] = at(s0 + i) * this.window[i]!;
+      this.fft.forward(frame, re, im);
+      for (let k = 0; k < this.nFreqs; k++) {
+        const p = re[k]! * re[k]! + im[k]! * im[k]!;
+        spec[k] = power === 2 ? p : Math.pow(p, power / 2);
+      }
+      for (let m = 0; m < nMels; m++) {
+        const { lo, hi } = this.span[m]!;
+        let acc = 0;
+        for (let k = lo; k <= hi; k++) acc += spec[k]! * this.fb[k * nMels + m]!;
+        out[m * frames + t] = acc;
+      }
+    }
+    return { data: out, nMels, frames };
+  }
+}
+
+/**
+ * torchaudio AmplitudeToDB: multiplier·log10(max(x, amin)) with multiplier 10 for power (20 for
+ * magnitude), ref 1; then floored at max − topDb when topDb is given. In place; returns the array.
+ */
+export function amplitudeToDb(x: Float32Array, topDb: number | null = 80, stype: 'power' | 'magnitude' = 'power'): Float32Array {
+  const mult = stype === 'power' ? 10 : 20;
+  let max = -Infinity;
+  for (let i = 0; i < x.length; i++) {
+    const v = mult * Math.log10(Math.max(x[i]!, 1e-10));
+    x[i] = v;
+    if (v > max) max = v;
+  }
+  if (topDb !== null) {
+    const floor = max - topDb;
+    for (let i = 0; i < x.length; i++) if (x[i]! < floor) x[i] = floor;
+  }
+  return x;
+}
