@@ -68,6 +68,23 @@ function concatRows(a: Examples, b: Examples | undefined): Examples {
   return { x, y, n: a.n + b.n, dim: a.dim };
 }
 
+/** Save a small CNN on pixels as an ordinary bundle (a whole-network 'tail' cut at the input). */
+export async function saveSmallCnnBundle(out: string, model: tfl.LayersModel, o: { labels: string[]; size: number; widths: number[]; training: Record<string, unknown> }): Promise<void> {
+  const spec = pixelsSpec(o.size);
+  await saveBundle(
+    out,
+    {
+      labels: o.labels,
+      backbone: { name: spec.name, weightsHash: `pixels-v1-${o.size}`, layer: INPUT_CUT, dim: spec.featureDim },
+      preprocess: spec.preprocess,
+      head: { kind: 'tail', cut: INPUT_CUT, blocks: o.widths.length, inputShape: [spec.featureDim], numClasses: o.labels.length, dropout: 0.2, trainBn: false },
+      metrics: {},
+      training: o.training,
+    },
+    model,
+  );
+}
+
 export async function distillRecipe(o: DistillOptions): Promise<DistillResult> {
   const reporter = o.reporter ?? silentReporter;
   if (o.student !== 'small-cnn') throw new Error(`--student ${o.student}: only small-cnn is supported by graft distill so far`);
@@ -103,19 +120,7 @@ export async function distillRecipe(o: DistillOptions): Promise<DistillResult> {
       model = smallCnn({ size, numClasses: k, widths, seed });
       const objective = kdObjective({ teacherLogits: logits, numClasses: k, temperature: T, alpha: a });
       await new Trainer(model, { optimizer: 'adam', lr: o.lr ?? 1e-2, epochs, batchSize, seed, restoreBest: false, objective }).fit(train);
-      const spec = pixelsSpec(size);
-      await saveBundle(
-        out,
-        {
-          labels: ds.labels,
-          backbone: { name: spec.name, weightsHash: `pixels-v1-${size}`, layer: INPUT_CUT, dim: spec.featureDim },
-          preprocess: spec.preprocess,
-          head: { kind: 'tail', cut: INPUT_CUT, blocks: widths.length, inputShape: [spec.featureDim], numClasses: k, dropout: 0.2, trainBn: false },
-          metrics: {},
-          training: { recipe: 'distill', teacher: path.resolve(o.teacher), temperature: T, alpha: a, epochs, batchSize, seed, widths, size, labelled: rows.train.n, unlabelled: extra?.n ?? 0 },
-        },
-        model,
-      );
+      await saveSmallCnnBundle(out, model, { labels: ds.labels, size, widths, training: { recipe: 'distill', teacher: path.resolve(o.teacher), temperature: T, alpha: a, epochs, batchSize, seed, widths, size, labelled: rows.train.n, unlabelled: extra?.n ?? 0 } });
       model.dispose();
       model = undefined;
     };
