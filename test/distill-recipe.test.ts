@@ -37,7 +37,7 @@ test('graft distill: a distilled small CNN and its label-only baseline, as bundl
   // Teacher: a wider small CNN trained on 60 other digits per class, saved as an ordinary bundle.
   const teacherDir = path.join(tmp, 'teacher');
   const t = smallCnn({ size: 28, numClasses: 10, widths: [16, 32, 64], seed: 7 });
-  await new Trainer(t, { optimizer: 'adam', lr: 1e-2, epochs: 8, batchSize: 32, seed: 7, restoreBest: false }).fit(rows(60, 300));
+  await new Trainer(t, { optimizer: 'adam', lr: 3e-3, epochs: 15, batchSize: 32, seed: 7, restoreBest: false }).fit(rows(60, 300));
   await saveSmallCnnBundle(teacherDir, t, { labels: classes, size: 28, widths: [16, 32, 64], training: {} });
   t.dispose();
   const data = path.join(tmp, 'digits');
