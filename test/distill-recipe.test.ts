@@ -12,6 +12,19 @@ import { Trainer, type Examples } from '../src/train/trainer.js';
 import { distillRecipe, saveSmallCnnBundle } from '../src/recipes/distill.js';
 import { Classifier } from '../src/recipes/predict.js';
 import { loadDataset } from '../src/data/index.js';
+import { spawn } from 'node:child_process';
+
+const root = path.resolve(import.meta.dirname, '..');
+function graft(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/cli/main.ts'), ...args], { cwd: root, env: { ...process.env, GRAFT_HOME: path.join(tmp, 'home'), GRAFT_CLI_MAIN: '1' } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'graft-distill-'));
 const classes = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
@@ -69,5 +82,20 @@ test('graft distill: a distilled small CNN and its label-only baseline, as bundl
   });
   assert.ok(Math.abs(ok / testFiles.length - r.student.accuracy) < 1e-9);
   await c.dispose();
+  assert.match(fs.readFileSync(r.report, 'utf8'), /labels only/);
+  // The command: exactly one JSON object with the documented fields.
+  const cli = await graft(['distill', '--teacher', teacherDir, '--student', 'small-cnn', '--data', data, '--unlabelled', more, '--widths', '4,8', '--epochs', '1', '--out', path.join(tmp, 'cli'), '--json']);
+  assert.equal(cli.code, 0, cli.stderr);
+  const j = JSON.parse(cli.stdout) as Record<string, any>;
+  assert.equal(j.bundle, path.join(tmp, 'cli'));
+  assert.equal(j.baseline.bundle, path.join(tmp, 'cli-label-only'));
+  for (const m of [j.teacher, j.student, j.baseline]) {
+    assert.equal(typeof m.accuracy, 'number');
+    assert.equal(typeof m.params, 'number');
+    assert.ok(m.imgPerSec['1'] > 0 && m.imgPerSec['16'] > 0);
+  }
+  const bad = await graft(['distill', '--teacher', path.join(tmp, 'nope'), '--data', data, '--out', path.join(tmp, 'x')]);
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /nope/);
   console.log(JSON.stringify({ teacher: r.teacher.accuracy, student: r.student.accuracy, baseline: r.baseline.accuracy, params: [r.teacher.params, r.student.params] }));
 });

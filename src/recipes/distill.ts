@@ -20,6 +20,7 @@ import { Trainer, type Examples } from '../train/trainer.js';
 import { silentReporter, type Reporter } from '../util/log.js';
 import { kdObjective } from '../strategies/distill/kd-objective.js';
 import { measureBundle, type ModelFigures } from '../strategies/distill/measure.js';
+import { writeDistillReport } from '../strategies/distill/report.js';
 import { datasetFeatures, splitRows } from './features.js';
 import { Classifier } from './predict.js';
 
@@ -45,6 +46,8 @@ export interface DistillOptions extends LoadOptions {
 
 export interface DistillResult {
   bundle: string;
+  /** report.html: `<out>-report.html` beside the bundles. */
+  report: string;
   baseline: ModelFigures;
   teacher: ModelFigures;
   student: ModelFigures;
@@ -134,7 +137,9 @@ export async function distillRecipe(o: DistillOptions): Promise<DistillResult> {
     const teacherFig = await measureBundle(o.teacher, test);
     const student = await measureBundle(out, test);
     const baseline = await measureBundle(baseOut, test);
-    return { bundle: out, baseline, teacher: teacherFig, student, settings: { temperature: T, alpha, labelled: rows.train.n, unlabelled: extra?.n ?? 0, epochs, steps: epochs * Math.ceil(train.n / batchSize), size, widths } };
+    const settings = { temperature: T, alpha, labelled: rows.train.n, unlabelled: extra?.n ?? 0, epochs, steps: epochs * Math.ceil(train.n / batchSize), size, widths };
+    const report = writeDistillReport(`${out}-report.html`, { teacher: teacherFig, student, baseline, settings });
+    return { bundle: out, report, baseline, teacher: teacherFig, student, settings };
   } finally {
     (model as tfl.LayersModel | undefined)?.dispose();
     await teacher.dispose();
