@@ -4,6 +4,7 @@
  * file-ref.ts). File specs are read from disk on every call, so a changed file is always noticed.
  */
 import { getBackbone } from './registry.js';
+import { pixelsSpec } from './pixels.js';
 import { isFileRef, parseFileRef } from './file-ref.js';
 import { tfjsFileSpec } from './user-tfjs.js';
 import { FROZEN_ONNX, onnxFileSpec } from './user-onnx.js';
@@ -17,6 +18,8 @@ export async function resolveBackbone(nameOrRef: string, opts: { trainable?: boo
   if (isFileRef(nameOrRef)) {
     const ref = parseFileRef(nameOrRef);
     spec = ref.kind === 'onnx' ? await onnxFileSpec(ref) : await tfjsFileSpec(ref);
+  } else if (/^pixels\.\d+$/.test(nameOrRef)) {
+    spec = pixelsSpec(Number(nameOrRef.slice(7))); // a network trained from pixels (graft distill's small CNN)
   } else {
     spec = getBackbone(nameOrRef);
   }

@@ -22,6 +22,7 @@ export const COMMANDS: readonly Command[] = [
   (await import('./zeroshot.js')).default,
   (await import('./cluster.js')).default,
   (await import('./adapt.js')).default,
+  (await import('./distill.js')).default,
   (await import('./worker.js')).default,
   (await import('./queue.js')).default,
   (await import('./serve.js')).default,
