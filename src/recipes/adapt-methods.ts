@@ -6,7 +6,7 @@
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { applyCoral, fitCoral } from '../strategies/adapt/coral.js';
 import { buildDiscriminator, dannLr, dannObjective, representationAndLogits, representationDim } from '../strategies/adapt/dann.js';
-import { classBalancedPseudoLabels, pseudoAgreement, type PseudoLabels } from '../strategies/adapt/pseudo.js';
+import { argmaxRows, classBalancedPseudoLabels, pseudoAgreement, type PseudoLabels } from '../strategies/adapt/pseudo.js';
 import { columnStats, standardize } from '../train/heads.js';
 import type { EpochLogs, Examples } from '../train/trainer.js';
 import type { Reporter } from '../util/log.js';
@@ -213,11 +213,8 @@ export async function selfTrain(c: AdaptContext, s: MethodSettings, start?: Meth
 }
 
 export function accuracyOf(probs: Float32Array, y: ArrayLike<number>, k: number): number {
+  const { label } = argmaxRows(probs, y.length, k);
   let ok = 0;
-  for (let i = 0; i < y.length; i++) {
-    let best = 0;
-    for (let j = 1; j < k; j++) if (probs[i * k + j] > probs[i * k + best]) best = j;
-    if (best === y[i]) ok++;
-  }
+  for (let i = 0; i < y.length; i++) if (label[i] === y[i]) ok++;
   return ok / Math.max(1, y.length);
 }

@@ -8,6 +8,7 @@
  *
  * Also the mean entropy of the target predictions, a second, weaker criterion reported beside it.
  */
+import { argmaxRows } from './pseudo.js';
 
 /** Density ratios from a domain classifier's P(target | x) on source validation rows (DEV's get_weight). */
 export function densityRatios(pTarget: ArrayLike<number>, nSource: number, nTarget: number, clip = 1e-4): Float64Array {
@@ -52,13 +53,8 @@ export function devRisk(loss: ArrayLike<number>, w: ArrayLike<number>): { risk: 
  * log-loss beat every linear head's on both benchmark pairs whatever its target accuracy.)
  */
 export function rowErrors(probs: Float32Array, y: ArrayLike<number>, k: number): Float64Array {
-  const out = new Float64Array(y.length);
-  for (let i = 0; i < y.length; i++) {
-    let best = 0;
-    for (let j = 1; j < k; j++) if (probs[i * k + j] > probs[i * k + best]) best = j;
-    out[i] = best === y[i] ? 0 : 1;
-  }
-  return out;
+  const { label } = argmaxRows(probs, y.length, k);
+  return Float64Array.from(label, (l, i) => (l === y[i] ? 0 : 1));
 }
 
 /** Per-row cross-entropy −log p(y) of an n×k probability matrix. */
