@@ -7,7 +7,7 @@
  */
 import sharp from 'sharp';
 import { decodeBmp, isBmp } from './bmp.js';
-import { checkView, cropOf, cropPlan, isFlipped, mirrorRgb, type AugmentView } from './augment.js';
+import { checkView, colourView, cropOf, cropPlan, isFlipped, mirrorRgb, quarterTurns, rotateRgb, type AugmentView } from './augment.js';
 import type { Sample } from './types.js';
 import { audioToRgb, frontendKey, isWav, type AudioFrontend } from '../audio/frontend.js';
 import { isAudioView } from '../audio/augment.js';
@@ -105,7 +105,9 @@ export async function decodeToRgb(sample: Sample, pre: Preprocess, view?: Augmen
       throw new Error(`unexpected decoder output ${info.width}×${info.height}×${info.channels}`);
     }
     if (isFlipped(v)) mirrorRgb(data, h, w);
-    return data;
+    colourView(data, v);
+    const q = quarterTurns(v);
+    return q ? rotateRgb(data, h, w, q) : data;
   } catch (e) {
     const msg = (e as Error).message.trim().replace(/\s+/g, ' ');
     throw new Error(`${sample.id}: cannot decode image (${msg})`, { cause: e });

@@ -168,6 +168,18 @@ export interface FittedTail {
 const minutes = (s: number) => (s / 60).toFixed(s < 600 ? 1 : 0);
 
 /**
+ * Flattened cut activations → the tail of `full` from `cut` (sharing its layers) → the backbone's
+ * features: the symbolic graph every tail model starts from (`graft pretrain` trains it alone).
+ */
+export function tailFeatures(spec: BackboneSpec, full: tfl.LayersModel, cut: string, dim: number, o: { trainBn?: boolean } = {}): { input: tfl.SymbolicTensor; features: tfl.SymbolicTensor; inputShape: number[] } {
+  const tail = buildTail(full, cut, spec.featureLayer, { freezeBatchNorm: !o.trainBn });
+  const shape = tail.inputs[0].shape.slice(1) as number[];
+  const input = tfl.input({ shape: [dim], name: 'cut_activations' });
+  const x = tfl.layers.reshape({ targetShape: shape, name: 'to_nhwc' }).apply(input) as tfl.SymbolicTensor;
+  return { input, features: tail.apply(x) as tfl.SymbolicTensor, inputShape: shape };
+}
+
+/**
  * The network a fine-tuning run trains: flattened cut activations → the tail of `full` from `cut`
  * (sharing its layers) → dropout → a new Dense classifier named `logits`.
  */
@@ -181,11 +193,8 @@ export function buildTailModel(
 ): { model: tfl.LayersModel; inputShape: number[] } {
   const seed = o.seed ?? 0;
   const dropout = o.dropout ?? 0.2;
-  const tail = buildTail(full, cut, spec.featureLayer, { freezeBatchNorm: !o.trainBn });
-  const shape = tail.inputs[0].shape.slice(1) as number[];
-  const input = tfl.input({ shape: [dim], name: 'cut_activations' });
-  let x = tfl.layers.reshape({ targetShape: shape, name: 'to_nhwc' }).apply(input) as tfl.SymbolicTensor;
-  x = tail.apply(x) as tfl.SymbolicTensor;
+  const { input, features: x0, inputShape: shape } = tailFeatures(spec, full, cut, dim, o);
+  let x = x0;
   if (dropout > 0) x = tfl.layers.dropout({ rate: dropout, seed, name: 'head_dropout' }).apply(x) as tfl.SymbolicTensor;
   const logits = tfl.layers
     .dense({ units: numClasses, name: 'logits', kernelInitializer: tfl.initializers.glorotUniform({ seed: seed + 1 }) })

@@ -42,6 +42,8 @@ export interface AugmentedSource extends BatchSource {
   readonly cached: number;
   /** Index into `views` of the view example `i` reads at training epoch `epoch` (≥ 0). */
   pick(i: number, epoch: number): number;
+  /** Rows of the examples at `indices`, example `indices[j]` in view `views[viewOf[j]]` (a second view of a batch: contrastive pairs). */
+  rowsInViews(indices: Int32Array, viewOf: ArrayLike<number>): Promise<Float32Array>;
   /** Close the stores' files. The source cannot be read afterwards. */
   close(): void;
 }
@@ -56,6 +58,15 @@ function mix(...xs: number[]): number {
     h ^= h >>> 16;
   }
   return h >>> 0;
+}
+
+/**
+ * A view of example `i` at `epoch` other than `a` (one of `v` ≥ 2 views), seeded: the partner of
+ * the epoch's own pick in a two-view (contrastive) batch.
+ */
+export function otherView(i: number, epoch: number, a: number, v: number, seed = 0): number {
+  if (v < 2) throw new Error('a second view needs at least 2 views');
+  return (a + 1 + (mix(seed ^ 0x5bd1e995, i, epoch) % (v - 1))) % v;
 }
 
 /** The seeded view schedule: a fresh permutation of `v` views per example and cycle of `v` epochs. */
@@ -157,6 +168,19 @@ export async function augmentedSource(samples: Sample[], backbone: Backbone, opt
       computed,
       cached,
       pick: picker,
+      async rowsInViews(indices, viewOf) {
+        if (closed) throw new Error('augmented source: read after close()');
+        if (viewOf.length !== indices.length) throw new Error(`augmented source: ${viewOf.length} views for ${indices.length} examples`);
+        const out = new Float32Array(indices.length * dim);
+        for (let j = 0; j < indices.length; j++) {
+          const r = indices[j]!;
+          const v = views[viewOf[j]!];
+          if (!(r >= 0 && r < used.length)) throw new Error(`augmented source: example ${r} out of range 0..${used.length - 1}`);
+          if (v === undefined) throw new Error(`augmented source: no view ${viewOf[j]} (have ${views.length})`);
+          await readRow(r, v, out, j);
+        }
+        return out;
+      },
       async rows(indices, epoch) {
         if (closed) throw new Error('augmented source: read after close()');
         const out = new Float32Array(indices.length * dim);

@@ -21,6 +21,7 @@ export const COMMANDS: readonly Command[] = [
   (await import('./fewshot.js')).default,
   (await import('./zeroshot.js')).default,
   (await import('./cluster.js')).default,
+  (await import('./pretrain.js')).default,
   (await import('./adapt.js')).default,
   (await import('./distill.js')).default,
   (await import('./worker.js')).default,
