@@ -27,7 +27,7 @@ import { openBackboneSpec } from '../models/backbone.js';
 import { EMBEDDED_FROM } from '../models/bundle-backbone.js';
 import type { EngineName } from '../models/types.js';
 import { clusterFolderName, clusterRows, scoreAgainstLabels } from '../strategies/cluster/index.js';
-import { rotationObjective, simclrObjective } from '../strategies/pretrain/objectives.js';
+import { rotationClasses, rotationObjective, simclrObjective } from '../strategies/pretrain/objectives.js';
 import { fewLabelProbe, type ProbeResult } from '../strategies/pretrain/probe.js';
 import { augmentedSource, type AugmentedSource } from '../train/augment-source.js';
 import { EVAL_EPOCH, evalBatchSize, range, type BatchSource } from '../train/source.js';
@@ -90,6 +90,8 @@ export interface PretrainResult {
   features: { computed: number; cached: number };
   history: EpochLogs[];
   trainableParams: number;
+  /** The bundle's class (nearest centroid of the adapted features) of every image, as `predict` gives it. */
+  assignments: { file: string; cluster: number }[];
   /** The clusters behind the bundle's classes (NMI against label folders when there are any). */
   clusters: { k: number; silhouette: number; sizes: number[]; nmiBefore: number | null; nmiAfter: number | null };
   /** Label folders only: the few-label linear probe on the features before and after. */
@@ -108,6 +110,21 @@ async function representRows(rep: tfl.LayersModel, src: BatchSource, outDim: num
     const h = tf.tidy(() => rep.apply(tf.tensor2d(x, [m, src.dim]), { training: false }) as tf.Tensor2D);
     out.set(h.dataSync() as Float32Array, s * outDim);
     h.dispose();
+  }
+  return out;
+}
+
+/** argmax of x·kernel + bias per row (the bundle's class of each row). */
+export function denseArgmax(x: Float32Array, n: number, d: number, kernel: Float32Array, bias: Float32Array): Int32Array {
+  const k = bias.length;
+  const out = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    let best = -Infinity;
+    for (let c = 0; c < k; c++) {
+      let z = bias[c]!;
+      for (let j = 0; j < d; j++) z += x[i * d + j]! * kernel[j * k + c]!;
+      if (z > best) [best, out[i]] = [z, c];
+    }
   }
   return out;
 }
@@ -138,6 +155,7 @@ export function centroidDense(x: Float32Array, n: number, d: number, labels: Int
 function resolveViews(o: PretrainOptions, method: PretrainMethod, square: boolean): AugmentView[] {
   const views = (o.views ?? (method === 'simclr' ? SIMCLR_VIEWS : ROTATION_VIEWS)).map((v) => checkView(v));
   if (!square && views.some((v) => v === 'rot90' || v === 'rot270')) throw new Error('rotation views need a square network input; this backbone is not square');
+  if (method === 'rotation') rotationClasses(views);
   if (method === 'simclr' && views.length < 2) throw new Error(`SimCLR pairs two different views of each image: give at least 2 views (got ${views.join(', ')})`);
   return views;
 }
@@ -295,6 +313,7 @@ export async function pretrainRecipe(o: PretrainOptions): Promise<PretrainResult
       skipped: [...ds.skipped, ...src.skipped],
       features: { computed: src.computed, cached: src.cached },
       history,
+      assignments: Array.from(denseArgmax(after, src.n, outDim, kernel, bias), (cluster, i) => ({ file: src!.samples[i]!.id, cluster })),
       trainableParams,
       clusters: { k: c.k, silhouette: c.silhouette, sizes: c.sizes, nmiBefore: scores?.nmiBefore ?? null, nmiAfter: scores?.nmiAfter ?? null },
       probes: scores?.probes ?? [],
