@@ -145,7 +145,7 @@ const mnistReady = writeMnistImageFolder(digits, 8);
 test('graft pretrain (SimCLR) adapts the tail without labels; the bundle predicts its clusters and serves --from', async () => {
   await mnistReady;
   const out = path.join(tmp, 'adapted');
-  const res = await pretrainRecipe({ data: digits, out, unfreeze: 1, epochs: 2, batchSize: 32, views: ['none', 'crop-tl', 'crop-br', 'jitter-a'], k: 4, probe: [3], draws: 2, seed: 1 });
+  const res = await pretrainRecipe({ data: digits, out, unfreeze: 1, epochs: 2, batchSize: 32, views: ['none', 'crop-tl', 'crop-br', 'jitter-a'], k: 4, probe: [3], draws: 2, seed: 1, report: path.join(tmp, 'report') });
   assert.equal(res.images, 80);
   assert.equal(res.history.length, 2);
   assert.ok(res.history.every((h) => Number.isFinite(h.terms!.ntxent) && h.terms!.top1 >= 0), 'NT-Xent and contrastive top-1 are logged');
@@ -154,6 +154,9 @@ test('graft pretrain (SimCLR) adapts the tail without labels; the bundle predict
   assert.equal(res.probes.length, 1);
   assert.equal(res.probes[0]!.before.perDraw.length, 2);
   assert.ok(res.clusters.nmiBefore !== null && res.clusters.nmiAfter !== null);
+  const html = fs.readFileSync(res.report!, 'utf8');
+  assert.match(html, /Linear probe before and after/);
+  for (const png of ['pretrain-loss.png', 'pretrain-accuracy.png', 'pretrain-pca-before.png', 'pretrain-pca-after.png']) assert.ok(fs.statSync(path.join(tmp, 'report', png)).size > 1000, `${png} drawn`);
   assert.ok(!fs.existsSync(`${out}.ckpt`), 'the checkpoint is removed once the bundle is saved');
   // The saved bundle is the adapted network: predict gives the recipe's own nearest-centroid classes.
   const ds = await loadDataset(digits, { valPercent: 0, testPercent: 0 });

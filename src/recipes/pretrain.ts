@@ -74,6 +74,8 @@ export interface PretrainOptions extends Pick<LoadOptions, 'classes' | 'limitPer
   /** Seeded draws per probe (default 5). */
   draws?: number;
   seed?: number;
+  /** Also write report.html + plots to this folder. */
+  report?: string;
   /** Checkpoint directory (default `<out>.ckpt`), false: none. */
   checkpoint?: string | false;
   resume?: boolean;
@@ -98,6 +100,7 @@ export interface PretrainResult {
   probes: { shots: number; before: ProbeResult; after: ProbeResult; transductive: true }[];
   resumedEpochs: number;
   seconds: { features: number; train: number; total: number };
+  report?: string;
 }
 
 /** The representation's rows (plain view) for every example of the source. */
@@ -191,6 +194,65 @@ async function scoreRepresentation(before: Float32Array, after: Float32Array, y:
   return { probes, nmiBefore: kmeansNmi(before), nmiAfter: kmeansNmi(after) };
 }
 
+/** Train the representation `rep` on the self-supervised objective (checkpointed, resumable). */
+async function trainTail(
+  rep: tfl.LayersModel,
+  src: AugmentedSource,
+  outDim: number,
+  method: PretrainMethod,
+  views: AugmentView[],
+  o: PretrainOptions & { cut: string; weightsHash: string; spec: string },
+  reporter: Reporter,
+) {
+  const cut = o.cut;
+  const objective = method === 'simclr' ? simclrObjective({ source: src, dim: outDim, temperature: o.temperature, seed: o.seed }) : rotationObjective({ source: src, dim: outDim, seed: o.seed });
+  const checkpointDir = o.checkpoint === false ? undefined : path.resolve(o.checkpoint ?? `${path.resolve(o.out)}.ckpt`);
+  const epochs = o.epochs ?? 10;
+  const batchSize = Math.min(o.batchSize ?? 64, src.n);
+  const lr = o.lr ?? 1e-3;
+  if (checkpointDir) {
+    const id = { recipe: 'pretrain', data: path.resolve(o.data), images: src.n, backbone: o.spec, weights: o.weightsHash, cut, method, views, epochs, batchSize, lr, weightDecay: o.weightDecay ?? 1e-4, temperature: o.temperature ?? 0.2, trainBn: !!o.trainBn, seed: o.seed ?? 0 };
+    prepareCheckpointDir(checkpointDir, id, !!o.resume, reporter);
+  }
+  const unlabelled: BatchSource = { n: src.n, dim: src.dim, y: new Int32Array(src.n).fill(-1), rows: (i, e) => src.rows(i, e) };
+  const steps = Math.ceil(src.n / batchSize) * epochs;
+  const bar = reporter.progress(`${method} steps`, steps);
+  let resumedEpochs = 0;
+  const tt0 = performance.now();
+  const trainer = new Trainer(rep, {
+    optimizer: 'adamw',
+    lr,
+    weightDecay: o.weightDecay ?? 1e-4,
+    epochs,
+    batchSize,
+    schedule: 'onecycle',
+    seed: o.seed ?? 0,
+    restoreBest: false,
+    objective,
+    ...(checkpointDir ? { checkpoint: { path: path.join(checkpointDir, 'pretrain.ckpt'), tag: `graft pretrain ${method}` }, resume: true } : {}),
+    callbacks: [
+      {
+        onResume: (done: number) => {
+          resumedEpochs = done;
+          bar.tick(Math.ceil(src.n / batchSize) * done);
+          reporter.info(`  resuming after epoch ${done} (checkpoint in ${checkpointDir})`);
+        },
+        onBatchEnd: () => bar.tick(1),
+        onEpochEnd: (l: EpochLogs) => {
+          const t = l.terms ?? {};
+          const extra = method === 'simclr' ? `nt-xent ${t.ntxent?.toFixed(4)} top-1 ${(100 * (t.top1 ?? 0)).toFixed(1)}%` : `rotation accuracy ${(100 * (t.rotationAccuracy ?? 0)).toFixed(1)}%`;
+          reporter.info(`  epoch ${l.epoch + 1}: loss ${l.loss.toFixed(4)} ${extra} (${l.seconds.toFixed(1)} s)`);
+        },
+      },
+    ],
+  });
+  const trainableParams = rep.trainableWeights.reduce((a, w) => a + (w.shape as number[]).reduce((p, q) => p * q, 1), 0);
+  const history = await trainer.fit(unlabelled);
+  bar.done();
+  const trainSeconds = (performance.now() - tt0) / 1000;
+  return { history, resumedEpochs, trainSeconds, trainableParams, checkpointDir, lr, batchSize };
+}
+
 /** Self-supervised adaptation of the tail on the images of `o.data` (see the module comment). */
 export async function pretrainRecipe(o: PretrainOptions): Promise<PretrainResult> {
   const t0 = performance.now();
@@ -218,52 +280,8 @@ export async function pretrainRecipe(o: PretrainOptions): Promise<PretrainResult
     const rep = tfl.model({ inputs: input, outputs: features, name: 'pretrain_tail' });
     const outDim = features.shape[features.shape.length - 1] as number;
     const labelled = ds.labels.length > 1;
-    const before = labelled ? await representRows(rep, src, outDim) : undefined;
-    const objective = method === 'simclr' ? simclrObjective({ source: src, dim: outDim, temperature: o.temperature, seed: o.seed }) : rotationObjective({ source: src, dim: outDim, seed: o.seed });
-    const checkpointDir = o.checkpoint === false ? undefined : path.resolve(o.checkpoint ?? `${path.resolve(o.out)}.ckpt`);
-    const epochs = o.epochs ?? 10;
-    const batchSize = Math.min(o.batchSize ?? 64, src.n);
-    const lr = o.lr ?? 1e-3;
-    if (checkpointDir) {
-      const id = { recipe: 'pretrain', data: path.resolve(o.data), images: src.n, backbone: spec.name, weights: backbone.weightsHash, cut, method, views, epochs, batchSize, lr, weightDecay: o.weightDecay ?? 1e-4, temperature: o.temperature ?? 0.2, trainBn: !!o.trainBn, seed: o.seed ?? 0 };
-      prepareCheckpointDir(checkpointDir, id, !!o.resume, reporter);
-    }
-    const unlabelled: BatchSource = { n: src.n, dim: src.dim, y: new Int32Array(src.n).fill(-1), rows: (i, e) => src!.rows(i, e) };
-    const steps = Math.ceil(src.n / batchSize) * epochs;
-    const bar = reporter.progress(`${method} steps`, steps);
-    let resumedEpochs = 0;
-    const tt0 = performance.now();
-    const trainer = new Trainer(rep, {
-      optimizer: 'adamw',
-      lr,
-      weightDecay: o.weightDecay ?? 1e-4,
-      epochs,
-      batchSize,
-      schedule: 'onecycle',
-      seed: o.seed ?? 0,
-      restoreBest: false,
-      objective,
-      ...(checkpointDir ? { checkpoint: { path: path.join(checkpointDir, 'pretrain.ckpt'), tag: `graft pretrain ${method}` }, resume: true } : {}),
-      callbacks: [
-        {
-          onResume: (done: number) => {
-            resumedEpochs = done;
-            bar.tick(Math.ceil(src!.n / batchSize) * done);
-            reporter.info(`  resuming after epoch ${done} (checkpoint in ${checkpointDir})`);
-          },
-          onBatchEnd: () => bar.tick(1),
-          onEpochEnd: (l: EpochLogs) => {
-            const t = l.terms ?? {};
-            const extra = method === 'simclr' ? `nt-xent ${t.ntxent?.toFixed(4)} top-1 ${(100 * (t.top1 ?? 0)).toFixed(1)}%` : `rotation accuracy ${(100 * (t.rotationAccuracy ?? 0)).toFixed(1)}%`;
-            reporter.info(`  epoch ${l.epoch + 1}: loss ${l.loss.toFixed(4)} ${extra} (${l.seconds.toFixed(1)} s)`);
-          },
-        },
-      ],
-    });
-    const trainableParams = rep.trainableWeights.reduce((a, w) => a + (w.shape as number[]).reduce((p, q) => p * q, 1), 0);
-    const history = await trainer.fit(unlabelled);
-    bar.done();
-    const trainSeconds = (performance.now() - tt0) / 1000;
+    const before = labelled || o.report ? await representRows(rep, src, outDim) : undefined;
+    const { history, resumedEpochs, trainSeconds, trainableParams, checkpointDir, lr, batchSize } = await trainTail(rep, src, outDim, method, views, { ...o, cut, weightsHash: backbone.weightsHash, spec: spec.name }, reporter);
     const after = await representRows(rep, src, outDim);
     // The bundle's classes: clusters of the adapted features.
     const c = clusterRows(after, src.n, outDim, { k: o.k ?? 'auto', kRange: [2, Math.min(20, src.n - 1)], seed: o.seed, progress: reporter.progress });
@@ -303,6 +321,38 @@ export async function pretrainRecipe(o: PretrainOptions): Promise<PretrainResult
       o.from !== undefined ? { embed: { name: EMBEDDED_FROM, source: o.from } } : {},
     );
     if (checkpointDir) fs.rmSync(checkpointDir, { recursive: true, force: true });
+    const assigned = denseArgmax(after, src.n, outDim, kernel, bias);
+    let report: string | undefined;
+    if (o.report) {
+      const { writePretrainReport } = await import('../report/pretrain.js');
+      const clusterNames = Array.from({ length: c.k }, (_, i) => clusterFolderName(i, c.k));
+      const summary: Record<string, string | number> = {
+        images: src.n,
+        method,
+        backbone: `${spec.name}, last ${blocks} block(s) from ${cut} (${trainableParams.toLocaleString('en-US')} parameters adapted)`,
+        views: views.join(', '),
+        epochs: history.length,
+        'training time (s)': +trainSeconds.toFixed(1),
+        'bundle classes': `${c.k} clusters of the adapted features (silhouette ${c.silhouette.toFixed(3)})`,
+        ...(scores ? { 'k-means NMI vs label folders': `${scores.nmiBefore.toFixed(3)} before → ${scores.nmiAfter.toFixed(3)} after` } : {}),
+      };
+      report = (
+        await writePretrainReport(o.report, {
+          title: `graft pretrain ${o.data}`,
+          summary,
+          probes: scores?.probes.map((p) => ({ shots: p.shots, before: p.before, after: p.after, queries: p.after.queries })) ?? [],
+          history,
+          accuracyTerm: method === 'simclr' ? 'top1' : 'rotationAccuracy',
+          before: before ?? null,
+          after,
+          n: src.n,
+          dim: outDim,
+          groups: labelled ? src.y : assigned,
+          groupNames: labelled ? ds.labels : clusterNames,
+          groupKind: labelled ? 'label folder' : 'cluster',
+        })
+      ).html;
+    }
     reporter.info(`bundle ${o.out}: the adapted network (use it with --from), classes = ${c.k} clusters of its features (silhouette ${c.silhouette.toFixed(3)})`);
     return {
       bundle: o.out,
@@ -313,12 +363,13 @@ export async function pretrainRecipe(o: PretrainOptions): Promise<PretrainResult
       skipped: [...ds.skipped, ...src.skipped],
       features: { computed: src.computed, cached: src.cached },
       history,
-      assignments: Array.from(denseArgmax(after, src.n, outDim, kernel, bias), (cluster, i) => ({ file: src!.samples[i]!.id, cluster })),
+      assignments: Array.from(assigned, (cluster, i) => ({ file: src!.samples[i]!.id, cluster })),
       trainableParams,
       clusters: { k: c.k, silhouette: c.silhouette, sizes: c.sizes, nmiBefore: scores?.nmiBefore ?? null, nmiAfter: scores?.nmiAfter ?? null },
       probes: scores?.probes ?? [],
       resumedEpochs,
       seconds: { features: featureSeconds, train: trainSeconds, total: (performance.now() - t0) / 1000 },
+      ...(report ? { report } : {}),
     };
   } finally {
     src?.close();

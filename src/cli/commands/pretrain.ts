@@ -49,7 +49,7 @@ export default defineCommand({
         checkpoint: { type: 'string', arg: 'DIR', default: 'OUT.ckpt', help: 'checkpoint after every epoch' },
         'no-checkpoint': { type: 'boolean', help: 'do not checkpoint' },
         resume: { type: 'boolean', help: 'continue from the checkpoint' },
-        ...pick(RUN, 'from'),
+        ...pick(RUN, 'from', 'report'),
       },
     ],
     ['model options', MODEL],
@@ -89,6 +89,7 @@ export default defineCommand({
       checkpoint: v['no-checkpoint'] ? false : str(v, 'checkpoint'),
       resume: !!v.resume,
       from: str(v, 'from'),
+      report: str(v, 'report'),
       classes: list(v, 'classes'),
       limitPerClass: num(v, 'limit-per-class'),
       strict: !!v.strict,
@@ -102,6 +103,7 @@ export default defineCommand({
         ...res.probes.map((p) => `linear probe, ${p.shots} labels per class: ${pct(p.before.accuracy)} before → ${pct(p.after.accuracy)} after (${p.after.draws} draws, ${p.after.queries} queries; transductive)`),
         res.clusters.nmiAfter !== null ? `k-means NMI against the folders: ${res.clusters.nmiBefore!.toFixed(3)} before → ${res.clusters.nmiAfter.toFixed(3)} after` : '',
         `bundle: ${res.bundle} (${res.clusters.k} cluster classes); use it with --from ${res.bundle}`,
+        res.report ? `report: ${res.report}` : '',
         skippedSummary(res.skipped),
       ]
         .filter(Boolean)
