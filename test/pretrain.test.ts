@@ -17,6 +17,7 @@ import { writeMnistImageFolder } from '../src/data/mnist-images.js';
 import { loadDataset } from '../src/data/index.js';
 import { Classifier } from '../src/recipes/predict.js';
 import { trainClassifier } from '../src/recipes/train.js';
+import { finetuneClassifier } from '../src/recipes/finetune.js';
 import { rng } from '../src/util/rng.js';
 import { clusterFolderName } from '../src/strategies/cluster/index.js';
 
@@ -145,7 +146,7 @@ const mnistReady = writeMnistImageFolder(digits, 8);
 test('graft pretrain (SimCLR) adapts the tail without labels; the bundle predicts its clusters and serves --from', async () => {
   await mnistReady;
   const out = path.join(tmp, 'adapted');
-  const res = await pretrainRecipe({ data: digits, out, unfreeze: 1, epochs: 2, batchSize: 32, views: ['none', 'crop-tl', 'crop-br', 'jitter-a'], k: 4, probe: [3], draws: 2, seed: 1, report: path.join(tmp, 'report') });
+  const res = await pretrainRecipe({ data: digits, out, unfreeze: 2, epochs: 2, batchSize: 32, views: ['none', 'crop-tl', 'crop-br', 'jitter-a'], k: 4, probe: [3], draws: 2, seed: 1, report: path.join(tmp, 'report') });
   assert.equal(res.images, 80);
   assert.equal(res.history.length, 2);
   assert.ok(res.history.every((h) => Number.isFinite(h.terms!.ntxent) && h.terms!.top1 >= 0), 'NT-Xent and contrastive top-1 are logged');
@@ -173,6 +174,10 @@ test('graft pretrain (SimCLR) adapts the tail without labels; the bundle predict
   assert.equal(fromRes.backbone.dim, 1280);
   assert.equal(fromRes.features.computed, 80, 'the adapted network computes its own features');
   assert.ok(fromRes.val!.accuracy > 0.2, `a head on the adapted features learns the digits (val ${fromRes.val!.accuracy})`);
+  // finetune --from at the bundle's own cut: the adapted tail's layers belong to two graphs in the rebuilt network.
+  const ft = await finetuneClassifier({ data: digits, out: path.join(tmp, 'ft-from'), from: out, unfreeze: 2, epochs: 1, freezeEpochs: 0, valPercent: 20, testPercent: 0, checkpoint: false });
+  assert.equal(ft.tail.cut, 'block_15_add');
+  assert.equal(ft.history.length, 1);
 });
 
 test('graft pretrain --method rotation predicts rotations; bad input gets one-line errors', async () => {

@@ -132,6 +132,20 @@ function unfuseInputConv(layer: tfl.layers.Layer): void {
   });
 }
 
+/** Ids of every symbolic tensor of `model`'s own graph (from its outputs back to its inputs). */
+function graphTensorIds(model: tfl.LayersModel): Set<number> {
+  const seen = new Set<number>();
+  const todo: Sym[] = [...model.outputs];
+  while (todo.length) {
+    const t = todo.pop()!;
+    if (seen.has(tensorId(t))) continue;
+    seen.add(tensorId(t));
+    const node = t.sourceLayer?.inboundNodes[t.nodeIndex];
+    if (node) todo.push(...node.inputTensors);
+  }
+  return seen;
+}
+
 /**
  * Layers of `model` after `cut` up to `output`, applied to a fresh input shaped like the cut's
  * output. Throws if a layer after the cut needs a tensor from before it (a cut inside a block).
@@ -139,15 +153,22 @@ function unfuseInputConv(layer: tfl.layers.Layer): void {
 export function buildTail(model: tfl.LayersModel, cut: string, output: string, opts: TailOptions = {}): tfl.LayersModel {
   const cutLayer = cut === INPUT_CUT ? model.inputLayers[0] : model.getLayer(cut);
   const outLayer = model.getLayer(output);
-  const cutOut = cutLayer.inboundNodes[0].outputTensors[0];
+  // The cut's node in this model's graph (a layer shared with another graph has a node per graph).
+  const inGraph = graphTensorIds(model);
+  const cutNode = cut === INPUT_CUT ? cutLayer.inboundNodes[0] : cutLayer.inboundNodes.find((nd) => inGraph.has(tensorId(nd.outputTensors[0])));
+  if (!cutNode) throw new Error(`cut "${cut}" is not in the graph of ${model.name}`);
+  const cutOut = cutNode.outputTensors[0];
   const input = tfl.input({ shape: cutOut.shape.slice(1) as number[], name: `${cut}_activations` });
   const mapped = new Map<number, Sym>([[tensorId(cutOut), input]]);
   const order = model.layers;
   const start = order.indexOf(cutLayer);
+  let outNode: (typeof outLayer.inboundNodes)[number] | undefined;
   for (const layer of order.slice(start + 1)) {
-    const node = layer.inboundNodes[0];
+    // A layer shared by several graphs (a bundle's tail rebuilt on its backbone) has one node per
+    // graph: take the one fed from this graph's cut.
+    const node = layer.inboundNodes.find((nd) => nd.inputTensors.some((t) => mapped.has(tensorId(t))));
+    if (!node) continue; // a branch not fed by the cut (e.g. another head)
     const ins = node.inputTensors.map((t) => mapped.get(tensorId(t)));
-    if (ins.every((t) => t === undefined)) continue; // a branch not fed by the cut (e.g. another head)
     if (ins.some((t) => t === undefined)) {
       throw new Error(`cut "${cut}" is inside a block: layer ${layer.name} also needs a tensor from before the cut`);
     }
@@ -158,9 +179,12 @@ export function buildTail(model: tfl.LayersModel, cut: string, output: string, o
     if (ins.length === 1 && ins[0] === input) unfuseInputConv(layer);
     const out = layer.apply(ins.length === 1 ? ins[0]! : (ins as Sym[])) as Sym;
     mapped.set(tensorId(node.outputTensors[0]), out);
-    if (layer === outLayer) break;
+    if (layer === outLayer) {
+      outNode = node;
+      break;
+    }
   }
-  const out = mapped.get(tensorId(outLayer.inboundNodes[0].outputTensors[0]));
+  const out = outNode && mapped.get(tensorId(outNode.outputTensors[0]));
   if (!out) throw new Error(`layer "${output}" is not reachable from the cut "${cut}"`);
   return tfl.model({ inputs: input, outputs: out, name: `tail_${cut}` });
 }
