@@ -114,7 +114,7 @@ test('a job on a data-root folder: SSE state/progress/epoch/done, then the model
 
 test('uploaded images per class, finetune interrupted by a server restart, resumed from its checkpoint', async () => {
   const fd = new FormData();
-  fd.append('spec', JSON.stringify({ name: 'uploaded', recipe: 'finetune', options: { unfreeze: 1, epochs: 6, 'freeze-epochs': 1, 'batch-size': 8, 'val-percent': 20, 'test-percent': 0 } }));
+  fd.append('spec', JSON.stringify({ name: 'uploaded', recipe: 'finetune', options: { unfreeze: 1, epochs: 10, 'freeze-epochs': 1, 'batch-size': 8, 'val-percent': 20, 'test-percent': 0 } }));
   for (const c of ['1', '7']) {
     const dir = path.join(dataRoot, 'digits', c);
     for (const f of fs.readdirSync(dir).sort()) fd.append(c, new Blob([fs.readFileSync(path.join(dir, f))]), `${c}-${f}.jpg`);

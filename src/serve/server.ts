@@ -158,8 +158,8 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
     jobs,
     url,
     async close() {
+      await jobs.close(); // first: a job must not finish while open connections drain
       await app.close();
-      await jobs.close();
       await registry.close();
     },
   };
