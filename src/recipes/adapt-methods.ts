@@ -78,7 +78,7 @@ export function pooledStats(a: { x: Float32Array; n: number }, b: { x: Float32Ar
  * A private copy of rows for fitHead, which standardises its rows in place and undoes it after:
  * the undo is not bit-exact, and every method of one run must see the same source rows.
  */
-const copy = (e: Examples): Examples => ({ ...e, x: e.x.slice(0, e.n * e.dim), y: e.y.slice() });
+export const copy = (e: Examples): Examples => ({ ...e, x: e.x.slice(0, e.n * e.dim), y: e.y.slice() });
 
 /** A fitted head as a method's result. */
 function fromHead(f: FittedHead, rest: Omit<MethodFit, 'model' | 'head' | 'history' | 'training'>): MethodFit {

@@ -8,20 +8,20 @@ import type { AdaptContext, AdaptMethod, MethodFit } from './adapt-methods.js';
 import type { AdaptResult } from './adapt.js';
 
 /** Up to `max` row indices of n, seeded, ascending. */
-function sampleRows(n: number, max: number, seed: number): Int32Array {
+export function sampleRows(n: number, max: number, seed: number): Int32Array {
   const idx = Int32Array.from({ length: n }, (_, i) => i);
   if (n <= max) return idx;
   shuffle(idx, rng(seed));
   return idx.slice(0, max).sort();
 }
 
-function gather(x: Float32Array, dim: number, rows: Int32Array): Float32Array {
+export function gather(x: Float32Array, dim: number, rows: Int32Array): Float32Array {
   const out = new Float32Array(rows.length * dim);
   rows.forEach((r, i) => out.set(x.subarray(r * dim, (r + 1) * dim), i * dim));
   return out;
 }
 
-function scatterOf(title: string, s: { x: Float32Array; dim: number }, t: { x: Float32Array; dim: number }, ns: number, nt: number, cls: Int32Array, seed: number): AdaptScatter {
+export function scatterOf(title: string, s: { x: Float32Array; dim: number }, t: { x: Float32Array; dim: number }, ns: number, nt: number, cls: Int32Array, seed: number): AdaptScatter {
   const n = ns + nt;
   const x = new Float32Array(n * s.dim);
   x.set(s.x.subarray(0, ns * s.dim));

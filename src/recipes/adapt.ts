@@ -7,16 +7,15 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { loadDataset } from '../data/index.js';
-import type { Dataset, Skipped } from '../data/types.js';
+import type { Skipped } from '../data/types.js';
 import { evaluateScores, type Evaluation } from '../eval/metrics.js';
-import { extractFeatures } from '../features/extract.js';
 import { densityRatios, devRisk, meanEntropy, rowErrors } from '../strategies/adapt/selection.js';
 import type { Examples } from '../train/trainer.js';
 import { writeDirAtomic, writeFileAtomic } from '../util/fs.js';
 import { ADAPT_METHODS, accuracyOf, coral, dann, selfTrain, sourceOnly, type AdaptContext, type AdaptMethod, type MethodFit, type MethodSettings } from './adapt-methods.js';
 import { adaptReport } from './adapt-report.js';
-import { finishRun, headProbabilities, openFeatureRun, runSpec, type FeatureRun, type RunOptions } from './run.js';
+import { finishRun, headProbabilities, openFeatureRun, runSpec, type RunOptions } from './run.js';
+import { evaluationRows, targetRows } from './domain-rows.js';
 import { TAIL_FITS, TAIL_METHODS, type TailContext, type TailMethod } from './adapt-tail.js';
 import { resolveCut } from './finetune.js';
 import type { BackboneSpec } from '../models/types.js';
@@ -72,41 +71,6 @@ export interface AdaptResult {
   report: string;
   adaptJson: string;
   seconds: number;
-}
-
-/** Target label indices in the source's label order; names the source lacks are an error. */
-function mapLabels(ds: Dataset, sourceLabels: string[], what: string): Int32Array {
-  const unknown = ds.labels.filter((l) => !sourceLabels.includes(l));
-  if (unknown.length) throw new Error(`${what}: class folders the source does not have: ${unknown.join(', ')} (source classes: ${sourceLabels.join(', ')})`);
-  return Int32Array.from(ds.samples, (s) => sourceLabels.indexOf(ds.labels[s.label]));
-}
-
-async function targetRows(o: AdaptOptions, run: FeatureRun) {
-  const ds = await loadDataset(o.target, { unlabelled: true, valPercent: 0, testPercent: 0, strict: o.strict, limitPerClass: o.limitPerClass });
-  for (const s of ds.skipped) run.reporter.warn(`skipped ${s.file}: ${s.reason}`);
-  const m = await extractFeatures(ds.samples, run.backbone, { reporter: run.reporter, strict: o.strict });
-  for (const s of m.skipped) run.reporter.warn(`skipped ${s.file}: ${s.reason}`);
-  if (m.n < 2) throw new Error(`${o.target}: the target needs at least 2 readable images, found ${m.n}`);
-  return { ds, m, skipped: [...ds.skipped, ...m.skipped] };
-}
-
-/** Labelled target rows for evaluation: --target-test, else the target's own class folders. */
-async function evaluationRows(o: AdaptOptions, run: FeatureRun, t: Awaited<ReturnType<typeof targetRows>>) {
-  const labels = run.ds.labels;
-  if (o.targetTest) {
-    const ds = await loadDataset(o.targetTest, { valPercent: 0, testPercent: 0, strict: o.strict });
-    const y0 = mapLabels(ds, labels, o.targetTest);
-    const m = await extractFeatures(ds.samples, run.backbone, { reporter: run.reporter, strict: o.strict });
-    const y = Int32Array.from(m.samples, (s) => y0[ds.samples.indexOf(s)]);
-    return { kind: 'target-test' as const, x: m.data, y, n: m.n };
-  }
-  if (t.ds.labels.length >= 2) {
-    run.reporter.warn(`NOTE: ${o.target} has class folders (${t.ds.labels.join(', ')}): their names are IGNORED for training and used ONLY to report target accuracy (oracle numbers)`);
-    const y0 = mapLabels(t.ds, labels, o.target);
-    const y = Int32Array.from(t.m.samples, (s) => y0[t.ds.samples.indexOf(s)]);
-    return { kind: 'target-folders' as const, x: t.m.data, y, n: t.m.n };
-  }
-  return undefined;
 }
 
 /** P(target | x) for the source validation rows, from a logistic domain classifier on backbone features. */

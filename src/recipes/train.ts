@@ -83,7 +83,7 @@ export type HeadFitOptions = { head?: HeadKind } & Pick<TrainOptions, 'hidden' |
    */
   standardizeWith?: { mean: Float32Array; std: Float32Array };
   /** Passed to the Trainer as they are (e.g. DANN's annealed learning rate, no best-epoch restore). */
-  trainer?: Pick<TrainerOptions, 'lrAt' | 'restoreBest' | 'callbacks'>;
+  trainer?: Pick<TrainerOptions, 'lrAt' | 'restoreBest' | 'callbacks' | 'checkpoint' | 'resume'>;
 };
 
 export interface FittedHead {

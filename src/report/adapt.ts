@@ -69,17 +69,20 @@ export async function writeAdaptReport(dir: string, r: AdaptReportInput): Promis
     }
     body.push('</section>');
   }
-  if (r.scatters.length) {
-    body.push('<section id="scatter"><h2>Source and target features (PCA)</h2><p>Left: coloured by domain. Right: coloured by class (target points by their true label where known; grey when not).</p>');
-    for (const [i, s] of r.scatters.entries()) {
-      const axes = { xlabel: `PC1 (${percent(s.explained[0])} of variance)`, ylabel: `PC2 (${percent(s.explained[1])})`, width: 520, height: 420 };
-      const byDomain = scatterSvg(s.xs, s.ys, s.domain, { ...axes, title: `${s.title}: domain`, groupNames: ['source', 'target'] });
-      const known = r.labels.length;
-      const cls = Int32Array.from(s.cls, (c) => (c < 0 ? known : c));
-      const byClass = scatterSvg(s.xs, s.ys, cls, { ...axes, title: `${s.title}: class`, groupNames: [...r.labels, 'unknown'] });
-      body.push(`<h3>${esc(s.title)}</h3>`, await page.plot(`adapt-pca-${i}-domain.png`, byDomain, `${s.title} by domain`), await page.plot(`adapt-pca-${i}-class.png`, byClass, `${s.title} by class`));
-    }
-    body.push('</section>');
-  }
+  if (r.scatters.length) body.push(...(await scatterSection(page, r.scatters, r.labels, 'adapt-pca', 'Source and target features (PCA)')));
   return page.write(dir, r.title, body.join('\n'));
+}
+
+/** PCA pictures of source and target rows, each by domain and by class, as one report section. */
+export async function scatterSection(page: Page, scatters: AdaptScatter[], labels: string[], prefix: string, heading: string): Promise<string[]> {
+  const body = [`<section id="scatter"><h2>${esc(heading)}</h2><p>Left: coloured by domain. Right: coloured by class (target points by their true label where known; grey when not).</p>`];
+  for (const [i, s] of scatters.entries()) {
+    const axes = { xlabel: `PC1 (${percent(s.explained[0])} of variance)`, ylabel: `PC2 (${percent(s.explained[1])})`, width: 520, height: 420 };
+    const byDomain = scatterSvg(s.xs, s.ys, s.domain, { ...axes, title: `${s.title}: domain`, groupNames: ['source', 'target'] });
+    const cls = Int32Array.from(s.cls, (c) => (c < 0 ? labels.length : c));
+    const byClass = scatterSvg(s.xs, s.ys, cls, { ...axes, title: `${s.title}: class`, groupNames: [...labels, 'unknown'] });
+    body.push(`<h3>${esc(s.title)}</h3>`, await page.plot(`${prefix}-${i}-domain.png`, byDomain, `${s.title} by domain`), await page.plot(`${prefix}-${i}-class.png`, byClass, `${s.title} by class`));
+  }
+  body.push('</section>');
+  return body;
 }

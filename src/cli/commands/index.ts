@@ -23,6 +23,7 @@ export const COMMANDS: readonly Command[] = [
   (await import('./cluster.js')).default,
   (await import('./pretrain.js')).default,
   (await import('./adapt.js')).default,
+  (await import('./disentangle.js')).default,
   (await import('./distill.js')).default,
   (await import('./worker.js')).default,
   (await import('./queue.js')).default,
