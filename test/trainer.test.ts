@@ -127,3 +127,24 @@ test('the ORT softmax objective equals tfjs autodiff (loss and gradient), with s
   tf.dispose([x, y, cwT, value, ...Object.values(grads)]);
   head.dispose();
 });
+
+test('seeded dropout: a fresh mask every training step (tfjs-layers repeats a seeded mask), the same masks on a rerun, the seed put back', async () => {
+  await initTf();
+  const { DropoutSeeds } = await import('../src/train/dropout-seeds.js');
+  const head = buildHead({ kind: 'mlp', inputDim: 4, numClasses: 2, hidden: [64], dropout: 0.5 }, 3);
+  const drop = head.layers.find((l) => l.getClassName() === 'Dropout')!;
+  const own = (drop as unknown as { seed: number }).seed;
+  const mask = () => tf.tidy(() => Array.from((drop.apply(tf.ones([2, 64]), { training: true }) as tf.Tensor).dataSync(), (v) => (v === 0 ? 0 : 1)).join(''));
+  assert.equal(mask(), mask(), 'tfjs-layers alone: the same mask on every call');
+  const seeds = new DropoutSeeds([head]);
+  seeds.step(0);
+  const m0 = mask();
+  seeds.step(1);
+  const m1 = mask();
+  assert.notEqual(m0, m1, 'another step, another mask');
+  seeds.step(0);
+  assert.equal(mask(), m0, 'the same step, the same mask (a resumed run draws what the uninterrupted one did)');
+  seeds.restore();
+  assert.equal((drop as unknown as { seed: number }).seed, own);
+  head.dispose();
+});

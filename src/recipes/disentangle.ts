@@ -34,7 +34,7 @@ export interface DisentangleOptions extends Omit<RunOptions, 'data' | 'report'>,
   /** Width of the encoders' hidden layer (default 256) and of the codes (default 64). */
   hidden?: number;
   code?: number;
-  /** Dropout on the shared encoder (default 0.2). */
+  /** Dropout on the shared encoder (default 0: the shared code also feeds the decoder and the difference loss). */
   dropout?: number;
   /** Epochs over the source rows (default 40), initial learning rate (default 1e-3, annealed as DANN's). */
   epochs?: number;
@@ -107,7 +107,7 @@ export async function disentangle(o: DisentangleOptions): Promise<DisentangleRes
   const out = path.resolve(o.out);
   const hidden = o.hidden ?? 256;
   const code = o.code ?? 64;
-  const dropout = o.dropout ?? 0.2;
+  const dropout = o.dropout ?? 0;
   const epochs = o.epochs ?? 40;
   const lr = o.lr ?? 1e-3;
   const seed = o.seed ?? 0;
@@ -124,7 +124,6 @@ export async function disentangle(o: DisentangleOptions): Promise<DisentangleRes
     const k = run.ds.labels.length;
     const dim = run.dim;
     modules = buildDsnModules(dim, hidden, code, seed);
-    const history: EpochLogs[] = [];
     let stats: { mean: Float32Array; std: Float32Array } | undefined;
     const checkpoint = path.join(out, '.dsn.ckpt');
     const m = modules;
@@ -148,10 +147,11 @@ export async function disentangle(o: DisentangleOptions): Promise<DisentangleRes
           stats = s;
           return dsnObjective({ target: { ...target, x: standardize(target.x, target.n, dim, s.mean, s.std) }, modules: m, seed, ...weights });
         },
-        trainer: { lrAt: dannLr(lr), restoreBest: false, callbacks: [{ onEpochEnd: (l) => void history.push(l) }], checkpoint: { path: checkpoint }, resume: o.resume },
+        trainer: { lrAt: dannLr(lr), restoreBest: false, checkpoint: { path: checkpoint }, resume: o.resume },
       },
       run.reporter,
     );
+    const history = fitted.history; // with --resume: the epochs before the checkpoint too
     try {
       // What each code carries: probes on source train → source val (class) and source vs target (domain).
       const shared = (x: Float32Array, n: number) => ({ ...hiddenRows(fitted.head, x, n, dim), n });

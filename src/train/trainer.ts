@@ -19,6 +19,7 @@ import { fitLbfgs } from './fit-lbfgs.js';
 import { FusedAdamOptimizer } from './fused-adam.js';
 import { correctCount, disposeOptimizer, scheduledLr, setLearningRate, type ScheduleName } from './optim.js';
 import { EVAL_EPOCH, evalBatchSize, isBatchSource, range, readAll, toSource, type BatchSource, type Examples } from './source.js';
+import { DropoutSeeds } from './dropout-seeds.js';
 import { loadCheckpoint, runFingerprint, saveCheckpoint, type CheckpointOptions, type TrainProgress } from './checkpoint.js';
 import type { Objective, StepInfo } from './objective.js';
 
@@ -399,6 +400,7 @@ export class Trainer {
     const vars = groups.flatMap((g) => g.vars);
     const optimizers = groups.map((g) => g.opt);
     const fingerprint = o.checkpoint ? runFingerprint(this.model, o, train, val) : {};
+    const dropouts = new DropoutSeeds([this.model, ...(o.objective?.modules ?? [])]);
     try {
       if (o.checkpoint && o.resume) {
         const saved = await loadCheckpoint(o.checkpoint, fingerprint, { model: this.model, modules: o.objective?.modules, optimizers });
@@ -437,6 +439,7 @@ export class Trainer {
           lr = o.lrAt ? o.lrAt(step, totalSteps) : scheduledLr(o.schedule, o.lr, step, totalSteps);
           const info: StepInfo = { epoch, step, totalSteps, progress: step / totalSteps, idx };
           await o.objective?.beforeStep?.(info);
+          dropouts.step(step);
           const [loss, acc, terms] = this.trainStep(x, labels, train.dim, groups, vars, cw, lr, info);
           for (const [k, v] of Object.entries(terms)) termSums.set(k, (termSums.get(k) ?? 0) + v * idx.length);
           lossSum += loss * idx.length;
@@ -458,6 +461,7 @@ export class Trainer {
         if (o.checkpoint) await saveCheckpoint(o.checkpoint, fingerprint, { model: this.model, modules: o.objective?.modules, optimizers, bestWeights: run.bestWeights }, p);
       }
     } finally {
+      dropouts.restore();
       for (const g of groups) disposeOptimizer(g.opt);
     }
   }

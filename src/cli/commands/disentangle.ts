@@ -18,7 +18,7 @@ export default defineCommand({
         out: { type: 'string', short: 'o', arg: 'DIR', help: 'DIR/model (classifies from the shared code), disentangle.json, report.html (required)' },
         hidden: { type: 'string', arg: 'N', default: '256', help: 'width of the encoders\u2019 and decoder\u2019s hidden layer' },
         code: { type: 'string', arg: 'N', default: '64', help: 'width of the shared and private codes' },
-        dropout: { type: 'string', arg: 'P', default: '0.2', help: 'dropout on the shared encoder' },
+        dropout: { type: 'string', arg: 'P', default: '0', help: 'dropout on the shared encoder' },
         epochs: { type: 'string', arg: 'N', default: '40', help: 'epochs over the source rows' },
         lr: { type: 'string', arg: 'LR', default: '1e-3', help: 'initial learning rate (annealed as lr/(1+10p)^0.75)' },
         'weight-decay': { type: 'string', arg: 'W', help: 'AdamW weight decay (default 0.05)' },

@@ -1,0 +1,213 @@
+/** graft disentangle: the DSN losses against their definitions, probes, the recipe end to end, resume, bad input. */
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { tf, initTf } from '../src/engine/tfjs.js';
+import { differenceLoss, scaleInvariantMse } from '../src/strategies/disentangle/dsn.js';
+import { classProbe, domainProbe } from '../src/strategies/disentangle/probes.js';
+import { writeDomainFolder } from '../src/data/domains.js';
+import { loadDataset } from '../src/data/index.js';
+import { disentangle, type DisentangleOptions } from '../src/recipes/disentangle.js';
+import { Classifier } from '../src/recipes/predict.js';
+import { silentReporter, type Reporter } from '../src/util/log.js';
+import { rng } from '../src/util/rng.js';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'graft-dsn-'));
+process.env.GRAFT_HOME = path.join(tmp, 'home');
+
+before(async () => {
+  await initTf();
+});
+
+const gauss = (r: () => number) => Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
+const randn = (n: number, d: number, seed: number) => {
+  const r = rng(seed);
+  return Float32Array.from({ length: n * d }, () => gauss(r));
+};
+
+test('scale-invariant MSE: the definition, and a row shifted by a constant costs nothing', () => {
+  const [n, k] = [5, 7];
+  const x = randn(n, k, 1);
+  const y = randn(n, k, 2);
+  let want = 0;
+  for (let i = 0; i < n; i++) {
+    let sq = 0;
+    let s = 0;
+    for (let j = 0; j < k; j++) {
+      const d = x[i * k + j] - y[i * k + j];
+      sq += d * d;
+      s += d;
+    }
+    want += sq / k - (s * s) / (k * k);
+  }
+  want /= n;
+  const [tx, ty] = [tf.tensor2d(x, [n, k]), tf.tensor2d(y, [n, k])];
+  const got = scaleInvariantMse(tx, ty);
+  assert.ok(Math.abs(got.dataSync()[0] - want) < 1e-5, `${got.dataSync()[0]} vs ${want}`);
+  const shifted = tf.add(tx, tf.tensor2d(Array.from({ length: n }, (_, i) => i - 2), [n, 1]));
+  assert.ok(Math.abs(scaleInvariantMse(tx, shifted as tf.Tensor2D).dataSync()[0]) < 1e-5, 'a per-row shift is free');
+  assert.ok(scaleInvariantMse(tx, tf.mul(tx, 2) as tf.Tensor2D).dataSync()[0] > 0.1, 'a scaling is not');
+  tf.dispose([tx, ty, got, shifted]);
+});
+
+test('difference loss: zero for orthogonal codes, the definition otherwise, and its gradient by finite differences', () => {
+  // Pairs of rows share a shared code and have opposite private codes: Hsᵀ Hp = 0 (also after centring and row normalisation).
+  const [half, c] = [6, 4];
+  const s0 = randn(half, c, 3);
+  const p0 = randn(half, c, 4);
+  const hs = new Float32Array(2 * half * c);
+  const hp = new Float32Array(2 * half * c);
+  for (let i = 0; i < half; i++)
+    for (let j = 0; j < c; j++) {
+      hs[i * c + j] = hs[(half + i) * c + j] = s0[i * c + j];
+      hp[i * c + j] = p0[i * c + j];
+      hp[(half + i) * c + j] = -p0[i * c + j];
+    }
+  const [ts, tp] = [tf.tensor2d(hs, [2 * half, c]), tf.tensor2d(hp, [2 * half, c])];
+  const raw = tf.matMul(ts, tp, true, false);
+  assert.ok(Math.max(...Array.from(raw.dataSync(), Math.abs)) < 1e-5, 'the codes are orthogonal over the batch');
+  assert.ok(differenceLoss(ts, tp).dataSync()[0] < 1e-10, 'orthogonal codes: zero loss');
+  // Identical codes: the loss is the mean squared correlation of a code with itself — large.
+  const same = differenceLoss(ts, ts).dataSync()[0];
+  // Hand definition on random codes: centre columns, normalise rows, mean of squared entries of Hpᵀ Hs.
+  const [n, a, b] = [9, 3, 5];
+  const A = randn(n, a, 5);
+  const B = randn(n, b, 6);
+  const prep = (M: Float32Array, w: number) => {
+    const out = Float64Array.from(M);
+    for (let j = 0; j < w; j++) {
+      let m = 0;
+      for (let i = 0; i < n; i++) m += out[i * w + j] / n;
+      for (let i = 0; i < n; i++) out[i * w + j] -= m;
+    }
+    for (let i = 0; i < n; i++) {
+      let q = 0;
+      for (let j = 0; j < w; j++) q += out[i * w + j] ** 2;
+      for (let j = 0; j < w; j++) out[i * w + j] /= Math.sqrt(q) + 1e-6;
+    }
+    return out;
+  };
+  const [pa, pb] = [prep(A, a), prep(B, b)];
+  let want = 0;
+  for (let u = 0; u < b; u++)
+    for (let v = 0; v < a; v++) {
+      let dot = 0;
+      for (let i = 0; i < n; i++) dot += pb[i * b + u] * pa[i * a + v];
+      want += dot * dot;
+    }
+  want /= a * b;
+  const [tA, tB] = [tf.tensor2d(A, [n, a]), tf.tensor2d(B, [n, b])];
+  const got = differenceLoss(tA, tB).dataSync()[0];
+  assert.ok(Math.abs(got - want) < 1e-5 * Math.max(1, want), `${got} vs ${want}`);
+  assert.ok(same > got && same > 0.1, `a code is correlated with itself (${same})`);
+  // Gradient w.r.t. the shared code against central differences.
+  const g = tf.grad((x: tf.Tensor) => differenceLoss(x as tf.Tensor2D, tB))(tA).dataSync();
+  const eps = 1e-2;
+  for (const idx of [0, 4, 11, 20]) {
+    const plus = Float32Array.from(A);
+    const minus = Float32Array.from(A);
+    plus[idx] += eps;
+    minus[idx] -= eps;
+    const f = (M: Float32Array) => tf.tidy(() => differenceLoss(tf.tensor2d(M, [n, a]), tB).dataSync()[0]);
+    const num = (f(plus) - f(minus)) / (2 * eps);
+    assert.ok(Math.abs(num - g[idx]) < 2e-3 + 0.05 * Math.abs(num), `d/dA[${idx}]: autodiff ${g[idx]} vs numeric ${num}`);
+  }
+  tf.dispose([ts, tp, raw, tA, tB]);
+});
+
+test('probes: a code that carries the class (or the domain) is found by the probe, one that does not scores near chance', async () => {
+  const [n, d] = [120, 6];
+  const r = rng(9);
+  const y = Int32Array.from({ length: n }, (_, i) => i % 3);
+  const noise = randn(n, d, 10);
+  const withClass = Float32Array.from(noise, (v, i) => v * 0.3 + (i % d === y[Math.floor(i / d)] ? 3 : 0));
+  const split = (x: Float32Array) => ({ train: { x: x.slice(0, 80 * d), y: y.slice(0, 80), n: 80, dim: d }, test: { x: x.slice(80 * d), y: y.slice(80), n: 40, dim: d } });
+  const a = split(withClass);
+  assert.ok((await classProbe(a.train, a.test, 3))! > 0.95);
+  const b = split(noise);
+  assert.ok((await classProbe(b.train, b.test, 3))! < 0.6);
+  const t = Float32Array.from({ length: n * d }, (_, i) => gauss(r) + (i % d === 0 ? 4 : 0));
+  assert.ok((await domainProbe({ x: noise, n, dim: d }, { x: t, n, dim: d })) > 0.95, 'a shifted domain is told apart');
+  const same = randn(n, d, 11);
+  assert.ok((await domainProbe({ x: noise, n, dim: d }, { x: same, n, dim: d })) < 0.75, 'two draws of one distribution are not');
+});
+
+const classes = [0, 1, 2];
+const src = path.join(tmp, 'mnist');
+const tgt = path.join(tmp, 'fonts');
+
+test('graft disentangle end to end: probes, target accuracy next to source-only and DANN, an ordinary bundle, report, flat tensors', async () => {
+  await writeDomainFolder(src, 'mnist', { perClass: 40, classes });
+  await writeDomainFolder(tgt, 'font-digits', { perClass: 16, classes, seed: 4 });
+  fs.writeFileSync(path.join(tgt, '1', 'broken.png'), 'not a png');
+  const o: DisentangleOptions = { source: src, target: tgt, out: path.join(tmp, 'dsn'), epochs: 10, hidden: 64, code: 16, valPercent: 25, testPercent: 0, seed: 1 };
+  await disentangle({ ...o, out: path.join(tmp, 'warm'), epochs: 1, baselines: false }); // features into the store
+  const before = tf.memory().numTensors;
+  const res = await disentangle(o);
+  assert.ok(tf.memory().numTensors <= before + 2, `tensors leak: ${before} → ${tf.memory().numTensors}`);
+  assert.equal(res.targetData.images, 48);
+  assert.ok(res.targetData.skipped.some((s) => s.file.endsWith('broken.png')), 'the corrupt target file is skipped and reported');
+  assert.equal(res.targetData.labels, 'target-folders');
+  for (const space of ['shared', 'private', 'backbone'] as const) {
+    const p = res.probes[space];
+    assert.ok(p.class !== null && p.class >= 0 && p.class <= 1 && p.domain >= 0 && p.domain <= 1, `${space}: ${JSON.stringify(p)}`);
+  }
+  assert.ok(res.probes.private.domain >= 0.75, `each domain has its own private encoder: its code tells the domain (${res.probes.private.domain})`);
+  assert.ok(res.probes.shared.class! > 1 / 3 + 0.2, `the shared code carries the class (${res.probes.shared.class})`);
+  for (const k of ['targetAccuracy', 'sourceOnlyTargetAccuracy', 'dannTargetAccuracy'] as const) assert.ok(res[k] !== null && res[k]! >= 0 && res[k]! <= 1, k);
+  assert.equal(res.history.length, 10);
+  for (const t of ['ce', 'recon', 'difference', 'similarity', 'domainAccuracy']) assert.ok(Number.isFinite(res.history[9]!.terms![t]), t);
+  assert.ok(res.history[9]!.terms!.difference < res.history[0]!.terms!.difference, 'the shared and private codes are pushed apart');
+  for (const f of ['report.html', 'disentangle.json', 'disentangle-pca-1-domain.png', 'disentangle-losses.png']) assert.ok(fs.existsSync(path.join(o.out, f)), f);
+  assert.ok(!fs.existsSync(path.join(o.out, '.dsn.ckpt')), 'the finished run leaves no checkpoint');
+  const json = JSON.parse(fs.readFileSync(res.disentangleJson, 'utf8'));
+  assert.deepEqual(json.probes, res.probes);
+  // An ordinary bundle: it reloads and gives the same target accuracy as the run measured.
+  const ds = await loadDataset(tgt, { valPercent: 0, testPercent: 0 });
+  const c = await Classifier.load(res.bundle);
+  const pr = await c.probabilities(ds.samples);
+  let ok = 0;
+  pr.samples.forEach((s, i) => {
+    const row = Array.from(pr.probs.subarray(i * 3, (i + 1) * 3));
+    if (row.indexOf(Math.max(...row)) === s.label) ok++;
+  });
+  assert.ok(Math.abs(ok / pr.samples.length - res.targetAccuracy!) < 1e-9, `reloaded bundle: ${ok / pr.samples.length} vs ${res.targetAccuracy}`);
+  await c.dispose();
+});
+
+test('disentangle: an interrupted run resumes from its checkpoint to the same weights', async () => {
+  const o: DisentangleOptions = { source: src, target: tgt, epochs: 4, hidden: 32, code: 8, valPercent: 25, testPercent: 0, seed: 2, baselines: false, out: path.join(tmp, 'full') };
+  const full = await disentangle(o);
+  const out = path.join(tmp, 'cut');
+  let ticks = 0;
+  const stopper: Reporter = { ...silentReporter, progress: (label, total) => (label === 'epochs' ? { tick: () => { if (++ticks === 3) throw new Error('interrupted'); }, done: () => undefined } : silentReporter.progress(label, total)) };
+  await assert.rejects(disentangle({ ...o, out, reporter: stopper }), /interrupted/);
+  assert.ok(fs.existsSync(path.join(out, '.dsn.ckpt')), 'a checkpoint is left behind');
+  const resumed = await disentangle({ ...o, out, resume: true });
+  assert.equal(resumed.history.length, 4);
+  const w1 = fs.readFileSync(path.join(full.bundle, 'weights.bin'));
+  const w2 = fs.readFileSync(path.join(resumed.bundle, 'weights.bin'));
+  assert.ok(w1.equals(w2), 'resumed = uninterrupted, bit for bit');
+});
+
+test('disentangle: one-line errors for a single domain, an empty or one-image target, unknown target classes, bad settings', async () => {
+  const out = path.join(tmp, 'bad');
+  await assert.rejects(disentangle({ source: src, target: src, out }), /needs two domains: --source and --target are the same folder/);
+  const copy = path.join(tmp, 'copy');
+  fs.cpSync(src, copy, { recursive: true });
+  await assert.rejects(disentangle({ source: src, target: copy, out, valPercent: 0, testPercent: 0 }), /needs two domains: every image in .* is also in the source/);
+  const empty = path.join(tmp, 'empty');
+  fs.mkdirSync(empty);
+  await assert.rejects(disentangle({ source: src, target: empty, out }), /no images/);
+  const one = path.join(tmp, 'one');
+  fs.mkdirSync(one);
+  fs.copyFileSync(path.join(tgt, '0', fs.readdirSync(path.join(tgt, '0'))[0]!), path.join(one, 'a.png'));
+  await assert.rejects(disentangle({ source: src, target: one, out }), /at least 2 readable images/);
+  const odd = path.join(tmp, 'odd');
+  await writeDomainFolder(odd, 'font-digits', { perClass: 2, classes: [0, 7], seed: 5 });
+  await assert.rejects(disentangle({ source: src, target: tgt, targetTest: odd, out }), /class folders the source does not have: 7/);
+  await assert.rejects(disentangle({ source: src, target: tgt, out, code: 0 }), /--code must be an integer ≥ 1/);
+  await assert.rejects(disentangle({ source: src, target: tgt, out, similarity: -1, epochs: 1 }), /similarity weight must be a number ≥ 0/);
+});
