@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { writeDomainFolder } from '../src/data/domains.js';
 import { startServer, type RunningServer } from '../src/serve/server.js';
+import { misclassifiedFile } from '../src/serve/jobs/thumbs.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'graft-serve-recipes-'));
 process.env.GRAFT_HOME = path.join(tmp, 'home');
@@ -141,4 +142,24 @@ test('bad target and teacher values are 400s naming the problem; nothing is left
     assert.match(b.body.error, re, JSON.stringify(spec));
   }
   assert.equal(fs.readdirSync(path.join(models, '.jobs')).length, jobsBefore, 'refused jobs leave no folders');
+});
+
+test('misclassified thumbnails resolve only to files inside the job data folder', () => {
+  const dir = path.join(dataRoot, 'mnist');
+  const real = misclassifiedFile(dir, '0/' + fs.readdirSync(path.join(dir, '0')).sort()[0]);
+  assert.ok(real.startsWith(fs.realpathSync(dir) + path.sep));
+  fs.writeFileSync(path.join(tmp, 'outside', 'secret.png'), 'x');
+  fs.symlinkSync(path.join(tmp, 'outside', 'secret.png'), path.join(dir, '0', 'link.png'));
+  const refused: [string, RegExp][] = [
+    ['../notes.txt', /not a file inside/],
+    ['/etc/passwd', /not a file inside/],
+    ['0\\..\\..\\notes.txt', /not a file inside/],
+    ['idx:train-images#3', /not a file inside/],
+    ['0//x.png', /not a file inside/],
+    ['0/missing.png', /no longer in the job's data folder/],
+    ['0/link.png', /leads outside/],
+    ['0', /is not a file/],
+  ];
+  for (const [file, re] of refused) assert.throws(() => misclassifiedFile(dir, file), (e: Error & { status?: number }) => e.status === 404 && re.test(e.message), file);
+  fs.rmSync(path.join(dir, '0', 'link.png'));
 });

@@ -4,7 +4,7 @@
  * `<class>/<image>` entries, see archive.ts), `GET /v1/jobs`,
  * `GET /v1/jobs/{id}`, `GET /v1/jobs/{id}/events` (Server-Sent Events: state, log, progress,
  * epoch metrics, the final result; replayed from the start or from Last-Event-ID), `DELETE
- * /v1/jobs/{id}` (cancel).
+ * /v1/jobs/{id}` (cancel), `GET /v1/jobs/{id}/misclassified/{n}` (thumbnails, thumbs.ts).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -16,6 +16,7 @@ import type { ServerContext } from '../context.js';
 import { FINAL, type JobEvent, type JobManager, type JobRecord } from './manager.js';
 import { CLASS_NAME, checkJobSpec, resolveDataDir, type JobSpec } from './spec.js';
 import { archiveImages } from './archive.js';
+import { registerThumbnails } from './thumbs.js';
 
 const JOB_ID = /^[a-z0-9]{6,12}-[0-9a-f]{8}$/;
 
@@ -149,4 +150,5 @@ export function registerJobs(app: FastifyInstance, ctx: JobsContext): void {
     ctx.jobs.bus.on(job.id, listener);
     res.on('close', stop);
   });
+  registerThumbnails(app, ctx.jobs, checkId);
 }
