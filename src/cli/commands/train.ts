@@ -17,6 +17,7 @@ export async function emitTrainResult(res: TrainResult, v: Values): Promise<void
     head: res.head,
     val: res.val && { accuracy: res.val.accuracy, macroF1: res.val.macroF1, n: res.val.n },
     test: res.test && { accuracy: res.test.accuracy, macroF1: res.test.macroF1, n: res.test.n, topK: res.test.topK, perClass: res.test.perClass, confusion: res.test.confusion, mostConfused: res.test.mostConfused },
+    ...(res.misclassified ? { misclassified: res.misclassified } : {}),
     history: res.history,
     seconds: res.seconds,
     peakRssMB: res.peakRssMB,

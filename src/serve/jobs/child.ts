@@ -3,6 +3,9 @@
  * would (its own option table, its recipe), with a Reporter and a process-wide Trainer callback
  * that send structured events to the server over IPC: log lines, progress, epoch metrics. The
  * command's one JSON result goes to stdout. SIGTERM (cancel) removes half-written output first.
+ * Training is synchronous wasm work between promise ticks, so the callbacks also hand the event
+ * loop a turn (at every epoch end, and every ~100 ms of batches): without it neither SIGTERM nor
+ * the IPC events would be handled until the whole recipe had finished.
  */
 import { parseArgs } from 'node:util';
 import { COMMANDS } from '../../cli/commands/index.js';
@@ -19,6 +22,16 @@ export type ChildEvent =
   | { type: 'resumed'; epochs: number };
 
 const send = (e: ChildEvent): void => void process.send?.(e);
+
+let lastTurn = performance.now();
+/** Let the event loop run (signals, IPC writes): one setImmediate, at most every `ms`. */
+function turn(ms: number): Promise<void> | void {
+  if (performance.now() - lastTurn < ms) return;
+  return new Promise((resolve) => setImmediate(() => {
+    lastTurn = performance.now();
+    resolve();
+  }));
+}
 
 const reporter: Reporter = {
   info: (message) => send({ type: 'log', level: 'info', message }),
@@ -48,7 +61,11 @@ async function run(argv: string[]): Promise<void> {
   const options = Object.fromEntries(Object.entries(table).map(([n, o]) => [n, { type: o.type }]));
   const { values, positionals } = parseArgs({ args: rest, options, allowPositionals: true, strict: true });
   processCallbacks.push({
-    onEpochEnd: ({ epoch, loss, accuracy, val_loss, val_accuracy, lr, seconds }) => send({ type: 'epoch', epoch, loss, accuracy, val_loss, val_accuracy, lr, seconds }),
+    onEpochEnd: ({ epoch, loss, accuracy, val_loss, val_accuracy, lr, seconds }) => {
+      send({ type: 'epoch', epoch, loss, accuracy, val_loss, val_accuracy, lr, seconds });
+      return turn(0);
+    },
+    onBatchEnd: () => turn(100),
     onResume: (epochs) => send({ type: 'resumed', epochs }),
   });
   await cmd.run(positionals, values as Values, reporter);

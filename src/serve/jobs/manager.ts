@@ -4,8 +4,9 @@
  * state change), events.jsonl (every event, appended), data/ (uploaded images). A restarted server
  * lists finished and failed jobs, and re-queues the one that was running: finetune continues from
  * its per-epoch checkpoint (`--checkpoint <job>/ckpt --resume`), train re-fits its head on the
- * cached features. The finished bundle is written to `<models>/<name>` (atomic rename: the
- * registry's hot reload serves it).
+ * cached features. The recipe writes into `<id>/out/`; its bundle (spec.ts RECIPES: adapt's is
+ * OUT/model, transfer's OUT/target) is then moved to `<models>/<name>` (atomic rename: the
+ * registry's hot reload serves it), and only that bundle.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -13,11 +14,11 @@ import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { writeFileAtomic } from '../../util/fs.js';
+import { writeDirAtomic, writeFileAtomic } from '../../util/fs.js';
 import { notFound, HttpError } from '../errors.js';
 import type { RegistryLog } from '../registry.js';
 import type { ChildEvent } from './child.js';
-import { jobArgv, type JobSpec } from './spec.js';
+import { jobArgv, RECIPES, type JobSpec } from './spec.js';
 
 export type JobState = 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
 export const FINAL: ReadonlySet<JobState> = new Set(['done', 'failed', 'cancelled']);
@@ -29,6 +30,10 @@ export interface JobRecord {
   spec: JobSpec;
   /** Absolute data folder (under the data root, or the job's uploads). */
   data: string;
+  /** Absolute second data folder (adapt, transfer), under the data root. */
+  target?: string;
+  /** Absolute bundle folder of the teacher (distill), a served model. */
+  teacher?: string;
   /** Images uploaded per class, when the data was uploaded. */
   uploaded?: Record<string, number>;
   state: JobState;
@@ -98,8 +103,8 @@ export class JobManager {
     return id;
   }
 
-  submit(id: string, spec: JobSpec, data: string, uploaded?: Record<string, number>): JobRecord {
-    const job: JobRecord = { id, spec, data, ...(uploaded ? { uploaded } : {}), state: 'queued', created: new Date().toISOString(), attempts: 0 };
+  submit(id: string, spec: JobSpec, inputs: Pick<JobRecord, 'data' | 'target' | 'teacher' | 'uploaded'>): JobRecord {
+    const job: JobRecord = { id, spec, ...inputs, state: 'queued', created: new Date().toISOString(), attempts: 0 };
     this.jobs.set(id, job);
     this.events.set(id, []);
     this.save(job);
@@ -160,8 +165,8 @@ export class JobManager {
   }
 
   private start(job: JobRecord): void {
-    const out = path.join(this.modelsDir, job.spec.name);
-    const argv = jobArgv(job.spec, job.data, out, path.join(this.jobDir(job.id), 'ckpt'));
+    const dir = this.jobDir(job.id);
+    const argv = jobArgv(job.spec, { data: job.data, target: job.target, teacher: job.teacher, work: path.join(dir, 'out'), checkpoint: path.join(dir, 'ckpt') });
     const execArgv = CHILD.endsWith('.ts') ? ['--import', import.meta.resolve('tsx')] : []; // from sources: tsx, wherever the cwd is
     const child = spawn(process.execPath, [...execArgv, CHILD, JSON.stringify(argv)], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env: process.env });
     this.running = { id: job.id, child, cancelled: false };
@@ -185,7 +190,7 @@ export class JobManager {
     });
   }
 
-  /** The recipe's result parsed, the model loaded by the server, then "done". */
+  /** The recipe's result parsed, its bundle published and loaded by the server, then "done". */
   private async succeeded(job: JobRecord, stdout: string, t0: number): Promise<void> {
     let result: Record<string, unknown>;
     try {
@@ -193,9 +198,37 @@ export class JobManager {
     } catch {
       return this.finish(job, 'failed', { error: `the job printed no result (${stdout.slice(0, 200)})` });
     }
+    try {
+      result.bundle = await this.publish(job, result);
+    } catch (e) {
+      return this.finish(job, 'failed', { error: (e as Error).message });
+    }
     await this.published(job.spec.name).catch((e) => this.log.warn(`job ${job.id}: loading model ${job.spec.name}: ${(e as Error).message}`));
     this.finish(job, 'done', { result, seconds: (performance.now() - t0) / 1000 });
     this.log.info(`job ${job.id}: ${job.spec.recipe} → model ${job.spec.name} done`);
+  }
+
+  /**
+   * Move the recipe's bundle (RECIPES[recipe].bundle of the work folder, which must be the bundle
+   * the recipe itself reports) to `<models>/<name>`, replacing an older one atomically.
+   */
+  private async publish(job: JobRecord, result: Record<string, unknown>): Promise<string> {
+    const bundle = RECIPES[job.spec.recipe].bundle(path.join(this.jobDir(job.id), 'out'));
+    const target = result.target as { bundle?: unknown } | undefined;
+    const said = typeof result.bundle === 'string' ? result.bundle : typeof target?.bundle === 'string' ? target.bundle : undefined;
+    if (said === undefined || path.resolve(said) !== bundle) throw new Error(`graft ${job.spec.recipe} reported its bundle at ${said ?? '(nowhere)'}, expected ${bundle}`);
+    if (!fs.existsSync(path.join(bundle, 'graft.json'))) throw new Error(`graft ${job.spec.recipe} wrote no bundle: ${bundle}/graft.json is missing`);
+    const dest = path.join(this.modelsDir, job.spec.name);
+    await writeDirAtomic(dest, (tmp) => {
+      fs.rmdirSync(tmp);
+      try {
+        fs.renameSync(bundle, tmp);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EXDEV') throw e;
+        fs.cpSync(bundle, tmp, { recursive: true }); // --jobs on another file system
+      }
+    });
+    return dest;
   }
 
   /** Stop: the running child is killed, its job stays "running" on disk (resumed on restart). */

@@ -4,7 +4,7 @@
  * `<class>/<image>` entries, see archive.ts), `GET /v1/jobs`,
  * `GET /v1/jobs/{id}`, `GET /v1/jobs/{id}/events` (Server-Sent Events: state, log, progress,
  * epoch metrics, the final result; replayed from the start or from Last-Event-ID), `DELETE
- * /v1/jobs/{id}` (cancel).
+ * /v1/jobs/{id}` (cancel), `GET /v1/jobs/{id}/misclassified/{n}` (thumbnails, thumbs.ts).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -14,8 +14,9 @@ import { badRequest, HttpError } from '../errors.js';
 import { checkImage } from '../images.js';
 import type { ServerContext } from '../context.js';
 import { FINAL, type JobEvent, type JobManager, type JobRecord } from './manager.js';
-import { CLASS_NAME, checkJobSpec, resolveDataDir } from './spec.js';
+import { CLASS_NAME, checkJobSpec, resolveDataDir, type JobSpec } from './spec.js';
 import { archiveImages } from './archive.js';
+import { registerThumbnails } from './thumbs.js';
 
 const JOB_ID = /^[a-z0-9]{6,12}-[0-9a-f]{8}$/;
 
@@ -75,6 +76,18 @@ async function receiveUpload(ctx: JobsContext, req: FastifyRequest, id: string):
   return { spec, data, counts };
 }
 
+/** A spec's target folder (confined to the data root) and teacher (a served model's bundle folder). */
+function otherInputs(ctx: JobsContext, spec: JobSpec): { target?: string; teacher?: string } {
+  const out: { target?: string; teacher?: string } = {};
+  if (spec.target !== undefined) out.target = resolveDataDir(ctx.dataRoot, spec.target, 'target');
+  if (spec.teacher !== undefined) {
+    const served = ctx.registry.list().filter((e) => e.model).map((e) => e.name);
+    if (!served.includes(spec.teacher)) throw badRequest('BAD_TEACHER', `"teacher": no model "${spec.teacher}" is served here (ready: ${served.join(', ') || 'none'})`);
+    out.teacher = path.join(ctx.registry.root, spec.teacher);
+  }
+  return out;
+}
+
 export function registerJobs(app: FastifyInstance, ctx: JobsContext): void {
   const tags = ['training jobs'];
   const params = { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] } as const;
@@ -88,11 +101,12 @@ export function registerJobs(app: FastifyInstance, ctx: JobsContext): void {
       let job: JobRecord;
       if (req.isMultipart()) {
         const up = await receiveUpload(ctx, req, id);
-        job = ctx.jobs.submit(id, checkJobSpec(up.spec, { uploaded: true }), up.data, up.counts);
+        const spec = checkJobSpec(up.spec, { uploaded: true });
+        job = ctx.jobs.submit(id, spec, { data: up.data, uploaded: up.counts, ...otherInputs(ctx, spec) });
       } else {
         const body = Buffer.isBuffer(req.body) ? (() => { try { return JSON.parse(req.body.toString('utf8')); } catch { throw badRequest('BAD_JSON', 'the job must be JSON or multipart'); } })() : req.body;
         const spec = checkJobSpec(body, { uploaded: false });
-        job = ctx.jobs.submit(id, spec, resolveDataDir(ctx.dataRoot, spec.data!));
+        job = ctx.jobs.submit(id, spec, { data: resolveDataDir(ctx.dataRoot, spec.data!), ...otherInputs(ctx, spec) });
       }
       return reply.code(201).send(describeJob(job, ctx.jobs.eventsOf(id)));
     } catch (e) {
@@ -136,4 +150,5 @@ export function registerJobs(app: FastifyInstance, ctx: JobsContext): void {
     ctx.jobs.bus.on(job.id, listener);
     res.on('close', stop);
   });
+  registerThumbnails(app, ctx.jobs, checkId);
 }
