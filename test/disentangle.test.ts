@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { tf, initTf } from '../src/engine/tfjs.js';
-import { differenceLoss, scaleInvariantMse } from '../src/strategies/disentangle/dsn.js';
+import { differenceLoss, mmd2, MMD_SCALES, scaleInvariantMse } from '../src/strategies/disentangle/dsn.js';
 import { classProbe, domainProbe } from '../src/strategies/disentangle/probes.js';
 import { writeDomainFolder } from '../src/data/domains.js';
 import { loadDataset } from '../src/data/index.js';
@@ -117,6 +117,33 @@ test('difference loss: zero for orthogonal codes, the definition otherwise, and 
   tf.dispose([ts, tp, raw, tA, tB]);
 });
 
+test('MMD²: zero for identical batches, the definition (multi-bandwidth Gaussian kernel), larger for a larger shift', () => {
+  const [n, d] = [6, 3];
+  const a = randn(n, d, 21);
+  const b = randn(n, d, 22);
+  const ta = tf.tensor2d(a, [n, d]);
+  assert.ok(Math.abs(mmd2(ta, ta).dataSync()[0]) < 1e-6, 'identical batches');
+  // Hand definition: m = mean squared distance over distinct pooled pairs, k = mean over scales of exp(−d²/(s·m)).
+  const z = [...Array.from({ length: n }, (_, i) => a.subarray(i * d, (i + 1) * d)), ...Array.from({ length: n }, (_, i) => b.subarray(i * d, (i + 1) * d))];
+  const d2 = (p: Float32Array, q: Float32Array) => p.reduce((s, v, j) => s + (v - q[j]!) ** 2, 0);
+  let m = 0;
+  for (let i = 0; i < 2 * n; i++) for (let j = 0; j < 2 * n; j++) if (i !== j) m += d2(z[i]!, z[j]!);
+  m = m / (4 * n * n - 2 * n) + 1e-6;
+  const k = (p: Float32Array, q: Float32Array) => MMD_SCALES.reduce((s, sc) => s + Math.exp(-d2(p, q) / (sc * m)), 0) / MMD_SCALES.length;
+  const mean = (f: (i: number, j: number) => number) => {
+    let s = 0;
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) s += f(i, j);
+    return s / (n * n);
+  };
+  const want = mean((i, j) => k(z[i]!, z[j]!)) + mean((i, j) => k(z[n + i]!, z[n + j]!)) - 2 * mean((i, j) => k(z[i]!, z[n + j]!));
+  const tb = tf.tensor2d(b, [n, d]);
+  const got = mmd2(ta, tb).dataSync()[0];
+  assert.ok(Math.abs(got - want) < 1e-5, `${got} vs ${want}`);
+  const far = tf.add(tb, 3) as tf.Tensor2D;
+  assert.ok(mmd2(ta, far).dataSync()[0] > got + 0.05, 'a shifted batch is further away');
+  tf.dispose([ta, tb, far]);
+});
+
 test('probes: a code that carries the class (or the domain) is found by the probe, one that does not scores near chance', async () => {
   const [n, d] = [120, 6];
   const r = rng(9);
@@ -132,6 +159,62 @@ test('probes: a code that carries the class (or the domain) is found by the prob
   assert.ok((await domainProbe({ x: noise, n, dim: d }, { x: t, n, dim: d })) > 0.95, 'a shifted domain is told apart');
   const same = randn(n, d, 11);
   assert.ok((await domainProbe({ x: noise, n, dim: d }, { x: same, n, dim: d })) < 0.75, 'two draws of one distribution are not');
+});
+
+test('DSN objective on shifted Gaussian domains: the shared code keeps the class and loses the domain, the private code keeps the domain', async () => {
+  const { buildDsnModules, dsnObjective } = await import('../src/strategies/disentangle/dsn.js');
+  const { fitHead } = await import('../src/recipes/train.js');
+  const { hiddenRows } = await import('../src/recipes/adapt-methods.js');
+  const { standardize, columnStats } = await import('../src/train/heads.js');
+  const [n, d] = [240, 10];
+  const make = (seed: number, shift: number) => {
+    const x = randn(n, d, seed);
+    const y = Int32Array.from({ length: n }, (_, i) => i % 2);
+    for (let i = 0; i < n; i++) {
+      x[i * d] += y[i] ? 2.5 : -2.5;
+      for (let j = 1; j <= 3; j++) x[i * d + j] += shift;
+    }
+    return { x, y, n, dim: d };
+  };
+  const s = make(31, 0);
+  const t = make(32, 4);
+  const raw = await domainProbe(s, t, 0);
+  assert.ok(raw > 0.95, `the raw rows tell the domains apart (${raw})`);
+  const modules = buildDsnModules(d, 32, 8, 0);
+  let stats: { mean: Float32Array; std: Float32Array } | undefined;
+  const pooled = columnStats(Float32Array.from([...s.x, ...t.x]), 2 * n, d);
+  const fitted = await fitHead({ ...s, x: s.x.slice() }, { x: new Float32Array(0), y: new Int32Array(0), n: 0, dim: d }, 2, {
+    head: 'mlp',
+    hidden: [32, 8],
+    dropout: 0,
+    optimizer: 'adamw',
+    lr: 3e-3,
+    epochs: 40,
+    patience: 0,
+    seed: 0,
+    standardizeWith: pooled,
+    objective: (st) => {
+      stats = st;
+      return dsnObjective({ target: { ...t, x: standardize(t.x, n, d, st.mean, st.std) }, modules, seed: 0, similarity: 3 });
+    },
+    trainer: { restoreBest: false },
+  });
+  const hs = { ...hiddenRows(fitted.head, s.x, n, d), n };
+  const ht = { ...hiddenRows(fitted.head, t.x, n, d), n };
+  const sharedDomain = await domainProbe(hs, ht, 0);
+  const sharedClass = await classProbe({ ...hs, x: hs.x.slice(0, 160 * hs.dim), y: s.y.slice(0, 160), n: 160 }, { ...hs, x: hs.x.slice(160 * hs.dim), y: s.y.slice(160), n: 80 }, 2);
+  const priv = (m: typeof modules.privateSource, r: typeof s) => {
+    const out = tf.tidy(() => m.predict(tf.tensor2d(standardize(r.x, n, d, stats!.mean, stats!.std), [n, d])) as tf.Tensor);
+    const x = out.dataSync() as Float32Array;
+    out.dispose();
+    return { x: Float32Array.from(x), n, dim: 8 };
+  };
+  const privateDomain = await domainProbe(priv(modules.privateSource, s), priv(modules.privateTarget, t), 0);
+  assert.ok(sharedDomain < 0.75, `the shared code hides the domain (domain probe ${sharedDomain}, raw ${raw})`);
+  assert.ok(sharedClass! > 0.9, `the shared code keeps the class (${sharedClass})`);
+  assert.ok(privateDomain > 0.9, `the private codes keep the domain (${privateDomain})`);
+  fitted.head.dispose();
+  for (const m of Object.values(modules)) m.dispose();
 });
 
 const classes = [0, 1, 2];

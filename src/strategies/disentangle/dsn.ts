@@ -9,7 +9,8 @@
  *   L = L_task(source) + α·L_recon + β·L_difference + γ·L_similarity
  *   L_recon      = scale-invariant MSE of x and D(h_c + h_p), both domains
  *   L_difference = ‖H_cᵀ H_p‖²_F per domain (rows centred and L2-normalised, mean over entries)
- *   L_similarity = the DANN domain loss on R_λ(h_c) (λ ramped 0 → 1)
+ *   L_similarity = the DANN domain loss on R_λ(h_c) (λ ramped 0 → 1), or the MMD² of the two
+ *                  domains' shared codes under a multi-bandwidth Gaussian kernel (DSN's other choice)
  */
 import * as tfl from '@tensorflow/tfjs-layers';
 import { tf } from '../../engine/tfjs.js';
@@ -45,6 +46,39 @@ export function differenceLoss(shared: tf.Tensor2D, priv: tf.Tensor2D): tf.Scala
     };
     const corr = tf.matMul(norm(priv), norm(shared), true, false);
     return tf.mean(tf.square(corr)) as tf.Scalar;
+  });
+}
+
+/** Identity forwards, no gradient backwards (a kernel bandwidth read off the batch). */
+function stopGradient(x: tf.Tensor): tf.Tensor {
+  const f = tf.customGrad(((a: tf.Tensor, save: tf.GradSaveFunc) => {
+    save([]);
+    return { value: tf.clone(a), gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy) };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return f(x);
+}
+
+/** Bandwidth multipliers of the MMD kernel, around the batch's mean squared distance. */
+export const MMD_SCALES = [0.25, 0.5, 1, 2, 4];
+
+/**
+ * Biased MMD² between two batches (Gretton et al. 2012) under k(a, b) = Σ_s exp(−‖a − b‖² / (s·m)),
+ * m the mean squared pairwise distance of the pooled batch (no gradient through m), averaged over
+ * the scales: mean k(x, x') + mean k(y, y') − 2 mean k(x, y). Zero for identical batches.
+ */
+export function mmd2(x: tf.Tensor2D, y: tf.Tensor2D, scales = MMD_SCALES): tf.Scalar {
+  return tf.tidy(() => {
+    const z = tf.concat([x, y], 0);
+    const sq = tf.sum(tf.square(z), 1, true);
+    const d2 = tf.relu(tf.sub(tf.add(sq, tf.transpose(sq)), tf.mul(tf.matMul(z, z, false, true), 2)));
+    const n = z.shape[0];
+    const m = stopGradient(tf.add(tf.div(tf.sum(d2), n * n - n), 1e-6));
+    const k = tf.div(tf.addN(scales.map((s) => tf.exp(tf.neg(tf.div(d2, tf.mul(m, s)))))), scales.length);
+    const nx = x.shape[0];
+    const kxx = tf.mean(tf.slice(k, [0, 0], [nx, nx]));
+    const kyy = tf.mean(tf.slice(k, [nx, nx], [n - nx, n - nx]));
+    const kxy = tf.mean(tf.slice(k, [0, nx], [nx, n - nx]));
+    return tf.sub(tf.add(kxx, kyy), tf.mul(kxy, 2)) as tf.Scalar;
   });
 }
 
@@ -84,13 +118,17 @@ export interface DsnWeights {
   recon?: number;
   /** β: difference (default 0.1). */
   difference?: number;
-  /** γ: similarity, the domain loss on the shared code (default 0.3). */
+  /** γ: similarity, the MMD² (or DANN domain loss) of the shared codes (default 1). */
   similarity?: number;
 }
 
-export const DSN_DEFAULTS: Required<DsnWeights> = { recon: 0.1, difference: 0.1, similarity: 0.3 };
+export const DSN_DEFAULTS: Required<DsnWeights> = { recon: 0.1, difference: 0.1, similarity: 1 };
+
+export type SimilarityLoss = 'dann' | 'mmd';
 
 export interface DsnOptions extends DsnWeights {
+  /** How the shared codes of the two domains are made alike (default 'mmd'). */
+  similarityLoss?: SimilarityLoss;
   /** Target rows in the model's input space (standardised like the source). */
   target: TargetRows;
   modules: DsnModules;
@@ -100,7 +138,7 @@ export interface DsnOptions extends DsnWeights {
 }
 
 /** The four DSN losses of a source batch and an equally large target batch. */
-export function dsnLosses(model: tfl.LayersModel, m: DsnModules, xs: tf.Tensor2D, xt: tf.Tensor2D, lambda: number, training: boolean) {
+export function dsnLosses(model: tfl.LayersModel, m: DsnModules, xs: tf.Tensor2D, xt: tf.Tensor2D, lambda: number, training: boolean, similarityLoss: SimilarityLoss = 'dann') {
   const s = representationAndLogits(model, xs, training);
   const t = representationAndLogits(model, xt, training);
   const ps = m.privateSource.apply(xs, { training }) as tf.Tensor2D;
@@ -109,12 +147,15 @@ export function dsnLosses(model: tfl.LayersModel, m: DsnModules, xs: tf.Tensor2D
   const rt = m.decoder.apply(tf.add(t.h, pt), { training }) as tf.Tensor2D;
   const recon = tf.mul(tf.add(scaleInvariantMse(xs, rs), scaleInvariantMse(xt, rt)), 0.5) as tf.Scalar;
   const difference = tf.add(differenceLoss(s.h, ps), differenceLoss(t.h, pt)) as tf.Scalar;
-  const zs = m.discriminator.apply(gradReverse(s.h, lambda), { training }) as tf.Tensor2D;
-  const zt = m.discriminator.apply(gradReverse(t.h, lambda), { training }) as tf.Tensor2D;
-  const similarity = tf.mul(tf.add(bceWithLogits(zs, 0), bceWithLogits(zt, 1)), 0.5) as tf.Scalar;
+  // With MMD the discriminator still learns (λ = 0: nothing flows back into the encoder), as a monitor.
+  const rev = similarityLoss === 'mmd' ? 0 : lambda;
+  const zs = m.discriminator.apply(gradReverse(s.h, rev), { training }) as tf.Tensor2D;
+  const zt = m.discriminator.apply(gradReverse(t.h, rev), { training }) as tf.Tensor2D;
+  const adversarial = tf.mul(tf.add(bceWithLogits(zs, 0), bceWithLogits(zt, 1)), 0.5) as tf.Scalar;
+  const similarity = similarityLoss === 'mmd' ? mmd2(s.h, t.h) : adversarial;
   const hits = tf.add(tf.sum(tf.cast(tf.less(zs, 0), 'float32')), tf.sum(tf.cast(tf.greater(zt, 0), 'float32')));
   const domainAccuracy = tf.div(hits, zs.shape[0] + zt.shape[0]) as tf.Scalar;
-  return { logits: s.logits, recon, difference, similarity, domainAccuracy };
+  return { logits: s.logits, recon, difference, similarity, adversarial, domainAccuracy };
 }
 
 /** The DSN objective: the model's shared code classifies the source; the modules separate and rebuild. */
@@ -122,22 +163,26 @@ export function dsnObjective(o: DsnOptions): Objective {
   const w = { ...DSN_DEFAULTS, ...Object.fromEntries(Object.entries({ recon: o.recon, difference: o.difference, similarity: o.similarity }).filter(([, v]) => v !== undefined)) };
   for (const [k, v] of Object.entries(w)) if (!(Number.isFinite(v) && v >= 0)) throw new Error(`disentangle: the ${k} weight must be a number ≥ 0, got ${v}`);
   const seed = o.seed ?? 0;
+  const kind = o.similarityLoss ?? 'mmd';
+  if (kind !== 'dann' && kind !== 'mmd') throw new Error(`disentangle: the similarity loss is dann or mmd, got ${String(kind)}`);
   const batches = new TargetBatches(o.target, seed);
   const { privateSource, privateTarget, decoder, discriminator } = o.modules;
   let lambda = 0;
   return {
     name: 'dsn',
     modules: [privateSource, privateTarget, decoder, discriminator],
-    fingerprint: { seed, ...w, gamma: o.gamma ?? 10, targetRows: o.target.n },
+    fingerprint: { seed, ...w, similarityLoss: kind, gamma: o.gamma ?? 10, targetRows: o.target.n },
     beforeStep: (info) => {
       batches.draw(info);
       lambda = dannLambda(info.progress, o.gamma);
     },
     end: () => batches.end(),
     loss: (b: ObjectiveBatch) => {
-      const l = dsnLosses(b.model, o.modules, b.x, batches.current, lambda, true);
+      const l = dsnLosses(b.model, o.modules, b.x, batches.current, lambda, true, kind);
       const ce = b.crossEntropy(l.logits, b.labels);
-      const loss = tf.addN([ce, tf.mul(l.recon, w.recon), tf.mul(l.difference, w.difference), tf.mul(l.similarity, w.similarity)]) as tf.Scalar;
+      const parts = [ce, tf.mul(l.recon, w.recon), tf.mul(l.difference, w.difference), tf.mul(l.similarity, w.similarity)];
+      if (kind === 'mmd') parts.push(l.adversarial); // trains the monitoring discriminator only
+      const loss = tf.addN(parts) as tf.Scalar;
       return { loss, logits: l.logits, terms: { ce, recon: l.recon, difference: l.difference, similarity: l.similarity, domainAccuracy: l.domainAccuracy, lambda: tf.scalar(lambda) } };
     },
   };
