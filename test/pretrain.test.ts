@@ -194,3 +194,18 @@ test('graft pretrain --method rotation predicts rotations; bad input gets one-li
   await assert.rejects(pretrainRecipe({ data: digits, out: path.join(tmp, 'x'), method: 'rotation', views: ['none', 'flip'] }), /rotation prediction trains on/);
   await assert.rejects(pretrainRecipe({ data: digits, out: path.join(tmp, 'x'), views: ['none', 'sideways'] }), /unknown augmentation view "sideways"/);
 });
+
+test('graft pretrain: a run interrupted after an epoch resumes from its checkpoint to the same weights', async () => {
+  await mnistReady;
+  const o = { data: digits, method: 'rotation' as const, unfreeze: 1, epochs: 3, lr: 3e-3, k: 3, probe: [], seed: 4 };
+  const full = await pretrainRecipe({ ...o, out: path.join(tmp, 'rot-full') });
+  const out = path.join(tmp, 'rot-cut');
+  const stopper = { info: (m: string) => { if (/^\s*epoch 2:/.test(m)) throw new Error('interrupted'); }, warn: () => undefined, progress: () => ({ tick: () => undefined, done: () => undefined }) };
+  await assert.rejects(pretrainRecipe({ ...o, out, reporter: stopper }), /interrupted/);
+  assert.ok(fs.existsSync(`${out}.ckpt`), 'the checkpoint of epoch 1 is left behind');
+  const resumed = await pretrainRecipe({ ...o, out, resume: true });
+  assert.equal(resumed.resumedEpochs, 1);
+  assert.equal(resumed.history.length, 3);
+  assert.deepEqual(resumed.history.map((h) => h.loss), full.history.map((h) => h.loss), 'the same losses, epoch by epoch');
+  assert.ok(fs.readFileSync(path.join(out, 'weights.bin')).equals(fs.readFileSync(path.join(tmp, 'rot-full', 'weights.bin'))), 'resumed = uninterrupted, bit for bit');
+});
