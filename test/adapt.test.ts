@@ -251,3 +251,18 @@ test("AdaBN sets every tail BatchNorm layer's statistics to those of its input o
   model.dispose();
   full.dispose();
 });
+
+test('adapt --method dann: an interrupted run resumes from its checkpoint to the same weights', async () => {
+  const { silentReporter } = await import('../src/util/log.js');
+  const o = { source: path.join(tmp, 'mnist'), target: path.join(tmp, 'mnistm'), method: 'dann' as const, valPercent: 20, testPercent: 10, dannEpochs: 4, seed: 5 };
+  const full = await adapt({ ...o, out: path.join(tmp, 'dann-full') });
+  const out = path.join(tmp, 'dann-cut');
+  let ticks = 0;
+  const stopper = { ...silentReporter, progress: (label: string, total: number) => (label === 'epochs' ? { tick: () => { if (++ticks === 3) throw new Error('interrupted'); }, done: () => undefined } : silentReporter.progress(label, total)) };
+  await assert.rejects(adapt({ ...o, out, reporter: stopper }), /interrupted/);
+  assert.ok(fs.existsSync(path.join(out, '.dann.ckpt')), 'the checkpoint is left behind');
+  const resumed = await adapt({ ...o, out, resume: true });
+  assert.equal((resumed.methods.dann!.details.domainAccuracy as number[]).length, 4, 'all four epochs in the history');
+  assert.ok(fs.readFileSync(path.join(resumed.bundle, 'weights.bin')).equals(fs.readFileSync(path.join(full.bundle, 'weights.bin'))), 'resumed = uninterrupted, bit for bit');
+  assert.ok(!fs.existsSync(path.join(out, '.dann.ckpt')), 'finished: the checkpoint is removed');
+});
