@@ -33,7 +33,12 @@ type Codec = (bytes: Uint8Array) => Promise<Decoded>;
 const CODECS: Record<Exclude<SoundFormat, 'wav'>, Codec> = {
   async flac(bytes) {
     const { FLACDecoder } = await import('@wasm-audio-decoders/flac');
-    return once(new FLACDecoder(), (d) => d.decodeFile(bytes));
+    const out = await once(new FLACDecoder(), (d) => d.decodeFile(bytes));
+    // The decoder scales integer k to k / (2^(bits−1) − 1); graft's WAV reader (and torchaudio,
+    // libsndfile) use k / 2^(bits−1): recover k and rescale, so a FLAC gives its WAV's samples exactly.
+    const full = 2 ** (out.bitDepth - 1);
+    if (out.bitDepth >= 4 && out.bitDepth <= 32) for (const c of out.channelData) for (let i = 0; i < c.length; i++) c[i] = Math.round(c[i]! * (full - 1)) / full;
+    return out;
   },
   async 'ogg-vorbis'(bytes) {
     const { OggVorbisDecoder } = await import('@wasm-audio-decoders/ogg-vorbis');
@@ -49,7 +54,7 @@ const CODECS: Record<Exclude<SoundFormat, 'wav'>, Codec> = {
   },
 };
 
-async function once<D extends { ready: Promise<void>; free: () => void }>(d: D, run: (d: D) => Promise<Decoded>): Promise<Decoded> {
+async function once<D extends { ready: Promise<void>; free: () => void }, R>(d: D, run: (d: D) => Promise<R>): Promise<R> {
   try {
     await d.ready;
     return await run(d);
