@@ -27,6 +27,9 @@ export interface AudioFrontend {
   topDb: number;
 }
 
+/** Front-end settings as given (CLI, recipes): any subset; `duration: 'auto'` is resolved by the loader from the training files. */
+export type AudioSettings = Partial<Omit<AudioFrontend, 'duration'>> & { duration?: number | 'auto' };
+
 export const AUDIO_DEFAULTS: AudioFrontend = { sampleRate: 16000, nFft: 400, hop: 160, nMels: 128, fmin: 0, fmax: 8000, duration: 1, topDb: 80 };
 
 export { AUDIO_EXTENSIONS };
@@ -51,6 +54,23 @@ export function audioFrontend(p: Partial<AudioFrontend> = {}): AudioFrontend {
   if (samples <= fe.nFft / 2) throw new Error(`--duration ${fe.duration} s is ${samples} samples, too short for --n-fft ${fe.nFft}`);
   melFor(fe); // checks n_fft, hop, n_mels, fmin/fmax
   return fe;
+}
+
+/**
+ * The front-end for a folder of sounds: `settings` with `duration: 'auto'` resolved to the median
+ * length of `seconds` (the training files', from their headers), rounded to the millisecond.
+ */
+export function resolveFrontend(settings: AudioSettings | undefined, seconds: () => number[]): { fe: AudioFrontend; auto?: { files: number; seconds: number } } {
+  if (settings?.duration !== 'auto') return { fe: audioFrontend(settings as Partial<AudioFrontend> | undefined) };
+  const s = seconds().filter((x) => x > 0).sort((a, b) => a - b);
+  if (!s.length) throw new Error('--duration auto: no training file gives its length in its header; give --duration S');
+  const mid = s.length >> 1;
+  const median = Math.round((s.length & 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2) * 1000) / 1000;
+  try {
+    return { fe: audioFrontend({ ...settings, duration: median }), auto: { files: s.length, seconds: median } };
+  } catch (e) {
+    throw new Error(`--duration auto (median of ${s.length} training files: ${median} s): ${(e as Error).message}`, { cause: e });
+  }
 }
 
 /** Stable JSON of a front-end (fixed key order), for preprocessKey. */
@@ -156,13 +176,13 @@ export async function audioToRgb(bytes: Uint8Array, fe: AudioFrontend, size: [nu
   return waveformToRgb(await loadWaveform(bytes, fe.sampleRate), fe, size, view);
 }
 
-/** Why a sound file cannot be used (header and framing checked, no samples decoded), or undefined. */
-export function inspectAudioBytes(bytes: Uint8Array): string | undefined {
+/** Why a sound file cannot be used (header and framing checked, no samples decoded), or its length in seconds (0: the header does not say). */
+export function inspectAudioBytes(bytes: Uint8Array): { reason: string } | { seconds: number } {
   try {
-    checkContainer(bytes);
-    return undefined;
+    const info = checkContainer(bytes);
+    return { seconds: info.frames > 0 ? info.frames / info.sampleRate : 0 };
   } catch (e) {
-    return (e as Error).message;
+    return { reason: (e as Error).message };
   }
 }
 
