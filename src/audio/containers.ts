@@ -18,6 +18,8 @@ export interface ContainerInfo {
   sampleRate: number;
   channelCount: number;
   frames: number;
+  /** Ogg Opus: samples (48 kHz) the decoder drops at the start. */
+  preSkip: number;
 }
 
 const ascii = (b: Uint8Array, at: number, n: number) => String.fromCharCode(...b.subarray(at, at + n));
@@ -103,7 +105,7 @@ function checkMpeg(b: Uint8Array): ContainerInfo {
     frames += 1;
   }
   // Frames × samples per frame: an upper bound (it counts the encoder's delay and padding).
-  return { format: 'mp3', sampleRate: first.sampleRate, channelCount: first.channels, frames: frames * first.samples };
+  return { format: 'mp3', sampleRate: first.sampleRate, channelCount: first.channels, frames: frames * first.samples, preSkip: 0 };
 }
 
 // ---- FLAC --------------------------------------------------------------------------------------
@@ -125,7 +127,7 @@ function checkFlac(b: Uint8Array, start: number): ContainerInfo {
   }
   if (at > b.length) throw new Error('truncated header (FLAC metadata blocks run past the end)');
   if (at + 2 > b.length || b[at] !== 0xff || (b[at + 1]! & 0xfe) !== 0xf8) throw new Error(at >= b.length ? 'no audio frames (the file ends after the FLAC header)' : `corrupt FLAC stream (no frame sync at byte ${at})`);
-  return { format: 'flac', sampleRate, channelCount, frames };
+  return { format: 'flac', sampleRate, channelCount, frames, preSkip: 0 };
 }
 
 // ---- Ogg ---------------------------------------------------------------------------------------
@@ -192,7 +194,7 @@ function checkOgg(b: Uint8Array): ContainerInfo {
   }
   if (!codec?.format) throw new Error('truncated header (empty Ogg file)');
   if (!ended) throw new Error('truncated file (the Ogg stream has no end-of-stream page)');
-  return { format: codec.format, sampleRate: codec.sampleRate, channelCount: codec.channelCount, frames: Math.max(0, granule - codec.preSkip) };
+  return { format: codec.format, sampleRate: codec.sampleRate, channelCount: codec.channelCount, frames: Math.max(0, granule - codec.preSkip), preSkip: codec.preSkip };
 }
 
 // ---- all formats -------------------------------------------------------------------------------
@@ -241,7 +243,7 @@ export function checkContainer(b: Uint8Array): ContainerInfo {
   switch (format) {
     case 'wav': {
       const w = readWavInfo(b);
-      return { format, sampleRate: w.sampleRate, channelCount: w.channelCount, frames: w.frames };
+      return { format, sampleRate: w.sampleRate, channelCount: w.channelCount, frames: w.frames, preSkip: 0 };
     }
     case 'flac':
       return checkFlac(b, id3Length(b));

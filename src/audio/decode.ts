@@ -82,12 +82,15 @@ function checked(out: Decoded, info: ContainerInfo): PcmAudio {
   if (err) throw new Error(`corrupt ${name} stream (${err.message.trim()} at frame ${err.frameNumber})`);
   const frames = out.samplesDecoded;
   if (!(frames > 0) || !(out.sampleRate > 0) || out.channelData.length === 0) throw new Error(`corrupt ${name} stream (no samples decoded)`);
-  // FLAC's STREAMINFO gives the exact length (0: unknown); Ogg's last granule position is checked against it too.
-  const promised = info.format === 'flac' || info.format === 'ogg-vorbis' ? info.frames : 0;
+  // FLAC's STREAMINFO gives the exact length (0: unknown). (An Ogg file cut short fails its page
+  // check before decoding; its granule positions need not start at 0, so they are no length.)
+  const promised = info.format === 'flac' ? info.frames : 0;
   if (promised > 0 && frames < promised) throw new Error(`truncated or corrupt ${name} stream (decoded ${frames} of the ${promised} samples its header gives)`);
   // ogg-opus-decoder trims the end to the last granule position without subtracting the pre-skip
-  // it already dropped at the start: cut to the length the stream declares (RFC 7845 §4.1).
-  const n = info.format === 'ogg-opus' && info.frames > 0 ? Math.min(frames, info.frames) : frames;
+  // it already dropped at the start: cut to the length the stream declares (RFC 7845 §4.1), when
+  // the excess is that pre-skip (a stream whose granules do not start at 0 is left as decoded).
+  const excess = frames - info.frames;
+  const n = info.format === 'ogg-opus' && info.frames > 0 && excess > 0 && excess <= info.preSkip ? info.frames : frames;
   // mpg123 always gives two channels; a mono stream's are equal, keep one.
   const channels = out.channelData.slice(0, Math.max(1, info.channelCount)).map((c) => (c.length === n ? c : c.subarray(0, n)));
   return { sampleRate: out.sampleRate, channels, frames: n };
