@@ -81,6 +81,9 @@ test('train --duration auto takes the median training length; predict averages t
     write(path.join(data, 'noise', `n${i}.wav`), noise(n(i), i + 50));
   }
   const out = path.join(tmp, 'model');
+  const bad = spawnSync(process.execPath, [BIN, 'train', data, '--out', out, '--duration', 'median'], { encoding: 'utf8', env: process.env });
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.stderr, /--duration expects seconds or auto, got "median"/);
   const t = spawnSync(process.execPath, [BIN, 'train', data, '--out', out, '--duration', 'auto', '--n-mels', '64', '--val-percent', '25', '--test-percent', '0'], { encoding: 'utf8', env: process.env });
   assert.equal(t.status, 0, t.stderr);
   assert.match(t.stderr, /--duration auto: 0\.5 s clips, the median of \d+ training files/);

@@ -39,9 +39,15 @@ export const AUDIO: OptionTable = {
   duration: { type: 'string', arg: 'S|auto', default: '1.0', help: 'sounds: clip length, centred pad/crop; auto: median training file' },
 };
 
+function durationOpt(v: Values): number | 'auto' | undefined {
+  if (v.duration === 'auto') return 'auto';
+  if (typeof v.duration === 'string' && !Number.isFinite(Number(v.duration))) throw new Error(`--duration expects seconds or auto, got "${v.duration}"`);
+  return num(v, 'duration');
+}
+
 /** The AUDIO flags given (undefined: none, the front-end's defaults apply). */
 export function audioOpts(v: Values) {
-  const fe = { sampleRate: num(v, 'sample-rate'), nFft: num(v, 'n-fft'), hop: num(v, 'hop'), nMels: num(v, 'n-mels'), fmin: num(v, 'fmin'), fmax: num(v, 'fmax'), duration: v.duration === 'auto' ? ('auto' as const) : num(v, 'duration') };
+  const fe = { sampleRate: num(v, 'sample-rate'), nFft: num(v, 'n-fft'), hop: num(v, 'hop'), nMels: num(v, 'n-mels'), fmin: num(v, 'fmin'), fmax: num(v, 'fmax'), duration: durationOpt(v) };
   const given = Object.fromEntries(Object.entries(fe).filter(([, x]) => x !== undefined));
   return Object.keys(given).length ? given : undefined;
 }
