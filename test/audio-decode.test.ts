@@ -97,7 +97,7 @@ function align(x: Float32Array, y: Float32Array, maxLag: number): { lag: number;
 /** Mono at the reference rate. */
 const mono = (p: PcmAudio, rate: number) => resample(downmix(p), p.sampleRate, rate);
 
-test('FLAC decodes to the WAV samples exactly; Ogg Vorbis, Opus and MP3 to the same signal', { skip: skipUnless('sox', 'sox-mp3', 'opusenc') }, async () => {
+test('FLAC decodes to the WAV samples exactly; Ogg Vorbis, Opus, MP3 and MP2 to the same signal', { skip: skipUnless('sox', 'sox-mp3', 'opusenc') }, async () => {
   const dir = path.join(tmp, 'formats');
   const n = Math.round(0.6 * RATE);
   const wav = writeWav(path.join(dir, 'tone.wav'), [signal(n, RATE)]);
@@ -124,6 +124,7 @@ test('FLAC decodes to the WAV samples exactly; Ogg Vorbis, Opus and MP3 to the s
     { ext: '.ogg', format: 'ogg-vorbis', slack: 0, maxLag: 50 },
     { ext: '.opus', format: 'ogg-opus', slack: 2, maxLag: 50 },
     { ext: '.mp3', format: 'mp3', slack: 3 * 576 + 1152, maxLag: 3 * 576 + 1152 },
+    { ext: '.mp2', format: 'mp3', slack: 1152 + 576, maxLag: 1152 }, // MPEG layer II (sox via twolame), same decoder
   ] as const;
   for (const c of cases) {
     const bytes = read(encode(wav, c.ext));

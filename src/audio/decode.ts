@@ -17,7 +17,7 @@ import { decodeWav, type PcmAudio } from './wav.js';
 export { sniffSound, checkContainer, type SoundFormat, type ContainerInfo } from './containers.js';
 
 /** Sound-file extensions an image folder also accepts (the content still decides the decoder). */
-export const AUDIO_EXTENSIONS = ['.wav', '.wave', '.flac', '.ogg', '.oga', '.opus', '.mp3'];
+export const AUDIO_EXTENSIONS = ['.wav', '.wave', '.flac', '.ogg', '.oga', '.opus', '.mp3', '.mp2'];
 
 /** What the wasm decoders give back (their common DecodedAudio shape). */
 interface Decoded {
