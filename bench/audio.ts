@@ -29,17 +29,17 @@ for (let c = 0; c < clips; c++) {
   files.push(f);
 }
 const bytes = files.map((f) => fs.readFileSync(f));
-function ours(withImage: boolean): number {
+async function ours(withImage: boolean): Promise<number> {
   const t = performance.now();
   for (const b of bytes) {
-    if (withImage) audioToRgb(b, fe, [224, 224]);
-    else logMel(fixLength(loadWaveform(b, fe.sampleRate), fe.sampleRate * fe.duration), fe);
+    if (withImage) await audioToRgb(b, fe, [224, 224]);
+    else logMel(fixLength(await loadWaveform(b, fe.sampleRate), fe.sampleRate * fe.duration), fe);
   }
   return clips / ((performance.now() - t) / 1000);
 }
-ours(false); // warm-up (JIT, plans)
-const graft = ours(false);
-const graftImage = ours(true);
+await ours(false); // warm-up (JIT, plans)
+const graft = await ours(false);
+const graftImage = await ours(true);
 const list = path.join(dir, 'files.txt');
 fs.writeFileSync(list, files.join('\n'));
 const peer = (threads: number): number => {

@@ -110,10 +110,10 @@ test('FFT: complex and real transforms equal a direct DFT for power-of-two, mixe
   }
 });
 
-test('front-end: a sound → backbone-sized 3-channel image; duration pads and crops', () => {
+test('front-end: a sound → backbone-sized 3-channel image; duration pads and crops', async () => {
   const fe = audioFrontend({ duration: 0.5 });
   const wav = encodeWav([tone(12000, 700, 22050), tone(12000, 700, 22050)], { sampleRate: 22050, bitsPerSample: 24 });
-  const rgb = audioToRgb(wav, fe, [64, 48]);
+  const rgb = await audioToRgb(wav, fe, [64, 48]);
   assert.equal(rgb.length, 64 * 48 * 3);
   assert.ok(rgb.some((v) => v > 200) && rgb.some((v) => v < 50));
   for (let i = 0; i < rgb.length; i += 3) assert.ok(rgb[i] === rgb[i + 1] && rgb[i] === rgb[i + 2]);
@@ -178,10 +178,10 @@ test('audio views: deterministic, each different from the plain one; VTLP moves 
   const fe = audioFrontend({ duration: 0.5, nMels: 64 });
   const x = Float32Array.from({ length: 6000 }, (_, i) => (i > 1000 && i < 5000 ? 0.5 * Math.sin((2 * Math.PI * 1000 * i) / 16000) : 0));
   const wav = encodeWav([x], { sampleRate: 16000 });
-  const plain = audioToRgb(wav, fe, [64, 64]);
+  const plain = await audioToRgb(wav, fe, [64, 64]);
   for (const v of AUDIO_VIEWS.filter((v) => v !== 'none')) {
-    const a = audioToRgb(wav, fe, [64, 64], v);
-    assert.deepEqual(a, audioToRgb(wav, fe, [64, 64], v), `${v} is deterministic`);
+    const a = await audioToRgb(wav, fe, [64, 64], v);
+    assert.deepEqual(a, await audioToRgb(wav, fe, [64, 64], v), `${v} is deterministic`);
     assert.notDeepEqual(a, plain, `${v} changes the image`);
   }
   const peak = (view: 'none' | 'vtlp-0.9' | 'vtlp-1.1') => {

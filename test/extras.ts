@@ -10,7 +10,7 @@ import fs from 'node:fs';
 export const PYTHON = process.env.GRAFT_PYTHON ?? '/usr/bin/python3';
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
-export type Extra = 'torch' | 'torchvision' | 'torchaudio' | 'chromium' | 'espeak-ng' | 'redis-server';
+export type Extra = 'torch' | 'torchvision' | 'torchaudio' | 'chromium' | 'espeak-ng' | 'redis-server' | 'sox' | 'sox-mp3' | 'opusenc';
 
 /** The Debian package that provides each extra, and how to tell it is there. */
 const EXTRAS: Record<Extra, { apt: string; probe: () => boolean }> = {
@@ -20,6 +20,9 @@ const EXTRAS: Record<Extra, { apt: string; probe: () => boolean }> = {
   chromium: { apt: 'chromium', probe: () => fs.existsSync(CHROMIUM) },
   'espeak-ng': { apt: 'espeak-ng', probe: () => onPath('espeak-ng') },
   'redis-server': { apt: 'redis-server', probe: () => onPath('redis-server') },
+  sox: { apt: 'sox', probe: () => onPath('sox') },
+  'sox-mp3': { apt: 'sox libsox-fmt-mp3', probe: () => onPath('sox') && / mp3 /.test(spawnSync('sox', ['-h'], { encoding: 'utf8' }).stdout ?? '') },
+  opusenc: { apt: 'opus-tools', probe: () => onPath('opusenc') },
 };
 
 const seen = new Map<Extra, boolean>();

@@ -1,5 +1,6 @@
 /**
- * The audio front-end: a sound file → the image a backbone sees. Decode (WAV) → down-mix to mono
+ * The audio front-end: a sound file → the image a backbone sees. Decode (WAV, FLAC, Ogg Vorbis/Opus,
+ * MP3: src/audio/decode.ts) → down-mix to mono
  * → resample to `sampleRate` → pad/crop to `duration` seconds, centred → log-mel spectrogram
  * (torchaudio's definition, src/audio/mel.ts) → dB with a `topDb` floor → grey levels
  * (v = (dB − (max − topDb)) / topDb, so the loudest cell is white and everything `topDb` below it
@@ -8,7 +9,8 @@
  * like any decoded image. Its parameters live in `Preprocess.audio`, so they are saved in bundles
  * and are part of the feature store's key.
  */
-import { decodeWav, downmix, isWav, readWavInfo } from './wav.js';
+import { downmix } from './wav.js';
+import { AUDIO_EXTENSIONS, checkContainer, decodeAudio, sniffSound } from './decode.js';
 import { resample } from './resample.js';
 import { MelSpectrogram, amplitudeToDb } from './mel.js';
 import { specView, vtlpWarp, warpOf, waveView, type AudioView } from './augment.js';
@@ -25,10 +27,12 @@ export interface AudioFrontend {
   topDb: number;
 }
 
+/** Front-end settings as given (CLI, recipes): any subset; `duration: 'auto'` is resolved by the loader from the training files. */
+export type AudioSettings = Partial<Omit<AudioFrontend, 'duration'>> & { duration?: number | 'auto' };
+
 export const AUDIO_DEFAULTS: AudioFrontend = { sampleRate: 16000, nFft: 400, hop: 160, nMels: 128, fmin: 0, fmax: 8000, duration: 1, topDb: 80 };
 
-/** Sound-file extensions an image folder also accepts. */
-export const AUDIO_EXTENSIONS = ['.wav', '.wave'];
+export { AUDIO_EXTENSIONS };
 
 /** A complete, checked front-end from partial settings (fmax defaults to sampleRate/2). */
 export function audioFrontend(p: Partial<AudioFrontend> = {}): AudioFrontend {
@@ -52,6 +56,23 @@ export function audioFrontend(p: Partial<AudioFrontend> = {}): AudioFrontend {
   return fe;
 }
 
+/**
+ * The front-end for a folder of sounds: `settings` with `duration: 'auto'` resolved to the median
+ * length of `seconds` (the training files', from their headers), rounded to the millisecond.
+ */
+export function resolveFrontend(settings: AudioSettings | undefined, seconds: () => number[]): { fe: AudioFrontend; auto?: { files: number; seconds: number } } {
+  if (settings?.duration !== 'auto') return { fe: audioFrontend(settings as Partial<AudioFrontend> | undefined) };
+  const s = seconds().filter((x) => x > 0).sort((a, b) => a - b);
+  if (!s.length) throw new Error('--duration auto: no training file gives its length in its header; give --duration S');
+  const mid = s.length >> 1;
+  const median = Math.round((s.length & 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2) * 1000) / 1000;
+  try {
+    return { fe: audioFrontend({ ...settings, duration: median }), auto: { files: s.length, seconds: median } };
+  } catch (e) {
+    throw new Error(`--duration auto (median of ${s.length} training files: ${median} s): ${(e as Error).message}`, { cause: e });
+  }
+}
+
 /** Stable JSON of a front-end (fixed key order), for preprocessKey. */
 export function frontendKey(fe: AudioFrontend): string {
   return JSON.stringify([fe.sampleRate, fe.nFft, fe.hop, fe.nMels, fe.fmin, fe.fmax, fe.duration, fe.topDb]);
@@ -71,8 +92,8 @@ function melFor(fe: AudioFrontend, alpha = 1): MelSpectrogram {
 }
 
 /** Decode + mono + resample: the waveform at the front-end's rate. */
-export function loadWaveform(bytes: Uint8Array, sampleRate: number): Float32Array {
-  const pcm = decodeWav(bytes);
+export async function loadWaveform(bytes: Uint8Array, sampleRate: number): Promise<Float32Array> {
+  const pcm = await decodeAudio(bytes);
   return resample(downmix(pcm), pcm.sampleRate, sampleRate);
 }
 
@@ -151,19 +172,21 @@ export function waveformToRgb(x: Float32Array, fe: AudioFrontend, size: [number,
 }
 
 /** A sound file's bytes → the backbone's H×W 8-bit RGB input. */
-export function audioToRgb(bytes: Uint8Array, fe: AudioFrontend, size: [number, number], view: AudioView = 'none'): Buffer {
-  return waveformToRgb(loadWaveform(bytes, fe.sampleRate), fe, size, view);
+export async function audioToRgb(bytes: Uint8Array, fe: AudioFrontend, size: [number, number], view: AudioView = 'none'): Promise<Buffer> {
+  return waveformToRgb(await loadWaveform(bytes, fe.sampleRate), fe, size, view);
 }
 
-/** Why a sound file cannot be used (header check only), or undefined. */
-export function inspectAudioBytes(head: Uint8Array): string | undefined {
-  if (!isWav(head)) return 'not a WAV file (no RIFF/WAVE header)';
+/** Why a sound file cannot be used (header and framing checked, no samples decoded), or its length in seconds (0: the header does not say). */
+export function inspectAudioBytes(bytes: Uint8Array): { reason: string } | { seconds: number } {
   try {
-    readWavInfo(head);
-    return undefined;
+    const info = checkContainer(bytes);
+    return { seconds: info.frames > 0 ? info.frames / info.sampleRate : 0 };
   } catch (e) {
-    return (e as Error).message;
+    return { reason: (e as Error).message };
   }
 }
 
-export { isWav };
+/** True when the bytes are a sound file graft decodes (by content: WAV, FLAC, Ogg Vorbis/Opus, MP3). */
+export function isSound(bytes: Uint8Array): boolean {
+  return sniffSound(bytes) !== undefined;
+}

@@ -36,12 +36,18 @@ export const AUDIO: OptionTable = {
   'n-mels': { type: 'string', arg: 'N', default: '128', help: 'sounds: mel bands' },
   fmin: { type: 'string', arg: 'HZ', default: '0', help: 'sounds: lowest mel edge' },
   fmax: { type: 'string', arg: 'HZ', default: 'sample-rate/2', help: 'sounds: highest mel edge' },
-  duration: { type: 'string', arg: 'S', default: '1.0', help: 'sounds: clip length, centred pad/crop' },
+  duration: { type: 'string', arg: 'S|auto', default: '1.0', help: 'sounds: clip length, centred pad/crop; auto: median training file' },
 };
+
+function durationOpt(v: Values): number | 'auto' | undefined {
+  if (v.duration === 'auto') return 'auto';
+  if (typeof v.duration === 'string' && !Number.isFinite(Number(v.duration))) throw new Error(`--duration expects seconds or auto, got "${v.duration}"`);
+  return num(v, 'duration');
+}
 
 /** The AUDIO flags given (undefined: none, the front-end's defaults apply). */
 export function audioOpts(v: Values) {
-  const fe = { sampleRate: num(v, 'sample-rate'), nFft: num(v, 'n-fft'), hop: num(v, 'hop'), nMels: num(v, 'n-mels'), fmin: num(v, 'fmin'), fmax: num(v, 'fmax'), duration: num(v, 'duration') };
+  const fe = { sampleRate: num(v, 'sample-rate'), nFft: num(v, 'n-fft'), hop: num(v, 'hop'), nMels: num(v, 'n-mels'), fmin: num(v, 'fmin'), fmax: num(v, 'fmax'), duration: durationOpt(v) };
   const given = Object.fromEntries(Object.entries(fe).filter(([, x]) => x !== undefined));
   return Object.keys(given).length ? given : undefined;
 }

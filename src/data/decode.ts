@@ -9,7 +9,8 @@ import sharp from 'sharp';
 import { decodeBmp, isBmp } from './bmp.js';
 import { checkView, colourView, cropOf, cropPlan, isFlipped, mirrorRgb, quarterTurns, rotateRgb, type AugmentView } from './augment.js';
 import type { Sample } from './types.js';
-import { audioToRgb, frontendKey, isWav, type AudioFrontend } from '../audio/frontend.js';
+import { audioToRgb, frontendKey, isSound, type AudioFrontend } from '../audio/frontend.js';
+import { notSoundReason } from '../audio/containers.js';
 import { isAudioView } from '../audio/augment.js';
 import { timed } from '../util/profile.js';
 
@@ -83,7 +84,7 @@ export async function decodeToRgb(sample: Sample, pre: Preprocess, view?: Augmen
   } catch (e) {
     throw new Error(`${sample.id}: cannot read (${(e as Error).message})`, { cause: e });
   }
-  if (pre.audio || isWav(bytes)) return decodeSound(sample, bytes, pre, h, w, v);
+  if (pre.audio || isSound(bytes)) return decodeSound(sample, bytes, pre, h, w, v);
   if (v !== 'none' && isAudioView(v)) throw new Error(`${sample.id}: augmentation view "${v}" is for sounds`);
   try {
     let img = openImage(sample, bytes).flatten({ background: ALPHA_BACKGROUND }).toColourspace('srgb');
@@ -115,12 +116,12 @@ export async function decodeToRgb(sample: Sample, pre: Preprocess, view?: Augmen
 }
 
 /** A sound file through the model's audio front-end (its log-mel image at the network size). */
-function decodeSound(sample: Sample, bytes: Buffer, pre: Preprocess, h: number, w: number, view: AugmentView): Buffer {
+async function decodeSound(sample: Sample, bytes: Buffer, pre: Preprocess, h: number, w: number, view: AugmentView): Promise<Buffer> {
   if (!pre.audio) throw new Error(`${sample.id}: a sound file, but this model reads images (train on a folder of sounds for an audio model)`);
-  if (!isWav(bytes)) throw new Error(`${sample.id}: not a WAV file, but this model reads sounds`);
+  if (!isSound(bytes)) throw new Error(`${sample.id}: cannot decode sound (${notSoundReason(bytes)}; this model reads sounds)`);
   if (!isAudioView(view)) throw new Error(`${sample.id}: augmentation view "${view}" is for images`);
   try {
-    return audioToRgb(bytes, pre.audio, [h, w], view);
+    return await audioToRgb(bytes, pre.audio, [h, w], view);
   } catch (e) {
     throw new Error(`${sample.id}: cannot decode sound (${(e as Error).message})`, { cause: e });
   }

@@ -13,7 +13,7 @@ import { isBmp, readBmpHeader } from './bmp.js';
 import { chooseClasses, enforceStrict, limitPerClass, requireTwoClasses, sortSamples } from './select.js';
 import { assignSplit, splitPercents } from './split.js';
 import type { Dataset, LoadOptions, Sample, Skipped, Split } from './types.js';
-import { AUDIO_EXTENSIONS, audioFrontend, inspectAudioBytes } from '../audio/frontend.js';
+import { AUDIO_EXTENSIONS, inspectAudioBytes, resolveFrontend } from '../audio/frontend.js';
 
 export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.webp', '.gif', '.tif', '.tiff', '.bmp'];
 
@@ -117,13 +117,22 @@ async function walkClass(
 
 /** Why a candidate image cannot be used, or undefined if it looks fine (header-only check). */
 export async function inspectImage(abs: string): Promise<string | undefined> {
+  return (await inspectFile(abs)).reason;
+}
+
+/** The header check, plus a sound file's length in seconds (0 when its header does not say). */
+async function inspectFile(abs: string): Promise<{ reason?: string; seconds?: number }> {
   if (isSoundFile(abs)) {
     try {
       return inspectAudioBytes(await readFile(abs));
     } catch (e) {
-      return `unreadable (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`;
+      return { reason: `unreadable (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})` };
     }
   }
+  return { reason: await inspectImageHeader(abs) };
+}
+
+async function inspectImageHeader(abs: string): Promise<string | undefined> {
   let head: Buffer;
   let size: number;
   try {
@@ -252,11 +261,12 @@ export async function loadImageFolder(root: string, opts: LoadOptions = {}): Pro
       await walkClass(dir.abs, dir.rel, cls, dir.split, rootReal, visited, candidates, skipped);
     }
   }
-  const reasons = await mapLimit(candidates, CONCURRENCY, (c) => inspectImage(c.abs));
+  const checks = await mapLimit(candidates, CONCURRENCY, (c) => inspectFile(c.abs));
+  const seconds = new Map<Sample, number>();
 
   const samples: Sample[] = [];
   candidates.forEach((c, i) => {
-    const reason = reasons[i];
+    const reason = checks[i]!.reason;
     if (reason !== undefined) {
       skipped.push({ file: c.rel, reason });
       return;
@@ -266,7 +276,9 @@ export async function loadImageFolder(root: string, opts: LoadOptions = {}): Pro
         ? c.split
         : assignSplit(c.rel, present.has('val') ? 0 : valPercent, present.has('test') ? 0 : testPercent);
     const abs = c.abs;
-    samples.push({ id: c.rel, label: labels.indexOf(c.cls), split, kind: 'encoded', file: abs, load: () => readFile(abs) });
+    const sample: Sample = { id: c.rel, label: labels.indexOf(c.cls), split, kind: 'encoded', file: abs, load: () => readFile(abs) };
+    samples.push(sample);
+    if (checks[i]!.seconds !== undefined) seconds.set(sample, checks[i]!.seconds!);
   });
   skipped.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
 
@@ -279,6 +291,12 @@ export async function loadImageFolder(root: string, opts: LoadOptions = {}): Pro
     );
   }
   enforceStrict(skipped, opts, root);
-  const audio = candidates.some((c) => isSoundFile(c.abs)) ? { audio: audioFrontend(opts.audio) } : {};
-  return { root: rootAbs, labels, samples: sortSamples(limitPerClass(samples, opts.limitPerClass)), skipped, ...audio };
+  const chosen = sortSamples(limitPerClass(samples, opts.limitPerClass));
+  return { root: rootAbs, labels, samples: chosen, skipped, ...(candidates.some((c) => isSoundFile(c.abs)) ? soundFrontend(chosen, seconds, opts) : {}) };
+}
+
+/** The folder's audio front-end; `--duration auto` takes the median length of the training split's sound files. */
+function soundFrontend(samples: Sample[], seconds: Map<Sample, number>, opts: LoadOptions): Pick<Dataset, 'audio' | 'audioAuto'> {
+  const { fe, auto } = resolveFrontend(opts.audio, () => samples.filter((s) => s.split === 'train' && seconds.has(s)).map((s) => seconds.get(s)!));
+  return { audio: fe, ...(auto ? { audioAuto: auto } : {}) };
 }

@@ -1,5 +1,5 @@
 /** Shared data-layer types: samples, datasets and loading options. */
-import type { AudioFrontend } from '../audio/frontend.js';
+import type { AudioFrontend, AudioSettings } from '../audio/frontend.js';
 
 export type Split = 'train' | 'val' | 'test';
 
@@ -32,6 +32,8 @@ export interface Dataset {
   skipped: Skipped[];
   /** Set when the folder holds sound files: the front-end (defaults + LoadOptions.audio) they go through. */
   audio?: AudioFrontend;
+  /** `--duration auto`: the clip length was the median of this many training files. */
+  audioAuto?: { files: number; seconds: number };
 }
 
 export interface LoadOptions {
@@ -50,6 +52,6 @@ export interface LoadOptions {
    * is enough, and a folder holding only image files is read as one class named after it.
    */
   unlabelled?: boolean;
-  /** Audio front-end settings (--sample-rate, --n-fft, …) for a folder of sound files. */
-  audio?: Partial<AudioFrontend>;
+  /** Audio front-end settings (--sample-rate, --n-fft, …, --duration S|auto) for a folder of sound files. */
+  audio?: AudioSettings;
 }

@@ -413,6 +413,7 @@ async function openImageRun(o: FinetuneOptions, backbone: Backbone, reporter: Re
   const ds = await loadDataset(o.data, o);
   adoptAudio(backbone, ds.audio);
   for (const s of ds.skipped) reporter.warn(`skipped ${s.file}: ${s.reason}`);
+  if (ds.audioAuto) reporter.info(`--duration auto: ${ds.audioAuto.seconds} s clips, the median of ${ds.audioAuto.files} training files`);
   reporter.info(`${ds.samples.length} images, ${ds.labels.length} classes; the whole of ${backbone.spec.name} trains from its input (images decoded every epoch, nothing cached)`);
   const { used, skipped } = await checkImages(ds.samples, backbone, reporter, o.strict);
   for (const s of skipped) reporter.warn(`skipped ${s.file}: ${s.reason}`);

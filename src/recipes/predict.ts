@@ -16,6 +16,7 @@ import { inputBackbone, INPUT_CUT } from '../models/tail.js';
 import { evalBatchSize } from '../train/source.js';
 import { silentReporter, type Reporter } from '../util/log.js';
 import { adoptAudio } from '../audio/adopt.js';
+import { soundWindows } from '../audio/windows.js';
 
 export interface Prediction {
   file: string;
@@ -24,6 +25,8 @@ export interface Prediction {
   probabilities: Record<string, number>;
   /** The k most likely labels, best first. */
   top: { label: string; probability: number }[];
+  /** A long sound: the number of clip-length windows whose probabilities were averaged (src/audio/windows.ts). */
+  windows?: number;
 }
 
 export class Classifier {
@@ -91,20 +94,45 @@ export class Classifier {
     return { probs, samples: used, skipped };
   }
 
-  /** Classify image files; unreadable files are returned in `skipped`. */
+  /**
+   * Classify image (or sound) files; unreadable files are returned in `skipped`. A sound model
+   * reads a long sound as sliding windows and averages their probabilities.
+   */
   async predictFiles(files: string[], opts: { topK?: number; reporter?: Reporter; strict?: boolean } = {}): Promise<{ predictions: Prediction[]; skipped: Skipped[] }> {
-    const samples: Sample[] = files.map((f) => ({ id: f, label: 0, split: 'test', kind: 'encoded', load: () => readFile(path.resolve(f)) }));
+    const fe = this.backbone.spec.preprocess.audio;
+    const samples: Sample[] = [];
+    const fileOf = new Map<Sample, number>();
+    const windows: number[] = [];
+    for (const [i, f] of files.entries()) {
+      const load = () => readFile(path.resolve(f));
+      const parts = fe ? await load().then((b) => soundWindows(b, fe), () => undefined) : undefined;
+      windows.push(parts?.length ?? 1);
+      for (const l of parts ?? [load]) {
+        const s: Sample = { id: f, label: 0, split: 'test', kind: 'encoded', load: l };
+        fileOf.set(s, i);
+        samples.push(s);
+      }
+    }
     const { probs, samples: used, skipped } = await this.probabilities(samples, { ...opts, cache: false });
     const k = this.labels.length;
     const topK = Math.min(opts.topK ?? 5, k);
-    const predictions = used.map((s, i) => {
-      const row = probs.subarray(i * k, (i + 1) * k);
+    // Mean probability over each file's windows (one row for an image or a short sound), files in input order.
+    const sums = new Map<number, Float64Array>();
+    used.forEach((s, r) => {
+      const i = fileOf.get(s)!;
+      const sum = sums.get(i) ?? new Float64Array(k);
+      for (let j = 0; j < k; j++) sum[j] += probs[r * k + j] / windows[i];
+      sums.set(i, sum);
+    });
+    const predictions = [...sums.keys()].sort((a, b) => a - b).map((i) => {
+      const row = Float32Array.from(sums.get(i)!);
       const order = [...row.keys()].sort((a, b) => row[b] - row[a]);
       return {
-        file: s.id,
+        file: files[i],
         label: this.labels[order[0]],
         probabilities: Object.fromEntries(this.labels.map((l, j) => [l, row[j]])),
         top: order.slice(0, topK).map((j) => ({ label: this.labels[j], probability: row[j] })),
+        ...(windows[i] > 1 ? { windows: windows[i] } : {}),
       };
     });
     return { predictions, skipped };

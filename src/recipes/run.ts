@@ -121,6 +121,7 @@ export async function openFeatureRun(o: RunOptions, layer?: string): Promise<Fea
   await initTf();
   const ds = await loadDataset(o.data, o);
   for (const s of ds.skipped) reporter.warn(`skipped ${s.file}: ${s.reason}`);
+  if (ds.audioAuto) reporter.info(`--duration auto: ${ds.audioAuto.seconds} s clips, the median of ${ds.audioAuto.files} training files`);
   const backbone = await openBackboneSpec(await runSpec(o), { engine: o.engine, threads: o.threads, weights: o.weights, layer });
   try {
     reporter.info(`${ds.samples.length} images, ${ds.labels.length} classes; backbone ${backbone.spec.name} to ${backbone.layer} on ${backbone.engine}`);

@@ -6,7 +6,7 @@ import { defineCommand } from '../spec.js';
 
 export default defineCommand({
   name: 'predict',
-  summary: 'top-k labels with probabilities for image files',
+  summary: 'top-k labels with probabilities for image (or sound) files',
   usage: ['graft predict BUNDLE IMAGE... [--top K] [options]'],
   groups: [
     ['predict options', { top: { type: 'string', arg: 'K', default: '5', help: 'labels listed per image' } }],
@@ -21,7 +21,7 @@ export default defineCommand({
     try {
       const { predictions, skipped } = await clf.predictFiles(pos.slice(1), { topK: num(v, 'top') ?? 5, reporter: r, strict: !!v.strict });
       emit(!!v.json, { predictions, skipped }, () =>
-        predictions.map((p) => `${p.file}: ${p.label}  (` + p.top.map((t) => `${t.label} ${(100 * t.probability).toFixed(1)}%`).join(', ') + ')').join('\n') + skippedSummary(skipped),
+        predictions.map((p) => `${p.file}: ${p.label}  (` + p.top.map((t) => `${t.label} ${(100 * t.probability).toFixed(1)}%`).join(', ') + ')' + (p.windows ? `  mean of ${p.windows} windows` : '')).join('\n') + skippedSummary(skipped),
       );
       if (!predictions.length) process.exitCode = 1;
     } finally {
