@@ -19,6 +19,9 @@ import { writeFileAtomic } from '../util/fs.js';
 import { rng } from '../util/rng.js';
 import { GRAFT_VERSION } from '../version.js';
 import { writeOnnxWeb, type WebExample } from '../export/onnx-web.js';
+import { clipSamples, WAVEFORM_INPUT, withWaveformInput } from '../convert/waveform-input.js';
+import { waveformToRgb, type AudioFrontend } from '../audio/frontend.js';
+import { normalizeRgb, type Preprocess } from '../data/decode.js';
 import '../models/backbone.js';
 
 export interface ExportOptions {
@@ -30,13 +33,15 @@ export interface ExportOptions {
   tolerance?: number;
   /** Also write a browser example folder here (onnx-web.ts): page + model + onnxruntime-web. */
   web?: string;
+  /** A sound model: the graph takes mono waveforms and runs graft's log-mel front-end itself (waveform-input.ts). */
+  audio?: boolean;
 }
 
 export interface ExportResult {
   file: string;
   bytes: number;
   labels: string[];
-  input: { name: 'input'; shape: [string, number, number, 3]; preprocess: unknown };
+  input: { name: 'input'; shape: [string, number, number, 3]; preprocess: unknown } | { name: typeof WAVEFORM_INPUT; shape: [string, number]; sampleRate: number; audio: AudioFrontend };
   output: { name: 'probabilities' | 'logits'; classes: number };
   /** Max |ONNX − graft tfjs| over the probe batch. */
   maxAbsDiff: number;
@@ -44,7 +49,7 @@ export interface ExportResult {
 }
 
 /** Metadata keys written into the ONNX file (ModelProto.metadata_props). */
-export const ONNX_METADATA = { labels: 'graft.labels', preprocess: 'graft.preprocess', version: 'graft.version', backbone: 'graft.backbone' } as const;
+export const ONNX_METADATA = { labels: 'graft.labels', preprocess: 'graft.preprocess', version: 'graft.version', backbone: 'graft.backbone', input: 'graft.input' } as const;
 
 export async function exportOnnx(bundleDir: string, file: string, o: ExportOptions = {}): Promise<ExportResult> {
   await initTf();
@@ -52,6 +57,9 @@ export async function exportOnnx(bundleDir: string, file: string, o: ExportOptio
   const net = await loadBundleNetwork(bundleDir, await bundleBaseSpec(bundleDir, meta));
   const outName = o.output ?? 'probabilities';
   if (o.web && outName === 'logits') throw new Error('--web: the example page shows probabilities; export without --logits');
+  const fe = meta.preprocess.audio;
+  if (o.audio && !fe) throw new Error(`${bundleDir}: --audio exports a sound model with its front-end, but this bundle reads images`);
+  if (o.audio && o.web) throw new Error('--web runs image models in the page; export a sound model without --web');
   let model = net.model;
   try {
     if (outName === 'probabilities') {
@@ -68,21 +76,23 @@ export async function exportOnnx(bundleDir: string, file: string, o: ExportOptio
         [ONNX_METADATA.preprocess]: JSON.stringify(meta.preprocess),
         [ONNX_METADATA.backbone]: meta.backbone.name,
         [ONNX_METADATA.version]: GRAFT_VERSION,
+        ...(o.audio && fe ? { [ONNX_METADATA.input]: `waveform: float32 [N, ${clipSamples(fe)}], mono at ${fe.sampleRate} Hz (${fe.duration} s, pad or crop centred); the log-mel front-end is in the graph` } : {}),
       },
     });
-    const maxAbsDiff = await probe(model, bytes, meta.preprocess.size);
+    const audio = o.audio ? withWaveformInput(bytes, meta.preprocess) : undefined;
+    const maxAbsDiff = audio ? await probeAudio(model, audio, meta.preprocess) : await probe(model, bytes, meta.preprocess.size);
     const tolerance = o.tolerance ?? 1e-4;
     if (!(maxAbsDiff <= tolerance)) {
       throw new Error(`${bundleDir}: the exported ONNX graph differs from graft's network by ${maxAbsDiff} (> ${tolerance}); nothing written`);
     }
-    writeFileAtomic(file, bytes);
+    writeFileAtomic(file, audio ?? bytes);
     const web = o.web ? await writeOnnxWeb(o.web, bytes, meta, { input: 'input', output: outName }) : undefined;
     const [h, w] = meta.preprocess.size;
     return {
       file,
-      bytes: bytes.length,
+      bytes: (audio ?? bytes).length,
       labels: meta.labels,
-      input: { name: 'input', shape: ['N', h, w, 3], preprocess: meta.preprocess },
+      input: audio && fe ? { name: WAVEFORM_INPUT, shape: ['N', clipSamples(fe)], sampleRate: fe.sampleRate, audio: fe } : { name: 'input', shape: ['N', h, w, 3], preprocess: meta.preprocess },
       output: { name: outName, classes: meta.labels.length },
       maxAbsDiff,
       ...(web ? { web } : {}),
@@ -104,6 +114,37 @@ async function probe(model: tfl.LayersModel, bytes: Uint8Array, [h, w]: [number,
   const session = await OrtSession.create(bytes);
   try {
     const { data } = await session.run(x, [n, h, w, 3]);
+    let d = 0;
+    for (let i = 0; i < ref.length; i++) d = Math.max(d, Math.abs(ref[i] - data[i]));
+    return data.length === ref.length ? d : Infinity;
+  } finally {
+    await session.release();
+  }
+}
+
+/**
+ * A sound export checked end to end: two seeded waveforms (a tone with noise and a chirp) through
+ * graft's own front-end + tfjs network and through the ONNX graph; max |difference| of the outputs.
+ */
+async function probeAudio(model: tfl.LayersModel, bytes: Uint8Array, pre: Preprocess): Promise<number> {
+  const fe = pre.audio!;
+  const L = clipSamples(fe);
+  const r = rng(4242);
+  const waves = [
+    Float32Array.from({ length: L }, (_, i) => 0.4 * Math.sin((2 * Math.PI * 440 * i) / fe.sampleRate) + 0.05 * (r() - 0.5)),
+    Float32Array.from({ length: L }, (_, i) => 0.3 * Math.sin(2 * Math.PI * (100 + (fe.sampleRate / 8) * (i / L)) * (i / fe.sampleRate)) * (i < L / 2 ? 1 : 0.2)),
+  ];
+  const [h, w] = pre.size;
+  const x = new Float32Array(waves.length * h * w * 3);
+  waves.forEach((wave, i) => x.set(normalizeRgb(waveformToRgb(wave, fe, [h, w]), pre), i * h * w * 3));
+  const y = tf.tidy(() => model.predict(tf.tensor4d(x, [waves.length, h, w, 3])) as tf.Tensor);
+  const ref = (await y.data()) as Float32Array;
+  y.dispose();
+  const input = new Float32Array(waves.length * L);
+  waves.forEach((wave, i) => input.set(wave, i * L));
+  const session = await OrtSession.create(bytes);
+  try {
+    const { data } = await session.run(input, [waves.length, L]);
     let d = 0;
     for (let i = 0; i < ref.length; i++) d = Math.max(d, Math.abs(ref[i] - data[i]));
     return data.length === ref.length ? d : Infinity;
