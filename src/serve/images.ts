@@ -1,10 +1,13 @@
 /**
- * Uploaded images: the format is sniffed from the bytes (never the file name or Content-Type),
- * the size is checked against the byte and decoded-pixel limits before any pixel is decoded
- * (decompression bombs), then the image is decoded exactly as training decoded it
- * (src/data/decode.ts) into float32 NHWC network input.
+ * Uploaded images (and sounds, for a model trained on sounds): the format is sniffed from the
+ * bytes (never the file name or Content-Type), the size is checked against the byte and
+ * decoded-pixel limits before any pixel is decoded (decompression bombs) — for a sound, its header
+ * and framing are checked and its length bounded — then it is decoded exactly as training decoded
+ * it (src/data/decode.ts) into float32 NHWC network input: a sound through the bundle's log-mel
+ * front-end, one centred clip of the bundle's duration (as `eval` reads it).
  */
 import sharp from 'sharp';
+import { inspectAudioBytes, isSound } from '../audio/frontend.js';
 import type { Preprocess } from '../data/decode.js';
 import { decodeToTensorData } from '../data/decode.js';
 import type { Sample } from '../data/types.js';
@@ -61,13 +64,31 @@ export async function checkImage(b: Buffer, name: string, limits: ImageLimits): 
   return format;
 }
 
+/** Longest sound accepted (seconds, from its header): the front-end reads one clip of it anyway. */
+export const MAX_SOUND_SECONDS = 600;
+
+/** Check a sound upload for a sound model: sniffed content, byte size, header/framing, length. */
+export function checkSound(b: Buffer, name: string, limits: ImageLimits): void {
+  if (b.length === 0) throw badRequest('EMPTY_SOUND', `${name}: empty upload`);
+  if (b.length > limits.maxImageBytes) throw tooLarge('SOUND_TOO_LARGE', `${name}: ${b.length} bytes, over the ${limits.maxImageBytes}-byte upload limit`);
+  if (!isSound(b)) {
+    const what = sniffImage(b) ? `a ${sniffImage(b)} image` : 'none of WAV, FLAC, Ogg Vorbis/Opus, MP3';
+    throw unsupported('NOT_A_SOUND', `${name}: this model reads sounds, and the upload is ${what}`);
+  }
+  const info = inspectAudioBytes(b);
+  if ('reason' in info) throw badRequest('BAD_SOUND', `${name}: ${info.reason}`);
+  if (info.seconds > MAX_SOUND_SECONDS) throw tooLarge('SOUND_TOO_LONG', `${name}: ${info.seconds.toFixed(1)} s, over the ${MAX_SOUND_SECONDS}-s limit`);
+}
+
 /** Checked, then decoded as training did: float32 NHWC (H*W*3). */
 export async function decodeUpload(b: Buffer, name: string, pre: Preprocess, limits: ImageLimits): Promise<Float32Array> {
-  await checkImage(b, name, limits);
+  if (pre.audio) checkSound(b, name, limits);
+  else if (isSound(b)) throw unsupported('NOT_AN_IMAGE', `${name}: a sound file, but this model reads images`);
+  else await checkImage(b, name, limits);
   const sample: Sample = { id: name, label: 0, split: 'test', kind: 'encoded', load: async () => b };
   try {
     return await decodeToTensorData(sample, pre);
   } catch (e) {
-    throw badRequest('BAD_IMAGE', (e as Error).message);
+    throw badRequest(pre.audio ? 'BAD_SOUND' : 'BAD_IMAGE', (e as Error).message);
   }
 }
