@@ -294,3 +294,19 @@ test('disentangle: one-line errors for a single domain, an empty or one-image ta
   await assert.rejects(disentangle({ source: src, target: tgt, out, code: 0 }), /--code must be an integer ≥ 1/);
   await assert.rejects(disentangle({ source: src, target: tgt, out, similarity: -1, epochs: 1 }), /similarity weight must be a number ≥ 0/);
 });
+
+test('graft disentangle CLI: --json prints the probes and target accuracies; a missing --target is a one-line usage error', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const bin = path.join(import.meta.dirname, '..', 'bin', 'graft.js');
+  const out = path.join(tmp, 'cli');
+  const r = spawnSync(process.execPath, [bin, 'disentangle', '--source', src, '--target', tgt, '--out', out, '--epochs', '2', '--hidden', '16', '--code', '4', '--no-baselines', '--val-percent', '25', '--test-percent', '0', '--json'], { encoding: 'utf8', env: process.env });
+  assert.equal(r.status, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  assert.equal(j.bundle, path.join(out, 'model'));
+  for (const s of ['shared', 'private', 'backbone']) assert.ok(typeof j.probes[s].domain === 'number' && typeof j.probes[s].class === 'number', s);
+  assert.ok(typeof j.targetAccuracy === 'number' && j.sourceOnlyTargetAccuracy === null && j.dannTargetAccuracy === null);
+  assert.equal(j.epochs, 2);
+  const bad = spawnSync(process.execPath, [bin, 'disentangle', '--source', src, '--out', out], { encoding: 'utf8', env: process.env });
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /a single domain cannot be disentangled: give both/);
+});
