@@ -185,6 +185,11 @@ test('adapt: clear one-line errors for bad targets, unknown classes and methods'
   await writeDomainFolder(odd, 'mnist-m', { perClass: 3, classes: [0, 7], seed: 5 });
   await assert.rejects(adapt({ source: src, target: path.join(tmp, 'mnistm'), targetTest: odd, out: path.join(tmp, 'x3'), method: 'source-only' }), /class folders the source does not have: 7/);
   await assert.rejects(adapt({ source: src, target: one, out: path.join(tmp, 'x4'), method: 'magic' as never }), /unknown adapt method "magic"/);
+  const { encodeWav } = await import('../src/audio/wav.js');
+  const sounds = path.join(tmp, 'sounds');
+  fs.mkdirSync(sounds, { recursive: true });
+  for (let i = 0; i < 3; i++) fs.writeFileSync(path.join(sounds, `s${i}.wav`), encodeWav([Float32Array.from({ length: 8000 }, (_, j) => Math.sin(j * (0.05 + 0.01 * i)))], { sampleRate: 16000 }));
+  await assert.rejects(adapt({ source: src, target: sounds, out: path.join(tmp, 'x5'), method: 'source-only' }), /--target .*sounds holds sounds but the source holds images: both domains must be the same kind of input/);
 });
 
 test('adapt --unfreeze 1: DANN and Deep CORAL on the fine-tuned last block give ordinary tail bundles', async () => {

@@ -22,8 +22,16 @@ function mapLabels(ds: Dataset, sourceLabels: string[], what: string): Int32Arra
   return Int32Array.from(ds.samples, (s) => sourceLabels.indexOf(ds.labels[s.label]));
 }
 
+const kind = (ds: Dataset) => (ds.audio ? 'sounds' : 'images');
+
+/** Both domains must reach the backbone through the same input path (images, or sounds through one front-end). */
+export function checkSameKind(run: FeatureRun, ds: Dataset, folder: string, what: string): void {
+  if (kind(run.ds) !== kind(ds)) throw new Error(`${what} ${folder} holds ${kind(ds)} but the source holds ${kind(run.ds)}: both domains must be the same kind of input`);
+}
+
 export async function targetRows(o: DomainOptions, run: FeatureRun) {
   const ds = await loadDataset(o.target, { unlabelled: true, valPercent: 0, testPercent: 0, strict: o.strict, limitPerClass: o.limitPerClass });
+  checkSameKind(run, ds, o.target, '--target');
   for (const s of ds.skipped) run.reporter.warn(`skipped ${s.file}: ${s.reason}`);
   const m = await extractFeatures(ds.samples, run.backbone, { reporter: run.reporter, strict: o.strict });
   for (const s of m.skipped) run.reporter.warn(`skipped ${s.file}: ${s.reason}`);
@@ -36,6 +44,7 @@ export async function evaluationRows(o: DomainOptions, run: FeatureRun, t: Await
   const labels = run.ds.labels;
   if (o.targetTest) {
     const ds = await loadDataset(o.targetTest, { valPercent: 0, testPercent: 0, strict: o.strict });
+    checkSameKind(run, ds, o.targetTest, '--target-test');
     const y0 = mapLabels(ds, labels, o.targetTest);
     const m = await extractFeatures(ds.samples, run.backbone, { reporter: run.reporter, strict: o.strict });
     const y = Int32Array.from(m.samples, (s) => y0[ds.samples.indexOf(s)]);
