@@ -191,6 +191,20 @@ test('audio views: deterministic, each different from the plain one; VTLP moves 
     return best;
   };
   assert.ok(peak('vtlp-0.9') < peak('none') && peak('none') < peak('vtlp-1.1'), `${peak('vtlp-0.9')} ${peak('none')} ${peak('vtlp-1.1')}`);
+  // Speed perturbation: 1.1× as fast → the tone 10% higher and 1/1.1 as long; 0.9× the reverse.
+  const { waveView } = await import('../src/audio/augment.js');
+  const burst = Float32Array.from({ length: 16000 }, (_, i) => (i >= 4000 && i < 12000 ? 0.5 * Math.sin((2 * Math.PI * 1000 * i) / 16000) : 0));
+  const zeroCrossings = (y: Float32Array) => y.reduce((n, v, i) => (i && Math.sign(v) !== Math.sign(y[i - 1]!) && Math.abs(v - y[i - 1]!) > 1e-3 ? n + 1 : n), 0);
+  const active = (y: Float32Array) => {
+    const on = Array.from(y, (v, i) => (Math.abs(v) > 0.05 ? i : -1)).filter((i) => i >= 0);
+    return on[on.length - 1]! - on[0]! + 1; // the burst's extent
+  };
+  for (const [v, s] of [['speed-1.1', 1.1], ['speed-0.9', 0.9]] as const) {
+    const y = waveView(burst, v, 16000);
+    assert.equal(y.length, burst.length);
+    assert.ok(Math.abs(zeroCrossings(y) / zeroCrossings(burst) - 1) < 0.03, `${v}: the same number of cycles`);
+    assert.ok(Math.abs(active(y) / active(burst) - 1 / s) < 0.03, `${v}: the burst spans ${active(y)} samples vs ${active(burst)} (×${(1 / s).toFixed(3)})`);
+  }
   assert.deepEqual(firstViews(3, true), ['none', 'shift-late', 'vtlp-0.9']);
   assert.equal(checkView('specaug-a'), 'specaug-a');
   assert.deepEqual(firstViews(2), ['none', 'flip']);

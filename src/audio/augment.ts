@@ -10,8 +10,13 @@
  * - `specaug-a` / `specaug-b`: SpecAugment (Park et al. 2019) — one time mask (≤ 12% of frames) and
  *   one frequency mask (≤ 12% of mel bands) set to the spectrogram's floor, at positions fixed per view.
  * - `noise`: −6 dB gain plus white noise 30 dB below the clip's RMS (seeded).
+ * - `speed-0.9` / `speed-1.1`: speed perturbation (Ko et al. 2015): the clip played 0.9× / 1.1×
+ *   as fast — pitch and tempo change together — by the anti-aliased resampler, centred again.
+ *   Last in the list, so `--augment N` for N ≤ 8 keeps its earlier meaning.
  */
-export const AUDIO_VIEWS = ['none', 'shift-late', 'vtlp-0.9', 'specaug-a', 'vtlp-1.1', 'shift-early', 'specaug-b', 'noise'] as const;
+import { resample } from './resample.js';
+
+export const AUDIO_VIEWS = ['none', 'shift-late', 'vtlp-0.9', 'specaug-a', 'vtlp-1.1', 'shift-early', 'specaug-b', 'noise', 'speed-0.9', 'speed-1.1'] as const;
 export type AudioView = (typeof AUDIO_VIEWS)[number];
 
 export function isAudioView(v: unknown): v is AudioView {
@@ -39,8 +44,17 @@ function lcg(seed: number): () => number {
   };
 }
 
-/** Waveform-level views (shift, noise); others pass through. */
+/** Waveform-level views (shift, noise, speed); others pass through. */
 export function waveView(x: Float32Array, v: AudioView, sampleRate: number): Float32Array {
+  if (v === 'speed-0.9' || v === 'speed-1.1') {
+    // Read as if recorded at rate·s, resampled back to rate: s× as fast (length/s), then centred in the clip.
+    const s = v === 'speed-0.9' ? 0.9 : 1.1;
+    const y = resample(x, Math.round(sampleRate * s), sampleRate);
+    const out = new Float32Array(x.length);
+    if (y.length <= x.length) out.set(y, Math.floor((x.length - y.length) / 2));
+    else out.set(y.subarray(Math.floor((y.length - x.length) / 2), Math.floor((y.length - x.length) / 2) + x.length));
+    return out;
+  }
   if (v === 'shift-early' || v === 'shift-late') {
     const d = Math.round(0.1 * sampleRate) * (v === 'shift-late' ? 1 : -1);
     const out = new Float32Array(x.length);
