@@ -153,7 +153,7 @@ test('graft adapt end to end on a small MNIST → MNIST-M-like pair: every metho
   assert.equal(res.chosen, lowest, 'auto/all choose the lowest DEV risk');
   const dd = res.methods.dann!.details.domainAccuracy as number[];
   assert.equal(dd.length, 4, 'DANN logs its domain classifier accuracy per epoch');
-  for (const f of ['report.html', 'adapt.json', 'adapt-pca-0-domain.png']) assert.ok(fs.existsSync(path.join(o.out, f)), f);
+  for (const f of ['report.html', 'adapt.json', 'adapt-pca-0-domain.png', 'adapt-umap-0-class.png']) assert.ok(fs.existsSync(path.join(o.out, f)), f);
   // The chosen bundle is an ordinary bundle: it reloads and predicts the target like its method's bundle.
   const ds = await loadDataset(tgt, { valPercent: 0, testPercent: 0 });
   const files = ds.samples.slice(0, 6).map((s) => s.file!);

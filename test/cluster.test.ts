@@ -225,3 +225,20 @@ describe('PCA and products', () => {
     for (let i = 0; i < 7; i++) assert.ok(Math.abs(a.subarray(i * 96, (i + 1) * 96).reduce((s, v) => s + v * v, 0) - 1) < 1e-5);
   });
 });
+
+it('umap2d: two separated blobs stay apart in 2-D, the same seed gives the same picture, too few rows is an error', async () => {
+  const { umap2d } = await import('../src/strategies/cluster/umap.js');
+  const { rng } = await import('../src/util/rng.js');
+  const [n, d] = [80, 64];
+  const r = rng(5);
+  const x = Float32Array.from({ length: n * d }, (_, i) => r() + (Math.floor(i / d) < n / 2 ? 0 : 3));
+  const a = umap2d(x, n, d, 1);
+  const b = umap2d(x, n, d, 1);
+  assert.deepEqual(a, b, 'seeded');
+  // Every point is nearer (in the picture) to its own blob's centre than to the other's.
+  const centre = (lo: number, hi: number) => [0, 1].map((k) => Array.from({ length: hi - lo }, (_, j) => (k ? a.ys : a.xs)[lo + j]!).reduce((s, v) => s + v, 0) / (hi - lo));
+  const [c0, c1] = [centre(0, n / 2), centre(n / 2, n)];
+  const dist = (i: number, c: number[]) => Math.hypot(a.xs[i]! - c[0]!, a.ys[i]! - c[1]!);
+  for (let i = 0; i < n; i++) assert.ok(i < n / 2 ? dist(i, c0) < dist(i, c1) : dist(i, c1) < dist(i, c0), `point ${i} lands in the other blob`);
+  assert.throws(() => umap2d(x, 10, d), /at least 20 rows/);
+});

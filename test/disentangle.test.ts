@@ -243,7 +243,7 @@ test('graft disentangle end to end: probes, target accuracy next to source-only 
   assert.equal(res.history.length, 10);
   for (const t of ['ce', 'recon', 'difference', 'similarity', 'domainAccuracy']) assert.ok(Number.isFinite(res.history[9]!.terms![t]), t);
   assert.ok(res.history[9]!.terms!.difference < res.history[0]!.terms!.difference, 'the shared and private codes are pushed apart');
-  for (const f of ['report.html', 'disentangle.json', 'disentangle-pca-1-domain.png', 'disentangle-losses.png']) assert.ok(fs.existsSync(path.join(o.out, f)), f);
+  for (const f of ['report.html', 'disentangle.json', 'disentangle-pca-1-domain.png', 'disentangle-umap-2-class.png', 'disentangle-losses.png']) assert.ok(fs.existsSync(path.join(o.out, f)), f);
   assert.ok(!fs.existsSync(path.join(o.out, '.dsn.ckpt')), 'the finished run leaves no checkpoint');
   const json = JSON.parse(fs.readFileSync(res.disentangleJson, 'utf8'));
   assert.deepEqual(json.probes, res.probes);

@@ -1,5 +1,6 @@
 /** Gathers what `graft adapt`'s report shows: the table, curves and PCA pictures before/after adaptation. */
 import { fitPca, transformPca } from '../strategies/cluster/pca.js';
+import { umap2d, UMAP_MIN_ROWS } from '../strategies/cluster/umap.js';
 import { writeAdaptReport, type AdaptScatter } from '../report/adapt.js';
 import type { Series } from '../report/plot.js';
 import type { EpochLogs } from '../train/trainer.js';
@@ -21,19 +22,28 @@ export function gather(x: Float32Array, dim: number, rows: Int32Array): Float32A
   return out;
 }
 
-export function scatterOf(title: string, s: { x: Float32Array; dim: number }, t: { x: Float32Array; dim: number }, ns: number, nt: number, cls: Int32Array, seed: number): AdaptScatter {
+/** The PCA picture of source and target rows together, and their UMAP picture when there are enough rows. */
+export function scatterOf(title: string, s: { x: Float32Array; dim: number }, t: { x: Float32Array; dim: number }, ns: number, nt: number, cls: Int32Array, seed: number): AdaptScatter[] {
   const n = ns + nt;
   const x = new Float32Array(n * s.dim);
   x.set(s.x.subarray(0, ns * s.dim));
   x.set(t.x.subarray(0, nt * t.dim), ns * s.dim);
-  const p = fitPca(x, n, s.dim, 2, { seed });
+  const domain = Int32Array.from({ length: n }, (_, i) => (i < ns ? 0 : 1));
+  const out = [pcaScatter(title, x, n, s.dim, domain, cls, seed)];
+  if (n >= UMAP_MIN_ROWS) out.push({ title, ...umap2d(x, n, s.dim, seed), domain, cls, embedding: 'UMAP' });
+  return out;
+}
+
+function pcaScatter(title: string, x: Float32Array, n: number, dim: number, domain: Int32Array, cls: Int32Array, seed: number): AdaptScatter {
+  const p = fitPca(x, n, dim, 2, { seed });
   const z = transformPca(p, x, n);
   return {
     title,
     xs: Float32Array.from({ length: n }, (_, i) => z[2 * i]),
     ys: Float32Array.from({ length: n }, (_, i) => z[2 * i + 1]),
-    domain: Int32Array.from({ length: n }, (_, i) => (i < ns ? 0 : 1)),
+    domain,
     cls,
+    embedding: 'PCA',
     explained: [p.variances[0] / p.totalVariance, p.variances[1] / p.totalVariance],
   };
 }
@@ -65,12 +75,12 @@ export async function adaptReport(
   const sx = gather(ctx.train.x, dim, sr);
   const tx = gather(ctx.target.x, dim, tr);
   const cls = Int32Array.from([...Array.from(sr, (r) => d.sourceY[r]), ...Array.from(tr, (r) => (d.targetY ? d.targetY[r] : -1))]);
-  const scatters: AdaptScatter[] = [scatterOf('before adaptation (backbone features)', { x: sx, dim }, { x: tx, dim }, sr.length, tr.length, cls, ctx.seed)];
+  const scatters: AdaptScatter[] = scatterOf('before adaptation (backbone features)', { x: sx, dim }, { x: tx, dim }, sr.length, tr.length, cls, ctx.seed);
   for (const [m, fit] of Object.entries(d.fits) as [AdaptMethod, MethodFit][]) {
     if (!fit.represent) continue;
     const a = fit.represent(sx, sr.length, 'source');
     const b = fit.represent(tx, tr.length, 'target');
-    scatters.push(scatterOf(`after ${m}`, a, b, sr.length, tr.length, cls, ctx.seed));
+    scatters.push(...scatterOf(`after ${m}`, a, b, sr.length, tr.length, cls, ctx.seed));
   }
   const methods = Object.keys(res.methods) as AdaptMethod[];
   await writeAdaptReport(dir, {

@@ -20,7 +20,7 @@ export async function disentangleReport(dir: string, res: DisentangleResult, v: 
   const sr = sampleRows(ns, 400, v.seed);
   const tr = sampleRows(nt, 400, v.seed + 1);
   const cls = Int32Array.from([...Array.from(sr, (r) => v.sourceY[r]!), ...Array.from(tr, (r) => (v.targetY ? v.targetY[r]! : -1))]);
-  const scatters = v.spaces.map((s) => scatterOf(s.name, { x: gather(s.source.x, s.source.dim, sr), dim: s.source.dim }, { x: gather(s.target.x, s.target.dim, tr), dim: s.target.dim }, sr.length, tr.length, cls, v.seed));
+  const scatters = v.spaces.flatMap((s) => scatterOf(s.name, { x: gather(s.source.x, s.source.dim, sr), dim: s.source.dim }, { x: gather(s.target.x, s.target.dim, tr), dim: s.target.dim }, sr.length, tr.length, cls, v.seed));
   const st = res.settings;
   await writeDisentangleReport(dir, {
     title: `graft disentangle ${res.source.folder} → ${res.targetData.folder}`,

@@ -28,7 +28,9 @@ export interface AdaptScatter {
   domain: Int32Array;
   /** Class index per point (-1: unknown target label). */
   cls: Int32Array;
-  explained: [number, number];
+  embedding: 'PCA' | 'UMAP';
+  /** PCA: the share of variance on each axis. */
+  explained?: [number, number];
 }
 
 export interface AdaptReportInput {
@@ -75,13 +77,20 @@ export async function writeAdaptReport(dir: string, r: AdaptReportInput): Promis
 
 /** PCA pictures of source and target rows, each by domain and by class, as one report section. */
 export async function scatterSection(page: Page, scatters: AdaptScatter[], labels: string[], prefix: string, heading: string): Promise<string[]> {
-  const body = [`<section id="scatter"><h2>${esc(heading)}</h2><p>Left: coloured by domain. Right: coloured by class (target points by their true label where known; grey when not).</p>`];
-  for (const [i, s] of scatters.entries()) {
-    const axes = { xlabel: `PC1 (${percent(s.explained[0])} of variance)`, ylabel: `PC2 (${percent(s.explained[1])})`, width: 520, height: 420 };
-    const byDomain = scatterSvg(s.xs, s.ys, s.domain, { ...axes, title: `${s.title}: domain`, groupNames: ['source', 'target'] });
+  const body = [
+    `<section id="scatter"><h2>${esc(heading)}</h2><p>Left: coloured by domain. Right: coloured by class (target points by their true label where known; grey when not). PCA keeps distances along its two axes; UMAP (umap-js, on ≤50 PCA components, seeded) keeps neighbourhoods — clusters mean something there, distances between them less.</p>`,
+  ];
+  const number = new Map<string, number>(); // one number per space, shared by its PCA and UMAP pictures
+  for (const s of scatters) {
+    if (!number.has(s.title)) number.set(s.title, number.size);
+    const i = number.get(s.title)!;
+    const axes = s.embedding === 'PCA' && s.explained ? { xlabel: `PC1 (${percent(s.explained[0])} of variance)`, ylabel: `PC2 (${percent(s.explained[1])})` } : { xlabel: 'UMAP 1', ylabel: 'UMAP 2' };
+    const o = { ...axes, width: 520, height: 420 };
+    const byDomain = scatterSvg(s.xs, s.ys, s.domain, { ...o, title: `${s.title} (${s.embedding}): domain`, groupNames: ['source', 'target'] });
     const cls = Int32Array.from(s.cls, (c) => (c < 0 ? labels.length : c));
-    const byClass = scatterSvg(s.xs, s.ys, cls, { ...axes, title: `${s.title}: class`, groupNames: [...labels, 'unknown'] });
-    body.push(`<h3>${esc(s.title)}</h3>`, await page.plot(`${prefix}-${i}-domain.png`, byDomain, `${s.title} by domain`), await page.plot(`${prefix}-${i}-class.png`, byClass, `${s.title} by class`));
+    const byClass = scatterSvg(s.xs, s.ys, cls, { ...o, title: `${s.title} (${s.embedding}): class`, groupNames: [...labels, 'unknown'] });
+    const file = s.embedding === 'PCA' ? `${prefix}-${i}` : `${prefix.replace('-pca', '-umap')}-${i}`;
+    body.push(`<h3>${esc(s.title)} — ${s.embedding}</h3>`, await page.plot(`${file}-domain.png`, byDomain, `${s.title} by domain (${s.embedding})`), await page.plot(`${file}-class.png`, byClass, `${s.title} by class (${s.embedding})`));
   }
   body.push('</section>');
   return body;
