@@ -1,7 +1,7 @@
 /** Gathers what `graft disentangle`'s report shows: probes, target accuracies, curves, PCA of each space. */
 import { writeDisentangleReport } from '../report/disentangle.js';
 import type { Rows } from '../strategies/disentangle/probes.js';
-import { gather, sampleRows, scatterOf } from './adapt-report.js';
+import { gather, sampleRows, scatterOf } from './domain-scatter.js';
 import type { DisentangleResult } from './disentangle.js';
 
 export interface DisentangleViews {
