@@ -76,17 +76,17 @@ export function resample(x: Float32Array, fromRate: number, toRate: number, o: R
     const num = j * M;
     const n0 = Math.floor(num / L);
     const p = num - n0 * L;
-    let h: Float64Array;
-    if (table) h = table.subarray(p * taps, (p + 1) * taps);
-    else {
-      for (let k = 0; k < taps; k++) row[k] = kernel(p / L + K - 1 - k);
-      h = row;
-    }
+    // The phase's taps by offset into the table (no subarray view per output sample).
+    let h: Float64Array = row;
+    let base = 0;
+    if (table) ((h = table), (base = p * taps));
+    else for (let k = 0; k < taps; k++) row[k] = kernel(p / L + K - 1 - k);
     const start = n0 - K + 1;
     const k0 = Math.max(0, -start);
     const k1 = Math.min(taps, x.length - start);
     let acc = 0;
-    for (let k = k0; k < k1; k++) acc += x[start + k]! * h[k]!;
+    const off = start - base;
+    for (let k = base + k0; k < base + k1; k++) acc += x[off + k]! * h[k]!;
     y[j] = acc;
   }
   return y;
