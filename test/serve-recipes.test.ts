@@ -113,6 +113,15 @@ test('transfer and pretrain jobs publish their bundles (OUT/target; OUT)', { tim
   assert.equal(served.labels.length, 3, 'the pretrain bundle (3 cluster classes) is served');
   assert.ok(!fs.existsSync(path.join(models, '.jobs', p.body.id, 'ckpt')), 'its checkpoint is removed once done');
   assert.deepEqual(modelNames().filter((m) => ['tl', 'ssl'].includes(m)), ['ssl', 'tl']);
+  // disentangle: like adapt, OUT/model is published; it resumes with --resume inside its own OUT.
+  const ds = await post({ name: 'dsn', recipe: 'disentangle', data: 'mnist', target: 'mnist-m', options: { epochs: 3, hidden: 16, code: 4, 'no-baselines': true, 'val-percent': 20, 'test-percent': 0 } });
+  assert.equal(ds.status, 201, JSON.stringify(ds.body));
+  const dsj = await finished(ds.body.id);
+  assert.equal(dsj.state, 'done', dsj.error);
+  assert.equal(dsj.result.bundle, path.join(fs.realpathSync(models), 'dsn'));
+  assert.ok(typeof dsj.result.probes.shared.domain === 'number', 'the probes are in the job result');
+  assert.ok(fs.existsSync(path.join(models, '.jobs', ds.body.id, 'out', 'disentangle.json')));
+  assert.equal((await predictFolder('dsn', path.join(dataRoot, 'mnist'), 1)).length, 3);
 });
 
 test('bad target and teacher values are 400s naming the problem; nothing is left behind', async () => {
@@ -162,4 +171,17 @@ test('misclassified thumbnails resolve only to files inside the job data folder'
   ];
   for (const [file, re] of refused) assert.throws(() => misclassifiedFile(dir, file), (e: Error & { status?: number }) => e.status === 404 && re.test(e.message), file);
   fs.rmSync(path.join(dir, '0', 'link.png'));
+});
+
+test('job command lines: recipes that checkpoint continue after a restart (finetune/pretrain into the job checkpoint, adapt/disentangle inside their OUT)', async () => {
+  const { jobArgv } = await import('../src/serve/jobs/spec.js');
+  const inputs = { data: '/d', target: '/t', work: '/w', checkpoint: '/c' };
+  const argv = (recipe: string) => jobArgv({ name: 'm', recipe, options: {} } as never, inputs);
+  assert.deepEqual(argv('finetune').slice(-3), ['--checkpoint', '/c', '--resume']);
+  assert.deepEqual(argv('pretrain').slice(-3), ['--checkpoint', '/c', '--resume']);
+  for (const r of ['adapt', 'disentangle']) {
+    assert.equal(argv(r).at(-1), '--resume', r);
+    assert.ok(!argv(r).includes('--checkpoint'), `${r} checkpoints inside --out`);
+  }
+  assert.ok(!argv('train').includes('--resume'));
 });

@@ -88,7 +88,7 @@ export class JobManager {
     if (job.state === 'running') {
       job.state = 'queued';
       this.save(job);
-      this.emit(job, { type: 'log', level: 'info', message: 'the server restarted while this job ran: queued again (finetune resumes from its checkpoint)' });
+      this.emit(job, { type: 'log', level: 'info', message: 'the server restarted while this job ran: queued again (finetune, pretrain, adapt\'s DANN and disentangle continue from their checkpoints)' });
     }
   }
 

@@ -17,7 +17,7 @@ import { badRequest } from '../errors.js';
 import { MODEL_NAME } from '../registry.js';
 
 /** The recipes a job may run: each writes a bundle (see RECIPES for where). */
-export const JOB_RECIPES = ['train', 'finetune', 'fewshot', 'adapt', 'transfer', 'distill', 'pretrain'] as const;
+export const JOB_RECIPES = ['train', 'finetune', 'fewshot', 'adapt', 'disentangle', 'transfer', 'distill', 'pretrain'] as const;
 export type JobRecipe = (typeof JOB_RECIPES)[number];
 
 /** Options a job may not set: paths on the server, output, remote execution, process behaviour. */
@@ -46,17 +46,22 @@ interface RecipePlan {
   argv(i: JobInputs): string[];
   /** The bundle the recipe writes, inside the work folder. */
   bundle(work: string): string;
-  /** The recipe checkpoints into JobInputs.checkpoint and continues from it after a restart. */
-  resumes?: boolean;
+  /**
+   * How the recipe continues after a server restart: 'checkpoint' — it checkpoints into
+   * JobInputs.checkpoint (`--checkpoint DIR --resume`); 'out' — it checkpoints inside its own
+   * --out folder (the job's work folder survives restarts), `--resume` alone.
+   */
+  resumes?: 'checkpoint' | 'out';
 }
 
-/** Per recipe: its command line and its bundle (adapt: OUT/model; transfer: OUT/target; distill: OUT beside OUT-label-only). */
+/** Per recipe: its command line and its bundle (adapt, disentangle: OUT/model; transfer: OUT/target; distill: OUT beside OUT-label-only). */
 export const RECIPES: Record<JobRecipe, RecipePlan> = {
   train: { argv: (i) => ['train', i.data, '--out', path.join(i.work, 'model')], bundle: (w) => path.join(w, 'model') },
-  finetune: { argv: (i) => ['finetune', i.data, '--out', path.join(i.work, 'model')], bundle: (w) => path.join(w, 'model'), resumes: true },
+  finetune: { argv: (i) => ['finetune', i.data, '--out', path.join(i.work, 'model')], bundle: (w) => path.join(w, 'model'), resumes: 'checkpoint' },
   fewshot: { argv: (i) => ['fewshot', i.data, '--out', path.join(i.work, 'model')], bundle: (w) => path.join(w, 'model') },
-  pretrain: { argv: (i) => ['pretrain', i.data, '--out', path.join(i.work, 'model')], bundle: (w) => path.join(w, 'model'), resumes: true },
-  adapt: { target: true, argv: (i) => ['adapt', '--source', i.data, '--target', i.target!, '--out', i.work], bundle: (w) => path.join(w, 'model') },
+  pretrain: { argv: (i) => ['pretrain', i.data, '--out', path.join(i.work, 'model')], bundle: (w) => path.join(w, 'model'), resumes: 'checkpoint' },
+  adapt: { target: true, argv: (i) => ['adapt', '--source', i.data, '--target', i.target!, '--out', i.work], bundle: (w) => path.join(w, 'model'), resumes: 'out' },
+  disentangle: { target: true, argv: (i) => ['disentangle', '--source', i.data, '--target', i.target!, '--out', i.work], bundle: (w) => path.join(w, 'model'), resumes: 'out' },
   transfer: { target: true, argv: (i) => ['transfer', '--source', i.data, '--target', i.target!, '--out', i.work], bundle: (w) => path.join(w, 'target') },
   distill: { teacher: true, argv: (i) => ['distill', '--teacher', i.teacher!, '--data', i.data, '--out', path.join(i.work, 'student')], bundle: (w) => path.join(w, 'student') },
 };
@@ -132,6 +137,7 @@ export function jobArgv(spec: JobSpec, inputs: JobInputs): string[] {
   const plan = RECIPES[spec.recipe];
   const argv = [...plan.argv(inputs), '--json'];
   for (const [k, v] of Object.entries(spec.options)) argv.push(v === true ? `--${k}` : `--${k}=${v}`);
-  if (plan.resumes) argv.push('--checkpoint', inputs.checkpoint, '--resume');
+  if (plan.resumes === 'checkpoint') argv.push('--checkpoint', inputs.checkpoint, '--resume');
+  else if (plan.resumes === 'out') argv.push('--resume');
   return argv;
 }
