@@ -61,10 +61,13 @@ export class Classifier {
     return this.meta.labels;
   }
 
-  /** Probabilities (n×k) for samples, plus which samples were used and which were skipped. */
-  async probabilities(samples: Sample[], opts: { reporter?: Reporter; strict?: boolean; cache?: boolean } = {}): Promise<{ probs: Float32Array; samples: Sample[]; skipped: Skipped[] }> {
+  /**
+   * Probabilities (n×k) for samples, plus which samples were used and which were skipped. `view`
+   * classifies an augmented view of each image (src/data/augment.ts) instead of the plain one.
+   */
+  async probabilities(samples: Sample[], opts: { reporter?: Reporter; strict?: boolean; cache?: boolean; view?: string } = {}): Promise<{ probs: Float32Array; samples: Sample[]; skipped: Skipped[] }> {
     if (isWholeNetwork(this.meta)) return this.wholeNetworkProbabilities(samples, opts);
-    const feats = await extractFeatures(samples, this.backbone, { reporter: opts.reporter ?? silentReporter, strict: opts.strict, ...(opts.cache === false ? { store: null } : {}) });
+    const feats = await extractFeatures(samples, this.backbone, { reporter: opts.reporter ?? silentReporter, strict: opts.strict, view: opts.view, ...(opts.cache === false ? { store: null } : {}) });
     return { probs: headProbabilities(this.head, feats.data, feats.n, feats.dim), samples: feats.samples, skipped: feats.skipped };
   }
 
@@ -72,14 +75,14 @@ export class Classifier {
    * A whole-network bundle reads pixels: images are decoded and classified a batch at a time (no
    * feature cache, memory bounded by one batch).
    */
-  private async wholeNetworkProbabilities(samples: Sample[], opts: { reporter?: Reporter; strict?: boolean }): Promise<{ probs: Float32Array; samples: Sample[]; skipped: Skipped[] }> {
+  private async wholeNetworkProbabilities(samples: Sample[], opts: { reporter?: Reporter; strict?: boolean; view?: string }): Promise<{ probs: Float32Array; samples: Sample[]; skipped: Skipped[] }> {
     const batch = evalBatchSize(this.backbone.dim);
     const parts: Float32Array[] = [];
     const used: Sample[] = [];
     const skipped: Skipped[] = [];
     const bar = (opts.reporter ?? silentReporter).progress('images', samples.length);
     for (let s = 0; s < samples.length; s += batch) {
-      const px = await extractFeatures(samples.slice(s, s + batch), this.backbone, { store: null, strict: opts.strict });
+      const px = await extractFeatures(samples.slice(s, s + batch), this.backbone, { store: null, strict: opts.strict, view: opts.view });
       parts.push(headProbabilities(this.head, px.data, px.n, px.dim, batch));
       used.push(...px.samples);
       skipped.push(...px.skipped);
