@@ -40,7 +40,7 @@ const a = args({
   seeds: { type: 'string', default: '0,1,2' },
   datasets: { type: 'string', default: 'digits,fashion' },
   /** Label-only baseline re-runs, lr@steps-multiple (the recipe's own run is lr@1). */
-  grid: { type: 'string', default: '1e-3@1,1e-2@1,3e-3@2' },
+  grid: { type: 'string', default: '1e-3@1,3e-3@2' },
   teacher: { type: 'string', default: 'linear' },
   epochs: { type: 'string' },
   temperature: { type: 'string', default: '4' },

@@ -28,7 +28,7 @@ export default defineCommand({
         size: { type: 'string', arg: 'PX', default: '28', help: 'small-CNN input size' },
         epochs: { type: 'string', arg: 'N', help: 'training epochs (default small-cnn: ≥300 steps, ≤60 epochs; head 30; --unfreeze 6)' },
         'freeze-epochs': { type: 'string', arg: 'N', default: '2', help: '--unfreeze: head-only epochs first' },
-        lr: { type: 'string', arg: 'LR', help: 'learning rate (default small-cnn 1e-2, head 1e-3, --unfreeze 1e-2)' },
+        lr: { type: 'string', arg: 'LR', help: 'learning rate (default small-cnn 3e-3, head 1e-3, --unfreeze 1e-2)' },
         'batch-size': { type: 'string', arg: 'N', default: '32', help: 'training batch size' },
         seed: { type: 'string', arg: 'N', default: '0', help: 'initialisation and shuffling seed (student and baseline alike)' },
         out: { type: 'string', short: 'o', arg: 'DIR', help: 'student bundle; the baseline goes to DIR-label-only' },
