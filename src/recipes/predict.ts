@@ -16,6 +16,7 @@ import { inputBackbone, INPUT_CUT } from '../models/tail.js';
 import { evalBatchSize } from '../train/source.js';
 import { silentReporter, type Reporter } from '../util/log.js';
 import { adoptAudio } from '../audio/adopt.js';
+import { wholeNetworkSession, type WholeNetworkSession } from './whole-network-ort.js';
 
 export interface Prediction {
   file: string;
@@ -27,14 +28,29 @@ export interface Prediction {
 }
 
 export class Classifier {
-  private constructor(readonly dir: string, readonly meta: BundleMeta, readonly head: tfl.LayersModel, readonly backbone: Backbone) {}
+  private constructor(
+    readonly dir: string,
+    readonly meta: BundleMeta,
+    readonly head: tfl.LayersModel,
+    readonly backbone: Backbone,
+    /** A whole-network bundle running in ORT (else its head runs in tfjs). */
+    private readonly ort?: WholeNetworkSession,
+  ) {}
+
+  /** Where a whole-network bundle's network runs: 'ort' (converted and checked at load) or 'tfjs'. */
+  get networkEngine(): EngineName {
+    return this.ort ? 'ort' : 'tfjs';
+  }
 
   static async load(dir: string, opts: { engine?: EngineName; threads?: number } = {}): Promise<Classifier> {
     const { meta, head } = await loadBundle(dir);
     if (isWholeNetwork(meta)) {
       // The bundle holds every layer: only the backbone's preprocessing is needed, not its weights.
+      // Frozen at prediction time, the network runs in ORT unless --engine tfjs (or it cannot).
       try {
-        return new Classifier(dir, meta, head, inputBackbone({ ...(await bundleBaseSpec(dir, meta)), preprocess: meta.preprocess }, meta.backbone.weightsHash, meta.backbone.layer));
+        const base = await bundleBaseSpec(dir, meta);
+        const ort = opts.engine === 'tfjs' ? undefined : (await wholeNetworkSession(dir, meta, base, opts.threads)).session;
+        return new Classifier(dir, meta, head, inputBackbone({ ...base, preprocess: meta.preprocess }, meta.backbone.weightsHash, meta.backbone.layer), ort);
       } catch (e) {
         head.dispose();
         throw new Error(`${dir}: cannot open its backbone ${meta.backbone.name}: ${(e as Error).message}`);
@@ -83,7 +99,7 @@ export class Classifier {
     const bar = (opts.reporter ?? silentReporter).progress('images', samples.length);
     for (let s = 0; s < samples.length; s += batch) {
       const px = await extractFeatures(samples.slice(s, s + batch), this.backbone, { store: null, strict: opts.strict, view: opts.view });
-      parts.push(headProbabilities(this.head, px.data, px.n, px.dim, batch));
+      parts.push(this.ort ? await this.ort.probabilities(px.data, px.n) : headProbabilities(this.head, px.data, px.n, px.dim, batch));
       used.push(...px.samples);
       skipped.push(...px.skipped);
       bar.tick(Math.min(batch, samples.length - s));
@@ -114,6 +130,7 @@ export class Classifier {
   }
 
   async dispose(): Promise<void> {
+    await this.ort?.release();
     this.head.dispose();
     await this.backbone.dispose();
   }
