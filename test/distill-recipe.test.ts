@@ -11,6 +11,7 @@ import { smallCnn } from '../src/models/small-cnn.js';
 import { Trainer, type Examples } from '../src/train/trainer.js';
 import { distillRecipe, saveSmallCnnBundle } from '../src/recipes/distill.js';
 import { Classifier } from '../src/recipes/predict.js';
+import { exportOnnx } from '../src/recipes/export.js';
 import { loadDataset } from '../src/data/index.js';
 import { spawn } from 'node:child_process';
 
@@ -81,7 +82,17 @@ test('graft distill: a distilled small CNN and its label-only baseline, as bundl
     if (row.indexOf(Math.max(...row)) === s.label) ok++;
   });
   assert.ok(Math.abs(ok / testFiles.length - r.student.accuracy) < 1e-9);
+  // At prediction time the whole network runs in ORT (converted and checked at load); tfjs agrees.
+  assert.equal(c.networkEngine, 'ort');
   await c.dispose();
+  const viaT = await Classifier.load(out, { engine: 'tfjs' });
+  assert.equal(viaT.networkEngine, 'tfjs');
+  const viaTfjs = await viaT.probabilities(testFiles, { cache: false });
+  await viaT.dispose();
+  assert.ok(viaTfjs.probs.every((p, i) => Math.abs(p - probs[i]) < 1e-5), 'ORT and tfjs probabilities agree');
+  // …and it exports as one ONNX classifier (a network trained from pixels has no backbone to load).
+  const ex = await exportOnnx(out, path.join(tmp, 'student.onnx'));
+  assert.ok(ex.maxAbsDiff <= 1e-4, JSON.stringify(ex));
   assert.match(fs.readFileSync(r.report, 'utf8'), /labels only/);
   // The command: exactly one JSON object with the documented fields.
   const cli = await graft(['distill', '--teacher', teacherDir, '--student', 'small-cnn', '--data', data, '--unlabelled', more, '--widths', '4,8', '--epochs', '1', '--out', path.join(tmp, 'cli'), '--json']);

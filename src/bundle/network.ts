@@ -68,15 +68,27 @@ export async function loadBundleNetwork(dir: string, base: BackboneSpec): Promis
   const { meta, head } = await loadBundle(dir);
   let full: tfl.LayersModel | undefined;
   try {
-    const loaded = await base.load({ weights: meta.backbone.weights });
-    full = loaded.model;
-    if (loaded.weightsHash !== meta.backbone.weightsHash) {
-      throw new Error(
-        `${dir}: trained on ${base.name} weights ${meta.backbone.weightsHash.slice(0, 12)}, but the available weights are ${loaded.weightsHash.slice(0, 12)}; install the matching weights`,
-      );
+    let x: Sym;
+    let inputs: Sym[];
+    let layerName: string;
+    if (base.arch === 'pixels') {
+      // A network trained from scratch on pixels (small CNN): the bundle holds all of it; its input is the preprocessed image.
+      const [h, w] = meta.preprocess.size;
+      x = tfl.input({ shape: [h, w, 3], name: 'image' });
+      inputs = [x];
+      layerName = 'image';
+    } else {
+      const loaded = await base.load({ weights: meta.backbone.weights });
+      full = loaded.model;
+      if (loaded.weightsHash !== meta.backbone.weightsHash) {
+        throw new Error(
+          `${dir}: trained on ${base.name} weights ${meta.backbone.weightsHash.slice(0, 12)}, but the available weights are ${loaded.weightsHash.slice(0, 12)}; install the matching weights`,
+        );
+      }
+      layerName = meta.backbone.layer === 'logits' ? full.outputLayers[0].name : meta.backbone.layer;
+      x = full.getLayer(layerName).output as Sym;
+      inputs = full.inputs;
     }
-    const layerName = meta.backbone.layer === 'logits' ? full.outputLayers[0].name : meta.backbone.layer;
-    let x = full.getLayer(layerName).output as Sym;
     const want = head.inputs[0].shape.slice(1);
     // A head on flattened rows gets a Flatten, unless its first layer reshapes them straight back
     // (a fine-tuned tail trained on cached cut activations).
@@ -88,10 +100,10 @@ export async function loadBundleNetwork(dir: string, base: BackboneSpec): Promis
     if (!last || last.getClassName() !== 'Dense') throw new Error(`${dir}: expected the bundle's model to end in a Dense classifier, found ${last?.getClassName() ?? 'no layers'}`);
     const out = outputs[0]!;
     const penultimate = out.inputs![0]!;
-    const model = tfl.model({ inputs: full.inputs, outputs: out, name: `bundle_${meta.backbone.name}` });
+    const model = tfl.model({ inputs, outputs: out, name: `bundle_${meta.backbone.name}` });
     // Layers of the pretrained network past the bundle's layer are replaced by the bundle's own.
     const used = new Set(model.layers);
-    for (const l of full.layers) if (!used.has(l)) for (const w of l.weights) w.dispose();
+    for (const l of full?.layers ?? []) if (!used.has(l)) for (const w of l.weights) w.dispose();
     return { meta, model, featureLayer: penultimate.sourceLayer.name, logitsLayer: last.name };
   } catch (e) {
     full?.dispose();

@@ -1,32 +1,40 @@
 /**
- * `graft distill --teacher BUNDLE --student small-cnn --data DIR [--unlabelled DIR] --out DIR`:
+ * `graft distill --teacher BUNDLE --student small-cnn|NAME --data DIR [--unlabelled DIR] --out DIR`:
  * Hinton et al.'s teacher → student distillation. The teacher (any bundle) labels every training
- * image once (its log-probabilities are its logits up to a per-row constant, which softmax(·/T)
- * ignores); the student — graft's small CNN from pixels, width/depth set by `widths` — is trained
- * by the one Trainer with the KD objective. The baseline is the same student (same rows, seed,
- * steps) with α = 0: cross-entropy on the labelled rows only. Both are ordinary bundles, and all
- * three models are scored on the test split and timed at batch 1 and 16 in the same run.
+ * image once per augmented view; its log-probabilities are cached by teacher identity + image +
+ * view (strategies/distill/teacher-cache.ts), so a rerun runs no teacher pass. The student — graft's
+ * small CNN from pixels (width/depth set by `widths`), or any registry backbone (a head on its
+ * frozen features, or `unfreeze` K blocks fine-tuned on cached cut activations, recipes/
+ * distill-backbone.ts) — is trained by the one Trainer with the KD objective. The baseline is the
+ * same student (same seed, as many steps) with plain cross-entropy on the labelled rows only. Both
+ * are ordinary bundles, and all three models are scored on the test split and timed at batch 1
+ * and 16 in the same run.
  */
 import path from 'node:path';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { initTf } from '../engine/tfjs.js';
 import { saveBundle } from '../bundle/bundle.js';
 import { loadDataset } from '../data/index.js';
-import type { LoadOptions, Sample } from '../data/types.js';
+import { checkView, firstViews } from '../data/augment.js';
+import type { LoadOptions } from '../data/types.js';
+import type { EngineName } from '../models/types.js';
 import { openPixels, pixelsSpec } from '../models/pixels.js';
 import { smallCnn } from '../models/small-cnn.js';
 import { INPUT_CUT } from '../models/tail.js';
-import { Trainer, type Examples } from '../train/trainer.js';
+import type { HeadKind } from '../train/heads.js';
+import { Trainer } from '../train/trainer.js';
 import { silentReporter, type Reporter } from '../util/log.js';
 import { kdObjective } from '../strategies/distill/kd-objective.js';
 import { measureBundle, type ModelFigures } from '../strategies/distill/measure.js';
 import { writeDistillReport } from '../strategies/distill/report.js';
-import { datasetFeatures, splitRows } from './features.js';
+import { epochsForSteps, studentRows, type StudentRows } from '../strategies/distill/rows.js';
+import { cachedTeacherLogits } from '../strategies/distill/teacher-cache.js';
+import { distillIntoBackbone, type StudentOutcome } from './distill-backbone.js';
 import { Classifier } from './predict.js';
 
 export interface DistillOptions extends LoadOptions {
   teacher: string;
-  /** 'small-cnn' (registry backbones as students are not built yet). */
+  /** 'small-cnn' (from pixels), or a registry backbone name (a head on its features, or `unfreeze` K blocks). */
   student: string;
   data: string;
   /** `--unlabelled DIR`: images only the teacher labels (the transfer set). */
@@ -34,13 +42,23 @@ export interface DistillOptions extends LoadOptions {
   out: string;
   temperature?: number;
   alpha?: number;
+  /** Registry students: fine-tune the last K blocks (on cached cut activations) instead of a head on frozen features. */
+  unfreeze?: number;
+  /** Registry students without `unfreeze`: the head (default linear, trained by AdamW). */
+  head?: HeadKind;
+  /** Augmented views the student trains on, one per image per epoch (`--augment N` = the first N of AUGMENT_VIEWS, or names); the teacher labels each. */
+  augment?: number | string[];
   /** Small-CNN input size (default 28) and conv widths, one stage each (default 16,32,32). */
   size?: number;
   widths?: number[];
   epochs?: number;
+  /** Tail students: head-only epochs first (default 2). */
+  freezeEpochs?: number;
   batchSize?: number;
   lr?: number;
   seed?: number;
+  engine?: EngineName;
+  threads?: number;
   reporter?: Reporter;
 }
 
@@ -51,24 +69,9 @@ export interface DistillResult {
   baseline: ModelFigures;
   teacher: ModelFigures;
   student: ModelFigures;
-  settings: { temperature: number; alpha: number; labelled: number; unlabelled: number; epochs: number; steps: number; size: number; widths: number[] };
-}
-
-/** Teacher log-probabilities for samples, row-aligned with them (a file the teacher cannot read is an error). */
-async function teacherLogits(teacher: Classifier, samples: Sample[], reporter: Reporter): Promise<Float32Array> {
-  const { probs, skipped } = await teacher.probabilities(samples, { reporter });
-  if (skipped.length) throw new Error(`teacher could not read ${skipped[0].file}: ${skipped[0].reason}`);
-  return probs.map((p) => Math.log(Math.max(p, 1e-30)));
-}
-
-function concatRows(a: Examples, b: Examples | undefined): Examples {
-  if (!b || b.n === 0) return a;
-  const x = new Float32Array((a.n + b.n) * a.dim);
-  x.set(a.x.subarray(0, a.n * a.dim));
-  x.set(b.x.subarray(0, b.n * b.dim), a.n * a.dim);
-  const y = new Int32Array(a.n + b.n).fill(-1);
-  y.set(a.y.subarray(0, a.n));
-  return { x, y, n: a.n + b.n, dim: a.dim };
+  /** Teacher rows computed by the teacher in this run / read from the teacher-logit cache. */
+  teacherLogits: { computed: number; cached: number; teacherId: string };
+  settings: { student: string; temperature: number; alpha: number; labelled: number; unlabelled: number; epochs: number; steps: number; views: string[]; size?: number; widths?: number[] };
 }
 
 /** Save a small CNN on pixels as an ordinary bundle (a whole-network 'tail' cut at the input). */
@@ -88,68 +91,99 @@ export async function saveSmallCnnBundle(out: string, model: tfl.LayersModel, o:
   );
 }
 
-export async function distillRecipe(o: DistillOptions): Promise<DistillResult> {
-  const reporter = o.reporter ?? silentReporter;
-  if (o.student !== 'small-cnn') throw new Error(`--student ${o.student}: only small-cnn is supported by graft distill so far`);
-  await initTf();
-  const T = o.temperature ?? 4;
-  const alpha = o.alpha ?? 0.9;
+/** The training views: `--augment N` (the first N views) or names; default the plain view. */
+export function distillViews(a: DistillOptions['augment']): string[] {
+  if (a === undefined) return ['none'];
+  const views = typeof a === 'number' ? firstViews(a) : a.map((v) => checkView(v));
+  if (new Set(views).size !== views.length) throw new Error(`--augment: a view is given twice (${views.join(', ')})`);
+  return views;
+}
+
+/** Small-CNN learning rate (Adam): bench:distill's label-only grid found 1e-2 worse and unstable (±5–7 points over seeds) on digits and Fashion-MNIST. */
+const SMALL_CNN_LR = 3e-3;
+
+interface Resolved {
+  T: number;
+  alpha: number;
+  seed: number;
+  views: string[];
+}
+
+/** The small CNN from pixels: student on labelled + transfer rows with the KD loss, baseline on labelled rows alone. */
+async function distillIntoSmallCnn(teacher: Classifier, o: DistillOptions, r: Resolved, reporter: Reporter): Promise<StudentOutcome> {
   const size = o.size ?? 28;
   const widths = o.widths ?? [16, 32, 32];
-  const seed = o.seed ?? 0;
-  const ds = await loadDataset(o.data, { valPercent: o.valPercent, testPercent: o.testPercent, limitPerClass: o.limitPerClass });
+  const ds = await loadDataset(o.data, { valPercent: o.valPercent, testPercent: o.testPercent, limitPerClass: o.limitPerClass, classes: o.classes, strict: o.strict });
   for (const s of ds.skipped) reporter.warn(`skipped ${s.file}: ${s.reason}`);
-  const teacher = await Classifier.load(o.teacher);
+  if (teacher.labels.join('\n') !== ds.labels.join('\n')) throw new Error(`${o.teacher}: the teacher's classes (${teacher.labels.join(', ')}) differ from ${o.data}'s (${ds.labels.join(', ')})`);
+  const test = ds.samples.filter((s) => s.split === 'test');
+  if (test.length === 0) throw new Error(`${o.data}: the test split is empty; distill scores every model on it (raise --test-percent)`);
+  const labelled = ds.samples.filter((s) => s.split === 'train');
+  const transfer = o.transfer ? (await loadDataset(o.transfer, { valPercent: 0, testPercent: 0, unlabelled: true })).samples : [];
   const pixels = openPixels(size);
+  const opened: StudentRows[] = [];
   let model: tfl.LayersModel | undefined;
   try {
-    if (teacher.labels.join('\n') !== ds.labels.join('\n')) throw new Error(`${o.teacher}: the teacher's classes (${teacher.labels.join(', ')}) differ from ${o.data}'s (${ds.labels.join(', ')})`);
-    const rows = splitRows(await datasetFeatures(ds, pixels, { reporter }));
-    if (rows.test.n === 0) throw new Error(`${o.data}: the test split is empty; distill scores every model on it (raise --test-percent)`);
-    let extra: Examples | undefined;
-    let extraSamples: Sample[] = [];
-    if (o.transfer) {
-      const u = await loadDataset(o.transfer, { valPercent: 0, testPercent: 0, unlabelled: true });
-      const m = await datasetFeatures(u, pixels, { reporter });
-      extraSamples = m.samples;
-      extra = { x: m.data, y: new Int32Array(m.n).fill(-1), n: m.n, dim: m.dim };
-    }
-    const train = concatRows(rows.train, extra);
-    const logits = await teacherLogits(teacher, [...rows.samples.train, ...extraSamples], reporter);
+    const all = await studentRows([...labelled, ...transfer], new Set(transfer), pixels, r.views, { seed: r.seed, reporter, strict: o.strict });
+    opened.push(all);
+    const t = await cachedTeacherLogits(teacher, all.samples, { views: all.views, reporter });
+    reporter.info(`teacher logits: ${t.computed} computed, ${t.cached} from cache`);
     const k = ds.labels.length;
     const batchSize = o.batchSize ?? 32;
-    const epochs = o.epochs ?? Math.min(60, Math.max(10, Math.ceil(300 / Math.ceil(train.n / batchSize))));
-    const steps = epochs * Math.ceil(train.n / batchSize);
-    const meta = (a: number, rowsUsed: number, ep: number) => ({ recipe: 'distill', teacher: path.resolve(o.teacher), temperature: T, alpha: a, epochs: ep, batchSize, seed, widths, size, labelled: rows.train.n, unlabelled: a === 0 ? 0 : (extra?.n ?? 0), rows: rowsUsed });
+    const n = all.rows.n;
+    const epochs = o.epochs ?? Math.min(60, Math.max(10, Math.ceil(300 / Math.ceil(n / batchSize))));
+    const steps = epochs * Math.ceil(n / batchSize);
+    const nLabelled = all.rows.y.reduce((a, y) => a + (y >= 0 ? 1 : 0), 0);
+    const meta = (a: number, rowsUsed: number, ep: number) => ({ recipe: 'distill', student: 'small-cnn', teacher: path.resolve(o.teacher), temperature: r.T, alpha: a, epochs: ep, batchSize, seed: r.seed, widths, size, views: all.views, labelled: nLabelled, unlabelled: a === 0 ? 0 : n - nLabelled, rows: rowsUsed });
     const out = path.resolve(o.out);
     const baseOut = `${out}-label-only`;
-    reporter.info(`distilling into a small CNN (${widths.join('-')}) on ${rows.train.n} labelled + ${extra?.n ?? 0} unlabelled images, T=${T}, α=${alpha}`);
-    model = smallCnn({ size, numClasses: k, widths, seed });
-    const objective = kdObjective({ teacherLogits: logits, numClasses: k, temperature: T, alpha });
-    await new Trainer(model, { optimizer: 'adam', lr: o.lr ?? 1e-2, epochs, batchSize, seed, restoreBest: false, objective }).fit(train);
-    await saveSmallCnnBundle(out, model, { labels: ds.labels, size, widths, training: meta(alpha, train.n, epochs) });
+    reporter.info(`distilling into a small CNN (${widths.join('-')}) on ${nLabelled} labelled + ${n - nLabelled} unlabelled images, T=${r.T}, α=${r.alpha}`);
+    model = smallCnn({ size, numClasses: k, widths, seed: r.seed });
+    const objective = kdObjective({ teacherLogits: t.logits, views: t.views.length, viewOf: all.pick, numClasses: k, temperature: r.T, alpha: r.alpha });
+    await new Trainer(model, { optimizer: 'adam', lr: o.lr ?? SMALL_CNN_LR, epochs, batchSize, seed: r.seed, restoreBest: false, objective }).fit(all.rows);
+    await saveSmallCnnBundle(out, model, { labels: ds.labels, size, widths, training: meta(r.alpha, n, epochs) });
     model.dispose();
     model = undefined;
     // The baseline: the same network and seed on the labelled rows alone, plain cross-entropy, as
     // many optimizer steps as the student took. (Training it with α=0 on the student's rows left
     // most batches without a label, and it collapsed below chance.)
-    const baseEpochs = Math.max(1, Math.round(steps / Math.ceil(rows.train.n / Math.min(batchSize, rows.train.n))));
-    reporter.info(`label-only baseline: ${rows.train.n} labelled images, ${baseEpochs} epochs ≈ ${steps} steps, same seed`);
-    model = smallCnn({ size, numClasses: k, widths, seed });
-    await new Trainer(model, { optimizer: 'adam', lr: o.lr ?? 1e-2, epochs: baseEpochs, batchSize, seed, restoreBest: false }).fit(rows.train);
-    await saveSmallCnnBundle(baseOut, model, { labels: ds.labels, size, widths, training: meta(0, rows.train.n, baseEpochs) });
-    model.dispose();
-    model = undefined;
-    const test = rows.samples.test;
-    const teacherFig = await measureBundle(o.teacher, test);
-    const student = await measureBundle(out, test);
-    const baseline = await measureBundle(baseOut, test);
-    const settings = { temperature: T, alpha, labelled: rows.train.n, unlabelled: extra?.n ?? 0, epochs, steps, size, widths };
-    const report = writeDistillReport(`${out}-report.html`, { teacher: teacherFig, student, baseline, settings });
-    return { bundle: out, report, baseline, teacher: teacherFig, student, settings };
+    const base = await studentRows(labelled, new Set(), pixels, r.views, { seed: r.seed, reporter, strict: o.strict });
+    opened.push(base);
+    const baseEpochs = epochsForSteps(steps, base.rows.n, batchSize);
+    reporter.info(`label-only baseline: ${base.rows.n} labelled images, ${baseEpochs} epochs ≈ ${steps} steps, same seed`);
+    model = smallCnn({ size, numClasses: k, widths, seed: r.seed });
+    await new Trainer(model, { optimizer: 'adam', lr: o.lr ?? SMALL_CNN_LR, epochs: baseEpochs, batchSize, seed: r.seed, restoreBest: false }).fit(base.rows);
+    await saveSmallCnnBundle(baseOut, model, { labels: ds.labels, size, widths, training: meta(0, base.rows.n, baseEpochs) });
+    return { out, baseOut, test, labelled: nLabelled, unlabelled: n - nLabelled, epochs, steps, teacherLogits: t, student: `small-cnn ${widths.join('-')} @${size}px` };
   } finally {
-    (model as tfl.LayersModel | undefined)?.dispose();
-    await teacher.dispose();
+    model?.dispose();
+    opened.forEach((x) => x.close());
     await pixels.dispose();
   }
+}
+
+export async function distillRecipe(o: DistillOptions): Promise<DistillResult> {
+  const reporter = o.reporter ?? silentReporter;
+  await initTf();
+  const r: Resolved = { T: o.temperature ?? 4, alpha: o.alpha ?? 0.9, seed: o.seed ?? 0, views: distillViews(o.augment) };
+  if (!(r.T > 0)) throw new Error(`--temperature must be > 0 (got ${r.T})`);
+  if (!(r.alpha >= 0 && r.alpha <= 1)) throw new Error(`--alpha must be in [0, 1] (got ${r.alpha})`);
+  const small = o.student === 'small-cnn';
+  if (small && (o.unfreeze !== undefined || o.head !== undefined)) throw new Error('--unfreeze and --head apply to a registry-backbone student (e.g. --student mobilenet_v2), not small-cnn');
+  const teacher = await Classifier.load(o.teacher, { engine: o.engine, threads: o.threads });
+  let s: StudentOutcome;
+  try {
+    s = small
+      ? await distillIntoSmallCnn(teacher, o, r, reporter)
+      : await distillIntoBackbone(teacher, { ...o, out: path.resolve(o.out), student: o.student, views: r.views, temperature: r.T, alpha: r.alpha, seed: r.seed }, reporter);
+  } finally {
+    await teacher.dispose();
+  }
+  const teacherFig = await measureBundle(o.teacher, s.test);
+  const student = await measureBundle(s.out, s.test);
+  const baseline = await measureBundle(s.baseOut, s.test);
+  const settings = { student: s.student, temperature: r.T, alpha: r.alpha, labelled: s.labelled, unlabelled: s.unlabelled, epochs: s.epochs, steps: s.steps, views: r.views, ...(small ? { size: o.size ?? 28, widths: o.widths ?? [16, 32, 32] } : {}) };
+  const report = writeDistillReport(`${s.out}-report.html`, { teacher: teacherFig, student, baseline, settings });
+  const { computed, cached, teacherId } = s.teacherLogits;
+  return { bundle: s.out, report, baseline, teacher: teacherFig, student, teacherLogits: { computed, cached, teacherId }, settings };
 }

@@ -128,6 +128,11 @@ export type TailFitOptions = Pick<FinetuneOptions, 'epochs' | 'freezeEpochs' | '
    * DANN, Deep CORAL), built once the network exists; the head-only stage stays plain.
    */
   objective?: (model: tfl.LayersModel) => Objective;
+  /**
+   * Train the head-only (and gradual) stages on `objective` too (distillation: unlabelled rows
+   * carry no cross-entropy, only the teacher's soft targets).
+   */
+  objectiveInHeadStage?: boolean;
   /** Passed to the unfrozen stage's Trainer (e.g. DANN's annealed learning rate). */
   lrAt?: TrainerOptions['lrAt'];
 };
@@ -260,13 +265,15 @@ export async function fitTailModel(spec: BackboneSpec, full: tfl.LayersModel, cu
     };
     /** Body layers in the last `j` blocks train at lrBody; earlier blocks stay frozen. */
     const bodyMult = (j: number) => (n: string) => (isHead(n) ? 1 : (segment.get(n.split('/')[0]) ?? blocks) > blocks - j ? lrBody / lr : 0);
+    const objective = o.objective?.(model);
+    const headObjective = objective && o.objectiveInHeadStage ? { objective } : {};
     const unfrozen = {
       ...common,
       epochs: Math.max(1, (o.epochs ?? 6) - gradual),
       lr: lr / 2,
       lrMultiplier: bodyMult(blocks),
       patience: o.patience ?? 3,
-      ...(o.objective ? { objective: o.objective(model) } : {}),
+      ...(objective ? { objective } : {}),
       ...(o.lrAt ? { lrAt: o.lrAt } : {}),
     };
     let estimate: EpochEstimate | undefined;
@@ -278,11 +285,11 @@ export async function fitTailModel(spec: BackboneSpec, full: tfl.LayersModel, cu
     }
     const valOrNone = val.n ? val : undefined;
     if ((o.freezeEpochs ?? 2) > 0) {
-      const t = new Trainer(model, { ...common, ...stage(0), epochs: o.freezeEpochs ?? 2, lr, lrMultiplier: (n) => (isHead(n) ? 1 : 0), restoreBest: false });
+      const t = new Trainer(model, { ...common, ...stage(0), ...headObjective, epochs: o.freezeEpochs ?? 2, lr, lrMultiplier: (n) => (isHead(n) ? 1 : 0), restoreBest: false });
       stages[0] = await t.fit(train, valOrNone);
     }
     for (let j = 1; j <= gradual; j++) {
-      const t = new Trainer(model, { ...common, ...stage(j), epochs: 1, lr: lr / 2, lrMultiplier: bodyMult(j), restoreBest: false });
+      const t = new Trainer(model, { ...common, ...stage(j), ...headObjective, epochs: 1, lr: lr / 2, lrMultiplier: bodyMult(j), restoreBest: false });
       stages[j] = await t.fit(train, valOrNone);
     }
     if ((o.epochs ?? 6) > 0) {

@@ -17,6 +17,7 @@ import { evalBatchSize } from '../train/source.js';
 import { silentReporter, type Reporter } from '../util/log.js';
 import { adoptAudio } from '../audio/adopt.js';
 import { soundWindows } from '../audio/windows.js';
+import { wholeNetworkSession, type WholeNetworkSession } from './whole-network-ort.js';
 
 export interface Prediction {
   file: string;
@@ -30,14 +31,29 @@ export interface Prediction {
 }
 
 export class Classifier {
-  private constructor(readonly dir: string, readonly meta: BundleMeta, readonly head: tfl.LayersModel, readonly backbone: Backbone) {}
+  private constructor(
+    readonly dir: string,
+    readonly meta: BundleMeta,
+    readonly head: tfl.LayersModel,
+    readonly backbone: Backbone,
+    /** A whole-network bundle running in ORT (else its head runs in tfjs). */
+    private readonly ort?: WholeNetworkSession,
+  ) {}
+
+  /** Where a whole-network bundle's network runs: 'ort' (converted and checked at load) or 'tfjs'. */
+  get networkEngine(): EngineName {
+    return this.ort ? 'ort' : 'tfjs';
+  }
 
   static async load(dir: string, opts: { engine?: EngineName; threads?: number } = {}): Promise<Classifier> {
     const { meta, head } = await loadBundle(dir);
     if (isWholeNetwork(meta)) {
       // The bundle holds every layer: only the backbone's preprocessing is needed, not its weights.
+      // Frozen at prediction time, the network runs in ORT unless --engine tfjs (or it cannot).
       try {
-        return new Classifier(dir, meta, head, inputBackbone({ ...(await bundleBaseSpec(dir, meta)), preprocess: meta.preprocess }, meta.backbone.weightsHash, meta.backbone.layer));
+        const base = await bundleBaseSpec(dir, meta);
+        const ort = opts.engine === 'tfjs' ? undefined : (await wholeNetworkSession(dir, meta, base, opts.threads)).session;
+        return new Classifier(dir, meta, head, inputBackbone({ ...base, preprocess: meta.preprocess }, meta.backbone.weightsHash, meta.backbone.layer), ort);
       } catch (e) {
         head.dispose();
         throw new Error(`${dir}: cannot open its backbone ${meta.backbone.name}: ${(e as Error).message}`);
@@ -64,10 +80,13 @@ export class Classifier {
     return this.meta.labels;
   }
 
-  /** Probabilities (n×k) for samples, plus which samples were used and which were skipped. */
-  async probabilities(samples: Sample[], opts: { reporter?: Reporter; strict?: boolean; cache?: boolean } = {}): Promise<{ probs: Float32Array; samples: Sample[]; skipped: Skipped[] }> {
+  /**
+   * Probabilities (n×k) for samples, plus which samples were used and which were skipped. `view`
+   * classifies an augmented view of each image (src/data/augment.ts) instead of the plain one.
+   */
+  async probabilities(samples: Sample[], opts: { reporter?: Reporter; strict?: boolean; cache?: boolean; view?: string } = {}): Promise<{ probs: Float32Array; samples: Sample[]; skipped: Skipped[] }> {
     if (isWholeNetwork(this.meta)) return this.wholeNetworkProbabilities(samples, opts);
-    const feats = await extractFeatures(samples, this.backbone, { reporter: opts.reporter ?? silentReporter, strict: opts.strict, ...(opts.cache === false ? { store: null } : {}) });
+    const feats = await extractFeatures(samples, this.backbone, { reporter: opts.reporter ?? silentReporter, strict: opts.strict, view: opts.view, ...(opts.cache === false ? { store: null } : {}) });
     return { probs: headProbabilities(this.head, feats.data, feats.n, feats.dim), samples: feats.samples, skipped: feats.skipped };
   }
 
@@ -75,15 +94,15 @@ export class Classifier {
    * A whole-network bundle reads pixels: images are decoded and classified a batch at a time (no
    * feature cache, memory bounded by one batch).
    */
-  private async wholeNetworkProbabilities(samples: Sample[], opts: { reporter?: Reporter; strict?: boolean }): Promise<{ probs: Float32Array; samples: Sample[]; skipped: Skipped[] }> {
+  private async wholeNetworkProbabilities(samples: Sample[], opts: { reporter?: Reporter; strict?: boolean; view?: string }): Promise<{ probs: Float32Array; samples: Sample[]; skipped: Skipped[] }> {
     const batch = evalBatchSize(this.backbone.dim);
     const parts: Float32Array[] = [];
     const used: Sample[] = [];
     const skipped: Skipped[] = [];
     const bar = (opts.reporter ?? silentReporter).progress('images', samples.length);
     for (let s = 0; s < samples.length; s += batch) {
-      const px = await extractFeatures(samples.slice(s, s + batch), this.backbone, { store: null, strict: opts.strict });
-      parts.push(headProbabilities(this.head, px.data, px.n, px.dim, batch));
+      const px = await extractFeatures(samples.slice(s, s + batch), this.backbone, { store: null, strict: opts.strict, view: opts.view });
+      parts.push(this.ort ? await this.ort.probabilities(px.data, px.n) : headProbabilities(this.head, px.data, px.n, px.dim, batch));
       used.push(...px.samples);
       skipped.push(...px.skipped);
       bar.tick(Math.min(batch, samples.length - s));
@@ -139,6 +158,7 @@ export class Classifier {
   }
 
   async dispose(): Promise<void> {
+    await this.ort?.release();
     this.head.dispose();
     await this.backbone.dispose();
   }

@@ -11,8 +11,15 @@ import { tf } from '../../engine/tfjs.js';
 import type { Objective } from '../../train/objective.js';
 
 export interface KdOptions {
-  /** Teacher logits, row-major [n, k], row i for training row i. */
+  /**
+   * Teacher logits, row-major [n, k], row i for training row i — or, with `views` > 1,
+   * [views, n, k]: the teacher's logits for each cached augmented view of each row.
+   */
   teacherLogits: Float32Array;
+  /** Number of views in `teacherLogits` (default 1). */
+  views?: number;
+  /** Which view training row `row` reads at `epoch` (the augmented source's `pick`); needed when views > 1. */
+  viewOf?: (row: number, epoch: number) => number;
   numClasses: number;
   temperature: number;
   /** Weight of the soft term in [0, 1]. */
@@ -41,16 +48,22 @@ export function kdObjective(o: KdOptions): Objective {
   if (!(o.alpha >= 0 && o.alpha <= 1)) throw new Error(`--alpha must be in [0, 1] (got ${o.alpha})`);
   const k = o.numClasses;
   if (o.teacherLogits.length % k !== 0) throw new Error(`teacher logits: ${o.teacherLogits.length} values are not a whole number of ${k}-class rows`);
-  const rows = o.teacherLogits.length / k;
+  const views = o.views ?? 1;
+  if (!Number.isInteger(views) || views < 1 || (o.teacherLogits.length / k) % views !== 0) throw new Error(`teacher logits: ${o.teacherLogits.length / k} rows are not ${views} whole view(s)`);
+  if (views > 1 && !o.viewOf) throw new Error('teacher logits: several views need viewOf (which view each row reads per epoch)');
+  const rows = o.teacherLogits.length / k / views;
   return {
     name: 'distill',
-    fingerprint: { temperature: o.temperature, alpha: o.alpha, rows },
+    fingerprint: { temperature: o.temperature, alpha: o.alpha, rows, views },
     loss: (batch) => {
       const m = batch.idx.length;
       const t = new Float32Array(m * k);
       batch.idx.forEach((r, i) => {
         if (r < 0 || r >= rows) throw new Error(`teacher logits: no cached row ${r} (have ${rows})`);
-        t.set(o.teacherLogits.subarray(r * k, (r + 1) * k), i * k);
+        const v = views > 1 ? o.viewOf!(r, batch.epoch) : 0;
+        if (!(v >= 0 && v < views)) throw new Error(`teacher logits: no view ${v} (have ${views})`);
+        const at = (v * rows + r) * k;
+        t.set(o.teacherLogits.subarray(at, at + k), i * k);
       });
       const logits = batch.model.apply(batch.x, { training: true }) as tf.Tensor2D;
       const { loss, kl, ce } = kdLoss(logits, tf.tensor2d(t, [m, k]), batch.labels, o.temperature, o.alpha);

@@ -1,0 +1,73 @@
+/**
+ * A whole-network bundle (a small CNN trained from pixels, `finetune --unfreeze all`) classified
+ * in onnxruntime: at prediction time every layer is frozen, so it runs where graft runs frozen
+ * layers (DESIGN §2). The bundle's network is converted once per load and checked against tfjs on
+ * a seeded random batch (≤1e-4 max abs on the logits, export's bar); a network the converter does
+ * not take, or one that misses the bar, stays in tfjs. Measured on graft's 14.7k-parameter small
+ * CNN at 28 px: ~1 ms per image through tfjs-layers `predict` at batch 1 (per-op dispatch), a
+ * fraction of that in ORT.
+ */
+import os from 'node:os';
+import { tf } from '../engine/tfjs.js';
+import { OrtSession } from '../engine/ort.js';
+import { layersModelToOnnx } from '../convert/tfjs-to-onnx.js';
+import { loadBundleNetwork } from '../bundle/network.js';
+import type { BundleMeta } from '../bundle/bundle.js';
+import type { BackboneSpec } from '../models/types.js';
+import { rng } from '../util/rng.js';
+
+const TOLERANCE = 1e-4;
+/** Parameters below which a network runs on one ORT thread by default. */
+const SMALL_NETWORK = 1_000_000;
+
+export interface WholeNetworkSession {
+  /** Softmax probabilities (n×k) of preprocessed NHWC rows. */
+  probabilities(x: Float32Array, n: number): Promise<Float32Array>;
+  release(): Promise<void>;
+}
+
+/** The bundle's network in ORT, or undefined (with the reason) when it cannot run there exactly. */
+export async function wholeNetworkSession(dir: string, meta: BundleMeta, base: BackboneSpec, threads?: number): Promise<{ session?: WholeNetworkSession; reason?: string }> {
+  const [h, w] = meta.preprocess.size;
+  let net: Awaited<ReturnType<typeof loadBundleNetwork>> | undefined;
+  let session: OrtSession | undefined;
+  try {
+    net = await loadBundleNetwork(dir, base);
+    const model = net.model;
+    const bytes = layersModelToOnnx(model, { output: model.outputLayers[0].name, inputName: 'input', outputName: 'logits' });
+    // A small network runs fastest on one thread (batch 1: 1,186 img/s vs 568 on two, small CNN);
+    // a large one (a whole fine-tuned MobileNetV2) wants every core.
+    session = await OrtSession.create(bytes, { threads: threads ?? (model.countParams() < SMALL_NETWORK ? 1 : os.availableParallelism()) });
+    // Parity on a seeded random batch, as export checks it.
+    const r = rng(12345);
+    const x = Float32Array.from({ length: 2 * h * w * 3 }, () => r() * 2 - 1);
+    const ref = tf.tidy(() => (model.predict(tf.tensor4d(x, [2, h, w, 3])) as tf.Tensor).dataSync() as Float32Array);
+    const { data } = await session.run(x, [2, h, w, 3]);
+    const diff = data.length === ref.length ? ref.reduce((d, v, i) => Math.max(d, Math.abs(v - data[i]!)), 0) : Infinity;
+    if (!(diff <= TOLERANCE)) throw new Error(`ONNX differs from tfjs by ${diff}`);
+  } catch (e) {
+    await session?.release();
+    return { reason: (e as Error).message };
+  } finally {
+    net?.model.dispose();
+  }
+  const s = session;
+  const k = meta.labels.length;
+  return {
+    session: {
+      async probabilities(x, n) {
+        const { data } = await s.run(x.subarray(0, n * h * w * 3), [n, h, w, 3]);
+        const out = new Float32Array(n * k);
+        for (let i = 0; i < n; i++) {
+          let m = -Infinity;
+          for (let c = 0; c < k; c++) m = Math.max(m, data[i * k + c]!);
+          let z = 0;
+          for (let c = 0; c < k; c++) z += out[i * k + c] = Math.exp(data[i * k + c]! - m);
+          for (let c = 0; c < k; c++) out[i * k + c] /= z;
+        }
+        return out;
+      },
+      release: () => s.release(),
+    },
+  };
+}
