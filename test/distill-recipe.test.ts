@@ -60,6 +60,9 @@ test('graft distill: a distilled small CNN and its label-only baseline, as bundl
   await writeDomainFolder(more, 'mnist', { perClass: 10, offset: 100, seed: 3 });
   const out = path.join(tmp, 'student');
   const r = await distillRecipe({ teacher: teacherDir, student: 'small-cnn', data, transfer: more, out, temperature: 4, alpha: 0.9, widths: [8, 16], epochs: 6, seed: 1 });
+  const again = await distillRecipe({ teacher: teacherDir, student: 'small-cnn', data, transfer: more, out: path.join(tmp, 'student2'), temperature: 4, alpha: 0.9, widths: [8, 16], epochs: 6, seed: 1 });
+  assert.ok(fs.readFileSync(path.join(out, 'weights.bin')).equals(fs.readFileSync(path.join(again.bundle, 'weights.bin'))), 'the same seed trains the same student, bit for bit');
+  assert.ok(fs.readFileSync(path.join(r.baseline.bundle, 'weights.bin')).equals(fs.readFileSync(path.join(again.baseline.bundle, 'weights.bin'))), 'and the same label-only baseline');
   assert.equal(r.bundle, path.resolve(out));
   assert.equal(r.baseline.bundle, path.resolve(`${out}-label-only`));
   assert.equal(r.settings.unlabelled, 100, 'the unlabelled folder was used');
