@@ -14,7 +14,7 @@ import { adaBn } from '../strategies/adapt/adabn.js';
 import type { EpochLogs, Objective } from '../train/trainer.js';
 import type { AdaptContext, MethodFit } from './adapt-methods.js';
 import { hiddenRows } from './adapt-methods.js';
-import { fitTailModel } from './finetune.js';
+import { fitTailModel } from './tail-fit.js';
 
 export const TAIL_METHODS = ['source-only', 'coral', 'dann', 'adabn'] as const;
 export type TailMethod = (typeof TAIL_METHODS)[number];

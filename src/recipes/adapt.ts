@@ -17,7 +17,7 @@ import { adaptReport } from './adapt-report.js';
 import { finishRun, headProbabilities, openFeatureRun, runSpec, type RunOptions } from './run.js';
 import { evaluationRows, targetRows } from './domain-rows.js';
 import { TAIL_FITS, TAIL_METHODS, type TailContext, type TailMethod } from './adapt-tail.js';
-import { resolveCut } from './finetune.js';
+import { resolveCut } from './tail-fit.js';
 import type { BackboneSpec } from '../models/types.js';
 import { fitHead, type HeadFitOptions } from './train.js';
 

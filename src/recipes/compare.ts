@@ -30,7 +30,7 @@ import { silentReporter, type Reporter } from '../util/log.js';
 import { datasetFeatures, splitRows, type SplitExamples } from './features.js';
 import { fitHead } from './train.js';
 import { runSpec } from './run.js';
-import { fitTailModel, resolveCut } from './finetune.js';
+import { fitTailModel, resolveCut } from './tail-fit.js';
 
 export type CompareMethod = 'scratch' | 'linear' | 'finetune';
 export const COMPARE_METHODS: readonly CompareMethod[] = ['scratch', 'linear', 'finetune'];

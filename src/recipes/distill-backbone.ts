@@ -18,7 +18,7 @@ import type { Reporter } from '../util/log.js';
 import { cachedTeacherLogits, type Teacher, type TeacherLogits } from '../strategies/distill/teacher-cache.js';
 import { kdObjective } from '../strategies/distill/kd-objective.js';
 import { epochsForSteps, studentRows, type StudentRows } from '../strategies/distill/rows.js';
-import { fitTailModel, resolveCut } from './finetune.js';
+import { fitTailModel, resolveCut } from './tail-fit.js';
 import { finishRun, openFeatureRun, type FeatureRun, type RunOptions } from './run.js';
 import { fitHead } from './train.js';
 

@@ -8,7 +8,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { lrFind, type LrFindOptions, type LrFindResult } from '../train/lr-find.js';
 import { linePlotSvg, writeSvgPng } from '../report/plot.js';
 import { openFeatureRun, runSpec, type RunOptions } from './run.js';
-import { buildTailModel, resolveCut } from './finetune.js';
+import { buildTailModel, resolveCut } from './tail-fit.js';
 
 export interface LrFindRecipeOptions extends Omit<RunOptions, 'out'> {
   hidden?: number[];

@@ -33,7 +33,8 @@ import { augmentedSource, type AugmentedSource } from '../train/augment-source.j
 import { EVAL_EPOCH, evalBatchSize, range, type BatchSource } from '../train/source.js';
 import { Trainer, type EpochLogs } from '../train/trainer.js';
 import { silentReporter, type Reporter } from '../util/log.js';
-import { prepareCheckpointDir, resolveCut, tailFeatures } from './finetune.js';
+import { prepareCheckpointDir } from './finetune.js';
+import { resolveCut, tailFeatures } from './tail-fit.js';
 import { runSpec } from './run.js';
 
 export const PRETRAIN_METHODS = ['simclr', 'rotation'] as const;
