@@ -117,5 +117,26 @@ test('train --duration auto takes the median training length; predict averages t
   // A third tone, two thirds noise: the first windows say tone, the mean says noise.
   assert.equal(lp.label, 'noise');
   assert.ok(wp.slice(0, 2).every((p) => p.label === 'tone'), `first windows (tone): ${wp.slice(0, 3).map((p) => p.label)}`);
+  // eval scores a long sound by its windows too: labelled "noise", the long file counts as right (its centre clip alone is noise as well, so check the probabilities).
+  const evalDir = path.join(tmp, 'eval');
+  fs.mkdirSync(path.join(evalDir, 'noise'), { recursive: true });
+  fs.mkdirSync(path.join(evalDir, 'tone'), { recursive: true });
+  fs.copyFileSync(longFile, path.join(evalDir, 'noise', 'long.wav'));
+  fs.copyFileSync(short, path.join(evalDir, 'tone', 'short.wav'));
+  const { evaluateBundle } = await import('../src/recipes/evaluate.js');
+  const { Classifier } = await import('../src/recipes/predict.js');
+  const ev = await evaluateBundle(out, evalDir);
+  assert.equal(ev.n, 2);
+  assert.equal(ev.accuracy, 1, JSON.stringify(ev.confusion));
+  const clf = await Classifier.load(out);
+  const { loadDataset } = await import('../src/data/index.js');
+  const eds = await loadDataset(evalDir, { valPercent: 0, testPercent: 0 });
+  const w = await clf.windowedProbabilities(eds.samples);
+  await clf.dispose();
+  const longSample = eds.samples.find((x) => x.id.endsWith('long.wav'))!;
+  assert.equal(w.windows.get(longSample), 11);
+  const row = w.probs.subarray(w.samples.indexOf(longSample) * 2, w.samples.indexOf(longSample) * 2 + 2);
+  const labels = Object.keys(lp.probabilities);
+  for (const [j, l] of (await (await import('../src/bundle/bundle.js')).readBundleMeta(out)).labels.entries()) assert.ok(Math.abs(row[j]! - lp.probabilities[l]!) < 1e-5, `eval's windows = predict's for ${l} (${labels})`);
   fs.rmSync(tmp, { recursive: true, force: true });
 });

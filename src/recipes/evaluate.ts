@@ -29,7 +29,8 @@ export async function evaluateBundle(bundle: string, data: string, opts: LoadOpt
     if (unknown.length) throw new Error(`${data}: classes not in the bundle: ${unknown.join(', ')} (bundle labels: ${clf.labels.join(', ')})`);
     const hasTest = ds.samples.some((s) => s.split === 'test');
     const samples = hasTest ? ds.samples.filter((s) => s.split === 'test') : ds.samples;
-    const { probs, samples: used, skipped } = await clf.probabilities(samples, { reporter, strict: opts.strict });
+    // A sound model scores a long sound by the mean of its sliding windows, as `predict` does.
+    const { probs, samples: used, skipped } = await clf.windowedProbabilities(samples, { reporter, strict: opts.strict });
     const y = used.map((s) => clf.labels.indexOf(ds.labels[s.label]));
     const ev = evaluateScores(probs, y, clf.labels);
     return { bundle, data, ...ev, skipped: [...ds.skipped, ...skipped] };

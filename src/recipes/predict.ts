@@ -114,44 +114,67 @@ export class Classifier {
   }
 
   /**
+   * Probabilities per sample, as `probabilities`; a sound model reads a long sound (> 1.5 clips)
+   * as sliding clip-length windows and averages their probabilities (`windows`: how many, per
+   * sample that was windowed). Images and short sounds are one row each.
+   */
+  async windowedProbabilities(samples: Sample[], opts: { reporter?: Reporter; strict?: boolean; cache?: boolean } = {}): Promise<{ probs: Float32Array; samples: Sample[]; skipped: Skipped[]; windows: Map<Sample, number> }> {
+    const fe = this.backbone.spec.preprocess.audio;
+    const windows = new Map<Sample, number>();
+    if (!fe) return { ...(await this.probabilities(samples, opts)), windows };
+    const parent = new Map<Sample, Sample>();
+    const expanded: Sample[] = [];
+    for (const s of samples) {
+      const parts = await s.load().then((b) => soundWindows(b, fe), () => undefined);
+      if (!parts) {
+        parent.set(s, s);
+        expanded.push(s);
+        continue;
+      }
+      windows.set(s, parts.length);
+      for (const load of parts) {
+        const w: Sample = { id: s.id, label: s.label, split: s.split, kind: 'encoded', load };
+        parent.set(w, s);
+        expanded.push(w);
+      }
+    }
+    const r = await this.probabilities(expanded, opts);
+    const k = this.labels.length;
+    // Mean over each sample's windows (one row for a short sound), samples in input order.
+    const sums = new Map<Sample, Float64Array>();
+    r.samples.forEach((w, row) => {
+      const s = parent.get(w)!;
+      const sum = sums.get(s) ?? new Float64Array(k);
+      for (let j = 0; j < k; j++) sum[j] += r.probs[row * k + j] / (windows.get(s) ?? 1);
+      sums.set(s, sum);
+    });
+    const used = samples.filter((s) => sums.has(s));
+    const probs = new Float32Array(used.length * k);
+    used.forEach((s, i) => probs.set(sums.get(s)!, i * k));
+    const seen = new Set<string>();
+    const skipped = r.skipped.filter((x) => (seen.has(x.file) ? false : (seen.add(x.file), true))); // a bad long file once, not once per window
+    return { probs, samples: used, skipped, windows };
+  }
+
+  /**
    * Classify image (or sound) files; unreadable files are returned in `skipped`. A sound model
    * reads a long sound as sliding windows and averages their probabilities.
    */
   async predictFiles(files: string[], opts: { topK?: number; reporter?: Reporter; strict?: boolean } = {}): Promise<{ predictions: Prediction[]; skipped: Skipped[] }> {
-    const fe = this.backbone.spec.preprocess.audio;
-    const samples: Sample[] = [];
-    const fileOf = new Map<Sample, number>();
-    const windows: number[] = [];
-    for (const [i, f] of files.entries()) {
-      const load = () => readFile(path.resolve(f));
-      const parts = fe ? await load().then((b) => soundWindows(b, fe), () => undefined) : undefined;
-      windows.push(parts?.length ?? 1);
-      for (const l of parts ?? [load]) {
-        const s: Sample = { id: f, label: 0, split: 'test', kind: 'encoded', load: l };
-        fileOf.set(s, i);
-        samples.push(s);
-      }
-    }
-    const { probs, samples: used, skipped } = await this.probabilities(samples, { ...opts, cache: false });
+    const samples: Sample[] = files.map((f) => ({ id: f, label: 0, split: 'test', kind: 'encoded', load: () => readFile(path.resolve(f)) }));
+    const { probs, samples: used, skipped, windows } = await this.windowedProbabilities(samples, { ...opts, cache: false });
     const k = this.labels.length;
     const topK = Math.min(opts.topK ?? 5, k);
-    // Mean probability over each file's windows (one row for an image or a short sound), files in input order.
-    const sums = new Map<number, Float64Array>();
-    used.forEach((s, r) => {
-      const i = fileOf.get(s)!;
-      const sum = sums.get(i) ?? new Float64Array(k);
-      for (let j = 0; j < k; j++) sum[j] += probs[r * k + j] / windows[i];
-      sums.set(i, sum);
-    });
-    const predictions = [...sums.keys()].sort((a, b) => a - b).map((i) => {
-      const row = Float32Array.from(sums.get(i)!);
+    const predictions = used.map((s, i) => {
+      const row = probs.subarray(i * k, (i + 1) * k);
       const order = [...row.keys()].sort((a, b) => row[b] - row[a]);
+      const n = windows.get(s) ?? 1;
       return {
-        file: files[i],
+        file: s.id,
         label: this.labels[order[0]],
         probabilities: Object.fromEntries(this.labels.map((l, j) => [l, row[j]])),
         top: order.slice(0, topK).map((j) => ({ label: this.labels[j], probability: row[j] })),
-        ...(windows[i] > 1 ? { windows: windows[i] } : {}),
+        ...(n > 1 ? { windows: n } : {}),
       };
     });
     return { predictions, skipped };
