@@ -89,5 +89,18 @@ test('a sound model over HTTP: raw and multipart WAV uploads and OIP BYTES give 
     assert.equal(r.status, status, `${m} ${body.length} bytes: ${JSON.stringify(b)}`);
     assert.match(b.error, re);
   }
+  // A long sound is read as predict reads it: the mean of its sliding windows.
+  const long = new Float32Array(3 * RATE);
+  long.set(tone(RATE, 450, 61), 0);
+  long.set(noise(2 * RATE, 62), RATE);
+  const longFile = write(path.join(tmp, 'p', 'long.wav'), long);
+  const c2 = await Classifier.load(path.join(models, 'sounds'));
+  const lw = (await c2.predictFiles([longFile])).predictions[0]!;
+  await c2.dispose();
+  assert.ok(lw.windows && lw.windows > 1, 'predict windows it');
+  const lr = await fetch(`${server.url}/v1/models/sounds/predict`, { method: 'POST', body: fs.readFileSync(longFile) });
+  const lp = ((await lr.json()) as any).predictions[0];
+  assert.equal(lp.windows, lw.windows);
+  for (const [l, p] of Object.entries(lw.probabilities)) assert.ok(Math.abs(lp.probabilities[l] - p) < 1e-5, `long sound, ${l}: server ${lp.probabilities[l]} vs predict ${p}`);
   assert.equal((await fetch(`${server.url}/v2/health/live`)).status, 200, 'still answering');
 });

@@ -8,6 +8,7 @@
  */
 import sharp from 'sharp';
 import { inspectAudioBytes, isSound } from '../audio/frontend.js';
+import { soundWindows } from '../audio/windows.js';
 import type { Preprocess } from '../data/decode.js';
 import { decodeToTensorData } from '../data/decode.js';
 import type { Sample } from '../data/types.js';
@@ -90,5 +91,25 @@ export async function decodeUpload(b: Buffer, name: string, pre: Preprocess, lim
     return await decodeToTensorData(sample, pre);
   } catch (e) {
     throw badRequest(pre.audio ? 'BAD_SOUND' : 'BAD_IMAGE', (e as Error).message);
+  }
+}
+
+/** Most sliding windows one long sound may become (each is a network row). */
+export const MAX_SOUND_WINDOWS = 64;
+
+/**
+ * An upload as network rows: one for an image or a short sound; for a long sound (> 1.5 clips)
+ * its sliding clip-length windows, as `predict` reads it — the caller averages their probabilities.
+ */
+export async function decodeUploadRows(b: Buffer, name: string, pre: Preprocess, limits: ImageLimits): Promise<Float32Array[]> {
+  if (!pre.audio) return [await decodeUpload(b, name, pre, limits)];
+  checkSound(b, name, limits);
+  const windows = await soundWindows(b, pre.audio);
+  if (!windows) return [await decodeUpload(b, name, pre, limits)];
+  if (windows.length > MAX_SOUND_WINDOWS) throw tooLarge('SOUND_TOO_LONG', `${name}: ${windows.length} windows of ${pre.audio.duration} s, over the ${MAX_SOUND_WINDOWS}-window limit`);
+  try {
+    return await Promise.all(windows.map((load) => decodeToTensorData({ id: name, label: 0, split: 'test', kind: 'encoded', load }, pre)));
+  } catch (e) {
+    throw badRequest('BAD_SOUND', (e as Error).message);
   }
 }

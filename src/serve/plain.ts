@@ -7,7 +7,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { badRequest, HttpError, errorReply } from './errors.js';
 import type { ServerContext } from './context.js';
 import type { ModelEntry } from './registry.js';
-import { decodeUpload } from './images.js';
+import { decodeUploadRows } from './images.js';
 
 export function describeEntry(e: ModelEntry) {
   const m = e.model;
@@ -68,15 +68,29 @@ export function registerPlain(app: FastifyInstance, ctx: ServerContext): void {
     async (req) => {
       const m = ctx.registry.get(req.params.name);
       const ups = await uploads(req, ctx.limits.maxImagesPerRequest);
-      const decoded = await Promise.allSettled(ups.map((u) => decodeUpload(u.bytes, u.file, m.preprocess, ctx.limits)));
-      const ok = decoded.flatMap((d, i) => (d.status === 'fulfilled' ? [{ file: ups[i].file, x: d.value }] : []));
+      // One row per image or short sound; a long sound is its sliding windows, averaged below (as `graft predict`).
+      const decoded = await Promise.allSettled(ups.map((u) => decodeUploadRows(u.bytes, u.file, m.preprocess, ctx.limits)));
+      const ok = decoded.flatMap((d, i) => (d.status === 'fulfilled' ? [{ file: ups[i].file, rows: d.value }] : []));
       const skipped = decoded.flatMap((d, i) => (d.status === 'rejected' ? [{ file: ups[i].file, reason: errorReply(d.reason).body.error }] : []));
       if (!ok.length) throw (decoded[0] as PromiseRejectedResult).reason;
       const [h, w] = m.inputShape;
-      const x = new Float32Array(ok.length * h * w * 3);
-      ok.forEach((o, i) => x.set(o.x, i * h * w * 3));
-      const probs = await m.infer(x, ok.length);
-      return { model: m.name, predictions: m.predictions(probs, ok.map((o) => o.file), req.query.top ?? 5), skipped };
+      const size = h * w * 3;
+      const total = ok.reduce((a, o) => a + o.rows.length, 0);
+      const x = new Float32Array(total * size);
+      let r = 0;
+      for (const o of ok) for (const row of o.rows) x.set(row, r++ * size);
+      const all = await m.infer(x, total);
+      const k = all.length / total;
+      const probs = new Float32Array(ok.length * k);
+      r = 0;
+      ok.forEach((o, i) => {
+        for (const _ of o.rows) {
+          for (let j = 0; j < k; j++) probs[i * k + j] += all[r * k + j]! / o.rows.length;
+          r++;
+        }
+      });
+      const predictions = m.predictions(probs, ok.map((o) => o.file), req.query.top ?? 5).map((p, i) => (ok[i]!.rows.length > 1 ? { ...p, windows: ok[i]!.rows.length } : p));
+      return { model: m.name, predictions, skipped };
     },
   );
 }
