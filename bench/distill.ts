@@ -41,13 +41,13 @@ const a = args({
   seeds: { type: 'string', default: '0,1,2' },
   datasets: { type: 'string', default: 'digits,fashion' },
   /** Label-only baseline re-runs, lr@steps-multiple (the recipe's own run is lr@1). */
-  grid: { type: 'string', default: '1e-3@1,3e-3@2' },
+  grid: { type: 'string', default: '1e-3@1' },
   teacher: { type: 'string', default: 'linear' },
   epochs: { type: 'string' },
   temperature: { type: 'string', default: '4' },
   alpha: { type: 'string', default: '0.9' },
   /** Speed: rounds of (teacher, student, student on tfjs), each timed for this many seconds per batch size. */
-  rounds: { type: 'string', default: '5' },
+  rounds: { type: 'string', default: '3' },
   seconds: { type: 'string', default: '1' },
   lr: { type: 'string', default: '3e-3' },
 });
