@@ -173,13 +173,13 @@ test('misclassified thumbnails resolve only to files inside the job data folder'
   fs.rmSync(path.join(dir, '0', 'link.png'));
 });
 
-test('job command lines: recipes that checkpoint continue after a restart (finetune/pretrain into the job checkpoint, adapt/disentangle inside their OUT)', async () => {
+test('job command lines: recipes that checkpoint continue after a restart (finetune/pretrain into the job checkpoint, adapt/disentangle/transfer inside their OUT)', async () => {
   const { jobArgv } = await import('../src/serve/jobs/spec.js');
   const inputs = { data: '/d', target: '/t', work: '/w', checkpoint: '/c' };
   const argv = (recipe: string) => jobArgv({ name: 'm', recipe, options: {} } as never, inputs);
   assert.deepEqual(argv('finetune').slice(-3), ['--checkpoint', '/c', '--resume']);
   assert.deepEqual(argv('pretrain').slice(-3), ['--checkpoint', '/c', '--resume']);
-  for (const r of ['adapt', 'disentangle']) {
+  for (const r of ['adapt', 'disentangle', 'transfer']) {
     assert.equal(argv(r).at(-1), '--resume', r);
     assert.ok(!argv(r).includes('--checkpoint'), `${r} checkpoints inside --out`);
   }

@@ -44,6 +44,8 @@ export interface TransferOptions {
   valPercent?: number;
   testPercent?: number;
   seed?: number;
+  /** Continue an interrupted stage 1 from its per-epoch checkpoint (OUT/source.ckpt). */
+  resume?: boolean;
   engine?: EngineName;
   threads?: number;
   strict?: boolean;
@@ -96,6 +98,7 @@ export async function transferRecipe(o: TransferOptions): Promise<TransferResult
     epochs: o.sourceEpochs,
     freezeEpochs: o.sourceFreezeEpochs,
     lr: o.sourceLr,
+    resume: o.resume,
   };
   const source = await finetuneClassifier(srcOpts);
   reporter.info(`stage 2/2: freeze the source network, new ${o.targetHead ?? 'linear'} head on the target ${o.target}`);

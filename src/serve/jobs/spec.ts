@@ -62,7 +62,7 @@ export const RECIPES: Record<JobRecipe, RecipePlan> = {
   pretrain: { argv: (i) => ['pretrain', i.data, '--out', path.join(i.work, 'model')], bundle: (w) => path.join(w, 'model'), resumes: 'checkpoint' },
   adapt: { target: true, argv: (i) => ['adapt', '--source', i.data, '--target', i.target!, '--out', i.work], bundle: (w) => path.join(w, 'model'), resumes: 'out' },
   disentangle: { target: true, argv: (i) => ['disentangle', '--source', i.data, '--target', i.target!, '--out', i.work], bundle: (w) => path.join(w, 'model'), resumes: 'out' },
-  transfer: { target: true, argv: (i) => ['transfer', '--source', i.data, '--target', i.target!, '--out', i.work], bundle: (w) => path.join(w, 'target') },
+  transfer: { target: true, argv: (i) => ['transfer', '--source', i.data, '--target', i.target!, '--out', i.work], bundle: (w) => path.join(w, 'target'), resumes: 'out' },
   distill: { teacher: true, argv: (i) => ['distill', '--teacher', i.teacher!, '--data', i.data, '--out', path.join(i.work, 'student')], bundle: (w) => path.join(w, 'student') },
 };
 
