@@ -10,13 +10,14 @@ import path from 'node:path';
 import type { Skipped } from '../data/types.js';
 import { evaluateScores, type Evaluation } from '../eval/metrics.js';
 import { densityRatios, devRisk, meanEntropy, rowErrors } from '../strategies/adapt/selection.js';
-import type { Examples } from '../train/trainer.js';
+import type { BatchSource, Examples } from '../train/trainer.js';
 import { writeDirAtomic, writeFileAtomic } from '../util/fs.js';
 import { ADAPT_METHODS, accuracyOf, coral, dann, selfTrain, sourceOnly, type AdaptContext, type AdaptMethod, type MethodFit, type MethodSettings } from './adapt-methods.js';
 import { adaptReport } from './adapt-report.js';
 import { finishRun, headProbabilities, openFeatureRun, runSpec, type RunOptions } from './run.js';
 import { evaluationRows, targetRows } from './domain-rows.js';
 import { TAIL_FITS, TAIL_METHODS, type TailContext, type TailMethod } from './adapt-tail.js';
+import { bundleProbabilities, isPixelFit, wholeBackboneAdabn } from './adapt-adabn.js';
 import { resolveCut } from './tail-fit.js';
 import type { BackboneSpec } from '../models/types.js';
 import { fitHead, type HeadFitOptions } from './train.js';
@@ -43,6 +44,8 @@ export interface AdaptOptions extends Omit<RunOptions, 'data' | 'report'>, HeadF
   unfreeze?: number;
   /** Deep CORAL loss weight (--unfreeze K). */
   coralWeight?: number;
+  /** Whole-backbone AdaBN (--unfreeze 0): target images its statistics are re-estimated on (default 64). */
+  adabnImages?: number;
 }
 
 export interface MethodResult {
@@ -105,8 +108,8 @@ function plan(o: AdaptOptions, spec: BackboneSpec): { methods: AdaptMethod[]; cu
   const choice = parseMethod(o.method ?? 'auto');
   const k = o.unfreeze ?? 0;
   if (!Number.isInteger(k) || k < 0) throw new Error(`--unfreeze must be an integer ≥ 0, got ${k}`);
-  if (k === 0 && choice === 'adabn') throw new Error('--method adabn re-estimates the BatchNorm layers of a fine-tuned tail: give --unfreeze K (K ≥ 1)');
-  if (k === 0) return { methods: choice === 'auto' || choice === 'all' ? [...ADAPT_METHODS] : [choice] };
+  // --unfreeze 0: adabn is the whole backbone's BN re-estimated. DEV cannot tell it from source-only (source rows go through the source network), so `auto` leaves it out; `all` runs it.
+  if (k === 0) return { methods: choice === 'auto' ? [...ADAPT_METHODS] : choice === 'all' ? [...ADAPT_METHODS, 'adabn'] : [choice] };
   const cut = resolveCut(spec, { unfreeze: k });
   if (choice === 'auto' || choice === 'all') return { methods: [...TAIL_METHODS], cut };
   if (!(TAIL_METHODS as readonly string[]).includes(choice)) throw new Error(`--method ${choice} runs on frozen features (--unfreeze 0); with --unfreeze ${k}: ${TAIL_METHODS.join(', ')}`);
@@ -162,15 +165,31 @@ export async function adapt(o: AdaptOptions): Promise<AdaptResult> {
       for (const m of methods) {
         const tm = performance.now();
         run.reporter.info(`— ${m} —`);
-        const fit = cut ? await TAIL_FITS[m as TailMethod](ctx) : await METHOD_FITS[m as (typeof ADAPT_METHODS)[number]](ctx, o, fits);
+        const fit = cut
+          ? await TAIL_FITS[m as TailMethod](ctx)
+          : m === 'adabn'
+            ? await wholeBackboneAdabn({ ...ctx, sourceSamples: sp.samples, testRows: sp.test, targetSamples: t.m.samples, images: o.adabnImages })
+            : await METHOD_FITS[m as (typeof ADAPT_METHODS)[number]](ctx, o, fits);
         fits[m] = fit;
-        const valProbs = sp.val.n ? headProbabilities(fit.model, fit.valView.x, fit.valView.n, run.dim) : undefined;
-        const tgtProbs = headProbabilities(fit.model, t.m.data, t.m.n, run.dim);
-        const evalProbs = ev ? (ev.kind === 'target-folders' ? tgtProbs : headProbabilities(fit.model, ev.x, ev.n, run.dim)) : undefined;
-        const target = ev && evalProbs ? evaluateScores(evalProbs, ev.y, run.ds.labels) : undefined;
         const bundle = single ? path.join(out, 'model') : path.join(out, 'methods', m);
         const training = { recipe: 'adapt', method: m, target: path.resolve(o.target), ...fit.training, seed };
-        await finishRun(run, { ...o, data: o.source, out: bundle, report: undefined }, fit.model, { head: fit.head, training, history: fit.history });
+        const save = () => finishRun(run, { ...o, data: o.source, out: bundle, report: undefined }, fit.model, { head: fit.head, training, history: fit.history, ...(isPixelFit(fit) ? { probabilities: async (e: Examples | BatchSource) => fit.sourceProbabilities(asExamples(e)) } : {}) });
+        let valProbs: Float32Array | undefined;
+        let tgtProbs: Float32Array;
+        let evalProbs: Float32Array | undefined;
+        if (isPixelFit(fit)) {
+          // The model takes pixels: saved first, then the target images go through the bundle (in ORT).
+          await save();
+          valProbs = sp.val.n ? await fit.sourceProbabilities(fit.valView) : undefined;
+          tgtProbs = await bundleProbabilities(bundle, t.m.samples);
+          evalProbs = ev ? (ev.kind === 'target-folders' ? tgtProbs : await bundleProbabilities(bundle, ev.samples)) : undefined;
+        } else {
+          valProbs = sp.val.n ? headProbabilities(fit.model, fit.valView.x, fit.valView.n, run.dim) : undefined;
+          tgtProbs = headProbabilities(fit.model, t.m.data, t.m.n, run.dim);
+          evalProbs = ev ? (ev.kind === 'target-folders' ? tgtProbs : headProbabilities(fit.model, ev.x, ev.n, run.dim)) : undefined;
+          await save();
+        }
+        const target = ev && evalProbs ? evaluateScores(evalProbs, ev.y, run.ds.labels) : undefined;
         results[m] = {
           bundle,
           sourceValAccuracy: valProbs ? accuracyOf(valProbs, sp.val.y, k) : null,
@@ -215,6 +234,12 @@ export async function adapt(o: AdaptOptions): Promise<AdaptResult> {
   } finally {
     await run.backbone.dispose();
   }
+}
+
+/** Feature runs' splits are rows in memory. */
+function asExamples(e: Examples | BatchSource): Examples {
+  if (!('x' in e)) throw new Error('adapt: expected the split as rows in memory');
+  return e;
 }
 
 const fmtPct = (v: number | null) => (v === null ? '—' : `${(100 * v).toFixed(2)}%`);

@@ -48,13 +48,13 @@ export async function evaluationRows(o: DomainOptions, run: FeatureRun, t: Await
     const y0 = mapLabels(ds, labels, o.targetTest);
     const m = await extractFeatures(ds.samples, run.backbone, { reporter: run.reporter, strict: o.strict });
     const y = Int32Array.from(m.samples, (s) => y0[ds.samples.indexOf(s)]);
-    return { kind: 'target-test' as const, x: m.data, y, n: m.n };
+    return { kind: 'target-test' as const, x: m.data, y, n: m.n, samples: m.samples };
   }
   if (t.ds.labels.length >= 2) {
     run.reporter.warn(`NOTE: ${o.target} has class folders (${t.ds.labels.join(', ')}): their names are IGNORED for training and used ONLY to report target accuracy (oracle numbers)`);
     const y0 = mapLabels(t.ds, labels, o.target);
     const y = Int32Array.from(t.m.samples, (s) => y0[t.ds.samples.indexOf(s)]);
-    return { kind: 'target-folders' as const, x: t.m.data, y, n: t.m.n };
+    return { kind: 'target-folders' as const, x: t.m.data, y, n: t.m.n, samples: t.m.samples };
   }
   return undefined;
 }

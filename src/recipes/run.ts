@@ -154,10 +154,17 @@ export async function finishRun(
   run: Omit<FeatureRun, 'splits'> & { splits: RunSplits },
   o: RunOptions,
   model: tfl.LayersModel,
-  extra: { head: BundleMeta['head']; training: Record<string, unknown>; history: EpochLogs[]; files?: Record<string, Uint8Array> },
+  extra: {
+    head: BundleMeta['head'];
+    training: Record<string, unknown>;
+    history: EpochLogs[];
+    files?: Record<string, Uint8Array>;
+    /** How the run's splits are scored when `model` does not take their rows (whole-backbone AdaBN: the source network + head). */
+    probabilities?: (e: Examples | BatchSource) => Promise<Float32Array>;
+  },
 ): Promise<RunResult> {
   const { ds, backbone, splits: sp } = run;
-  const probsOf = async (e: Examples | BatchSource) => (isBatchSource(e) ? sourceProbabilities(model, e) : headProbabilities(model, e.x, e.n, e.dim));
+  const probsOf = extra.probabilities ?? (async (e: Examples | BatchSource) => (isBatchSource(e) ? sourceProbabilities(model, e) : headProbabilities(model, e.x, e.n, e.dim)));
   const evalSplit = async (e: Examples | BatchSource, probs?: Float32Array) => (e.n ? evaluateScores(probs ?? (await probsOf(e)), e.y, ds.labels) : undefined);
   const val = await evalSplit(sp.val);
   const testProbs = await probsOf(sp.test);

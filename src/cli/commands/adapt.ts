@@ -15,7 +15,7 @@ export default defineCommand({
         source: { type: 'string', arg: 'DIR', help: 'labelled source images: DIR/<class>/*.png (required)' },
         target: { type: 'string', arg: 'DIR', help: 'target images: a flat folder, or class folders whose names are ignored for training (required)' },
         'target-test': { type: 'string', arg: 'DIR', help: 'labelled target images, for evaluation only (oracle numbers)' },
-        method: { type: 'string', arg: 'NAME', default: 'auto', help: 'auto (every method, chosen by DEV without target labels), all (same, every bundle kept), or one method' },
+        method: { type: 'string', arg: 'NAME', default: 'auto', help: 'auto (every method, chosen by DEV without target labels), all (same, every bundle kept, + adabn), or one method; adabn at --unfreeze 0 re-estimates the whole backbone\u2019s BatchNorm on the target' },
         out: { type: 'string', short: 'o', arg: 'DIR', help: 'DIR/model (the chosen bundle), DIR/methods/<method>/, adapt.json, report.html (required)' },
         unfreeze: { type: 'string', arg: 'K', default: '0', help: 'K ≥ 1: fine-tune the last K blocks (source-only, Deep CORAL, DANN, AdaBN on the tail); 0: frozen features' },
         epochs: { type: 'string', arg: 'N', default: '6', help: '--unfreeze K: unfrozen epochs (after 2 head-only epochs)' },
@@ -26,6 +26,7 @@ export default defineCommand({
         'dann-epochs': { type: 'string', arg: 'N', default: '40', help: 'DANN: epochs over the source rows' },
         'dann-lr': { type: 'string', arg: 'LR', default: '1e-3', help: 'DANN: initial learning rate (annealed as lr/(1+10p)^0.75)' },
         'self-train-rounds': { type: 'string', arg: 'N', default: '6', help: 'self-training: at most N pseudo-labelling rounds' },
+        'adabn-images': { type: 'string', arg: 'N', default: '64', help: 'adabn with --unfreeze 0: target images the whole backbone\u2019s BatchNorm statistics are re-estimated on' },
         resume: { type: 'boolean', help: 'continue an interrupted DANN run from DIR/.dann.ckpt' },
       },
     ],
@@ -39,6 +40,7 @@ export default defineCommand({
     'graft adapt --source ./studio-photos --target ./phone-photos --out ./da',
     'graft adapt --source ./mnist --target ./mnist-m --target-test ./mnist-m-labelled --method all --out ./da --json',
     'graft adapt --source S --target T --unfreeze 1 --method dann --out ./da   # DANN on the fine-tuned last block',
+    'graft adapt --source S --target T --method adabn --out ./da               # every BatchNorm of the backbone re-estimated on the target',
     'graft predict ./da/model phone.jpg',
   ],
   async run(pos, v, r) {
@@ -72,6 +74,7 @@ export default defineCommand({
       dannEpochs: num(v, 'dann-epochs'),
       dannLr: num(v, 'dann-lr'),
       selfTrainRounds: num(v, 'self-train-rounds'),
+      adabnImages: num(v, 'adabn-images'),
       resume: !!v.resume,
       reporter: r,
     });
