@@ -7,32 +7,17 @@
  *
  *   npm run bench:disentangle -- [--source-per-class 300] [--target-per-class 200] [--seeds 0,1]
  */
-import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { writeDomainFolder } from '../src/data/domains.js';
 import { disentangle, type DisentangleResult } from '../src/recipes/disentangle.js';
 import { args, benchCache } from './common.js';
+import { domainPairs } from './domain-pairs.js';
 
 const a = args({ 'source-per-class': { type: 'string', default: '300' }, 'target-per-class': { type: 'string', default: '200' }, seeds: { type: 'string', default: '0,1' } });
 const sp = Number(a['source-per-class']);
 const tp = Number(a['target-per-class']);
 const seeds = String(a.seeds).split(',').map(Number);
-const SKIMAGE = '/usr/lib/python3/dist-packages/skimage/data';
-const photos = ['astronaut.png', 'chelsea.png', 'coffee.png', 'rocket.jpg', 'motorcycle_left.png', 'hubble_deep_field.jpg', 'retina.jpg', 'ihc.png', 'brick.png', 'grass.png', 'gravel.png'].map((f) => path.join(SKIMAGE, f)).filter((f) => fs.existsSync(f));
-if (photos.length < 4) throw new Error(`MNIST-M-like patches need Debian's python3-skimage photos in ${SKIMAGE}: apt-get install -y python3-skimage`);
-
-async function folder(name: string, make: (dir: string) => Promise<unknown>): Promise<string> {
-  const dir = path.join(benchCache(), 'adapt', name);
-  if (!fs.existsSync(dir)) await make(dir);
-  return dir;
-}
-
-const source = await folder(`mnist-${sp}`, (d) => writeDomainFolder(d, 'mnist', { perClass: sp }));
-const pairs = [
-  { name: 'MNIST → MNIST-M-like', target: await folder(`mnistm-${tp}`, (d) => writeDomainFolder(d, 'mnist-m', { perClass: tp, offset: 500, seed: 1, photos })) },
-  { name: 'MNIST → font digits', target: await folder(`fonts-${tp}`, (d) => writeDomainFolder(d, 'font-digits', { perClass: tp, seed: 4 })) },
-];
+const { source, pairs } = await domainPairs(sp, tp);
 const pct = (v: number | null) => (v === null ? '—' : `${(100 * v).toFixed(1)}%`);
 const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
 const sd = (xs: number[]) => Math.sqrt(mean(xs.map((x) => (x - mean(xs)) ** 2)));
