@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { encodeWav } from '../src/audio/wav.js';
+import { soundFixtures } from './sound-fixtures.js';
 import { resolveFrontend } from '../src/audio/frontend.js';
 import { LONG_CLIPS, soundWindows, windowOffsets } from '../src/audio/windows.js';
 
@@ -18,19 +19,7 @@ process.env.GRAFT_HOME = path.join(tmp, 'home');
 const BIN = path.join(import.meta.dirname, '..', 'bin', 'graft.js');
 const RATE = 16000;
 
-function lcg(seed: number): () => number {
-  let s = seed;
-  return () => ((s = (s * 1103515245 + 12345) % 2147483648), s / 2147483648 - 0.5);
-}
-const tone = (n: number, f0: number, seed: number) => {
-  const r = lcg(seed);
-  return Float32Array.from({ length: n }, (_, i) => 0.5 * Math.sin((Math.PI * i) / n) ** 2 * Math.sin((2 * Math.PI * f0 * i) / RATE) + 0.01 * r());
-};
-const noise = (n: number, seed: number) => {
-  const r = lcg(seed);
-  return Float32Array.from({ length: n }, (_, i) => Math.sin((Math.PI * i) / n) ** 2 * r());
-};
-const write = (file: string, x: Float32Array) => (fs.mkdirSync(path.dirname(file), { recursive: true }), fs.writeFileSync(file, encodeWav([x], { sampleRate: RATE })), file);
+const { tone, noise, write } = soundFixtures(RATE);
 
 test('window offsets: one window when the sound fits; else evenly from start to end, hop at most half a window', () => {
   assert.deepEqual(windowOffsets(100, 100), [0]);

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { encodeWav } from '../src/audio/wav.js';
+import { soundFixtures } from './sound-fixtures.js';
 import { fixLength, loadWaveform } from '../src/audio/frontend.js';
 import { loadDataset } from '../src/data/index.js';
 import { OrtSession } from '../src/engine/ort.js';
@@ -20,19 +20,7 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'graft-export-audio-'));
 process.env.GRAFT_HOME = path.join(tmp, 'home');
 const RATE = 8000;
 
-function lcg(seed: number): () => number {
-  let s = seed;
-  return () => ((s = (s * 1103515245 + 12345) % 2147483648), s / 2147483648 - 0.5);
-}
-const tone = (n: number, f0: number, seed: number) => {
-  const r = lcg(seed);
-  return Float32Array.from({ length: n }, (_, i) => 0.5 * Math.sin((Math.PI * i) / n) ** 2 * Math.sin((2 * Math.PI * f0 * i) / RATE) + 0.01 * r());
-};
-const noise = (n: number, seed: number) => {
-  const r = lcg(seed);
-  return Float32Array.from({ length: n }, (_, i) => Math.sin((Math.PI * i) / n) ** 2 * r());
-};
-const write = (file: string, x: Float32Array, rate = RATE) => (fs.mkdirSync(path.dirname(file), { recursive: true }), fs.writeFileSync(file, encodeWav([x], { sampleRate: rate })), file);
+const { tone, noise, write } = soundFixtures(RATE);
 
 test('export --onnx --audio: waveform in, the bundle’s probabilities out (ORT = graft within 1e-4), metadata, bad input', async (t) => {
   const data = path.join(tmp, 'sounds');

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { encodeWav } from '../src/audio/wav.js';
+import { soundFixtures } from './sound-fixtures.js';
 import { writeMnistImageFolder } from '../src/data/index.js';
 import { Classifier } from '../src/recipes/predict.js';
 import { trainClassifier } from '../src/recipes/train.js';
@@ -20,19 +20,7 @@ const models = path.join(tmp, 'models');
 const RATE = 8000;
 let server: RunningServer;
 
-function lcg(seed: number): () => number {
-  let s = seed;
-  return () => ((s = (s * 1103515245 + 12345) % 2147483648), s / 2147483648 - 0.5);
-}
-const tone = (n: number, f0: number, seed: number) => {
-  const r = lcg(seed);
-  return Float32Array.from({ length: n }, (_, i) => 0.5 * Math.sin((Math.PI * i) / n) ** 2 * Math.sin((2 * Math.PI * f0 * i) / RATE) + 0.01 * r());
-};
-const noise = (n: number, seed: number) => {
-  const r = lcg(seed);
-  return Float32Array.from({ length: n }, (_, i) => Math.sin((Math.PI * i) / n) ** 2 * r());
-};
-const write = (file: string, x: Float32Array) => (fs.mkdirSync(path.dirname(file), { recursive: true }), fs.writeFileSync(file, encodeWav([x], { sampleRate: RATE })), file);
+const { tone, noise, write } = soundFixtures(RATE);
 
 const sounds = path.join(tmp, 'sounds');
 let probes: string[];
