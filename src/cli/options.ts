@@ -74,6 +74,13 @@ export const SEARCH: OptionTable = {
 };
 
 /** The head trained on frozen features (src/recipes/train.ts fitHead; src/train/trainer.ts defaults). */
+/** The two folders of a domain-adaptation command (adapt, disentangle). */
+export const DOMAINS: OptionTable = {
+  source: { type: 'string', arg: 'DIR', help: 'labelled source images: DIR/<class>/*.png (required)' },
+  target: { type: 'string', arg: 'DIR', help: 'target images: a flat folder, or class folders whose names are ignored for training (required)' },
+  'target-test': { type: 'string', arg: 'DIR', help: 'labelled target images, for evaluation only (oracle numbers)' },
+};
+
 export const HEAD: OptionTable = {
   head: { type: 'string', arg: 'linear|mlp|prototype', default: 'linear', help: 'the classifier on the features (prototype: see add-class)' },
   hidden: { type: 'string', arg: 'N[,N…]', default: '512', help: 'mlp: hidden layer widths' },

@@ -1,6 +1,6 @@
 /** `graft adapt --source S --target T --out DIR`: domain adaptation to an unlabelled target (src/recipes/adapt.ts). */
 import { num, str } from '../args.js';
-import { COMMON, DATA, ENGINE, HEAD, MODEL, dataOpts, engineOpts, modelOpts } from '../options.js';
+import { COMMON, DATA, DOMAINS, ENGINE, HEAD, MODEL, dataOpts, engineOpts, modelOpts } from '../options.js';
 import { emit, pct } from '../output.js';
 import { defineCommand, pick } from '../spec.js';
 
@@ -12,9 +12,7 @@ export default defineCommand({
     [
       'adapt options',
       {
-        source: { type: 'string', arg: 'DIR', help: 'labelled source images: DIR/<class>/*.png (required)' },
-        target: { type: 'string', arg: 'DIR', help: 'target images: a flat folder, or class folders whose names are ignored for training (required)' },
-        'target-test': { type: 'string', arg: 'DIR', help: 'labelled target images, for evaluation only (oracle numbers)' },
+        ...DOMAINS,
         method: { type: 'string', arg: 'NAME', default: 'auto', help: 'auto (every method, chosen by DEV without target labels), all (same, every bundle kept, + adabn), or one method; adabn at --unfreeze 0 re-estimates the whole backbone\u2019s BatchNorm on the target' },
         out: { type: 'string', short: 'o', arg: 'DIR', help: 'DIR/model (the chosen bundle), DIR/methods/<method>/, adapt.json, report.html (required)' },
         unfreeze: { type: 'string', arg: 'K', default: '0', help: 'K ≥ 1: fine-tune the last K blocks (source-only, Deep CORAL, DANN, AdaBN on the tail); 0: frozen features' },

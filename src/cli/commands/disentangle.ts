@@ -1,6 +1,6 @@
 /** `graft disentangle --source S --target T --out DIR`: shared and private features, Domain Separation Networks (src/recipes/disentangle.ts). */
 import { num, str } from '../args.js';
-import { COMMON, DATA, ENGINE, MODEL, dataOpts, engineOpts, modelOpts } from '../options.js';
+import { COMMON, DATA, DOMAINS, ENGINE, MODEL, dataOpts, engineOpts, modelOpts } from '../options.js';
 import { emit, pct } from '../output.js';
 import { defineCommand } from '../spec.js';
 
@@ -12,9 +12,7 @@ export default defineCommand({
     [
       'disentangle options',
       {
-        source: { type: 'string', arg: 'DIR', help: 'labelled source images: DIR/<class>/*.png (required)' },
-        target: { type: 'string', arg: 'DIR', help: 'target images: a flat folder, or class folders whose names are ignored for training (required)' },
-        'target-test': { type: 'string', arg: 'DIR', help: 'labelled target images, for evaluation only (oracle numbers)' },
+        ...DOMAINS,
         out: { type: 'string', short: 'o', arg: 'DIR', help: 'DIR/model (classifies from the shared code), disentangle.json, report.html (required)' },
         hidden: { type: 'string', arg: 'N', default: '256', help: 'width of the encoders\u2019 and decoder\u2019s hidden layer' },
         code: { type: 'string', arg: 'N', default: '64', help: 'width of the shared and private codes' },
