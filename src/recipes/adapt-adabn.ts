@@ -16,6 +16,7 @@ import type { Sample } from '../data/types.js';
 import { tf } from '../engine/tfjs.js';
 import type { BackboneSpec } from '../models/types.js';
 import { INPUT_CUT } from '../models/tail.js';
+import { allLayers } from '../models/walk.js';
 import { rng, shuffle } from '../util/rng.js';
 import type { Reporter } from '../util/log.js';
 import type { Examples } from '../train/trainer.js';
@@ -48,16 +49,7 @@ interface BnLayer {
 }
 
 function batchNormLayers(m: tfl.LayersModel): BnLayer[] {
-  const out: BnLayer[] = [];
-  const walk = (layers: tfl.layers.Layer[]) => {
-    for (const l of layers) {
-      if (l.getClassName() === 'BatchNormalization') out.push(l as unknown as BnLayer);
-      const inner = (l as unknown as { layers?: tfl.layers.Layer[] }).layers;
-      if (Array.isArray(inner)) walk(inner);
-    }
-  };
-  walk(m.layers);
-  return out;
+  return allLayers([m]).filter((l) => l.getClassName() === 'BatchNormalization') as unknown as BnLayer[];
 }
 
 /**

@@ -6,21 +6,11 @@
  * step (a resumed run draws the same masks) and puts the layer's own seed back afterwards.
  */
 import type * as tfl from '@tensorflow/tfjs-layers';
+import { allLayers } from '../models/walk.js';
 
 interface Seeded {
   layer: { seed?: number };
   base: number;
-}
-
-function collect(layers: tfl.layers.Layer[], out: Seeded[], seen: Set<unknown>): void {
-  for (const l of layers) {
-    if (seen.has(l)) continue;
-    seen.add(l);
-    const s = (l as unknown as { seed?: unknown }).seed;
-    if (l.getClassName() === 'Dropout' && typeof s === 'number') out.push({ layer: l as unknown as { seed?: number }, base: s });
-    const inner = (l as unknown as { layers?: tfl.layers.Layer[] }).layers;
-    if (Array.isArray(inner)) collect(inner, out, seen);
-  }
 }
 
 /** The mask seed of a layer seeded `base` at optimizer step `step`. */
@@ -29,8 +19,10 @@ export const stepSeed = (base: number, step: number): number => (Math.imul(base 
 export class DropoutSeeds {
   private readonly seeded: Seeded[] = [];
   constructor(models: tfl.LayersModel[]) {
-    const seen = new Set<unknown>();
-    for (const m of models) collect(m.layers, this.seeded, seen);
+    for (const l of allLayers(models)) {
+      const s = (l as unknown as { seed?: unknown }).seed;
+      if (l.getClassName() === 'Dropout' && typeof s === 'number') this.seeded.push({ layer: l as unknown as { seed?: number }, base: s });
+    }
   }
   /** Seeds for the masks of optimizer step `step`. */
   step(step: number): void {
