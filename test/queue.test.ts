@@ -18,7 +18,9 @@ import type { Backbone } from '../src/models/types.js';
 import type { Sample } from '../src/data/types.js';
 import { QueueCoordinator } from '../src/scale/coordinator.js';
 import { queueStatus } from '../src/scale/status.js';
+import { adoptAudio } from '../src/audio/adopt.js';
 import { assertExtras, skipUnless } from './extras.js';
+import { soundFixtures } from './sound-fixtures.js';
 
 const skip = skipUnless('redis-server');
 const root = path.resolve(import.meta.dirname, '..');
@@ -194,4 +196,29 @@ test('a worker that would compute other features refuses the shard; no Redis is 
   }
   const dead = await freePort();
   await assert.rejects(QueueCoordinator.connect({ redis: `redis://127.0.0.1:${dead}` }), /cannot reach Redis at redis:\/\/127\.0\.0\.1:\d+/);
+});
+
+test('a folder of sounds over the queue: the worker reads them through the same front-end, rows bit-identical', { skip }, async () => {
+  const { tone, noise, write } = soundFixtures(16000);
+  const dir = path.join(tmp, 'sounds');
+  for (let i = 0; i < 6; i++) {
+    write(path.join(dir, 'tone', `${i}.wav`), tone(12000, 300 + 40 * i, i));
+    write(path.join(dir, 'noise', `${i}.wav`), noise(16000, 100 + i));
+  }
+  const ds = await loadDataset(dir, { unlabelled: true });
+  assert.ok(ds.audio, 'the folder is read as sounds');
+  const sb = adoptAudio(await openBackbone('mobilenet_v2', { threads: 1 }), ds.audio);
+  const port = await freePort();
+  await startRedis(port);
+  const url = `redis://127.0.0.1:${port}`;
+  await startWorker(url, 'q5');
+  const coord = await QueueCoordinator.connect({ redis: url, queue: 'q5', shardSize: 5, pollMs: 50 });
+  try {
+    const ref = await extractFeatures(ds.samples, sb, { store: null, remote: null });
+    assert.equal(ref.samples.length, 12);
+    sameRows(await extractFeatures(ds.samples, sb, { store: null, remote: coord }), ref);
+  } finally {
+    await coord.close();
+    await sb.dispose();
+  }
 });

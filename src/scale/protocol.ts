@@ -3,6 +3,7 @@
  * images, naming the backbone so exactly that a worker can refuse one it would not reproduce bit
  * for bit, and one result per job (rows as raw float32 bytes, so nothing is lost in transit).
  */
+import type { AudioFrontend } from '../audio/frontend.js';
 import type { Backbone } from '../models/types.js';
 
 export const PROTOCOL = 1;
@@ -17,6 +18,8 @@ export interface BackboneRef {
   layer: string;
   /** The --weights the coordinator used (a file: absolute path). */
   weights?: string;
+  /** A sound model's log-mel front-end: the worker reads the shard's sound files through it. */
+  audio?: AudioFrontend;
 }
 
 export interface ShardItem {
@@ -55,7 +58,8 @@ export interface ShardResult {
 }
 
 export function backboneRef(b: Backbone, weights?: string): BackboneRef {
-  return { ref: b.spec.source ?? b.spec.name, layer: b.layer, ...(weights ? { weights } : {}) };
+  const audio = b.spec.preprocess.audio;
+  return { ref: b.spec.source ?? b.spec.name, layer: b.layer, ...(weights ? { weights } : {}), ...(audio ? { audio } : {}) };
 }
 
 export function encodeRows(rows: Float32Array): string {

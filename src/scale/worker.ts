@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { MetricsTime, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Sample } from '../data/types.js';
+import { adoptAudio } from '../audio/adopt.js';
 import { contentHash, extractFeatures, storeIdFor } from '../features/extract.js';
 import { openBackboneSpec } from '../models/backbone.js';
 import { bundleSpec } from '../models/bundle-backbone.js';
@@ -39,7 +40,7 @@ export interface RunningWorker {
   close(): Promise<void>;
 }
 
-/** Backbones kept open between jobs, by reference. */
+/** Backbones kept open between jobs, by reference (a sound model's front-end is part of it). */
 class BackboneCache {
   private open = new Map<string, Promise<Backbone>>();
   constructor(private threads?: number) {}
@@ -50,7 +51,7 @@ class BackboneCache {
     if (!b) {
       b = (async () => {
         const spec = r.ref.startsWith('bundle:') ? await bundleSpec(r.ref.slice('bundle:'.length)) : await resolveBackbone(r.ref);
-        return openBackboneSpec(spec, { layer: r.layer, weights: r.weights, threads: this.threads });
+        return adoptAudio(await openBackboneSpec(spec, { layer: r.layer, weights: r.weights, threads: this.threads }), r.audio);
       })();
       b.catch(() => this.open.delete(k));
       this.open.set(k, b);
