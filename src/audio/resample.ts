@@ -71,23 +71,52 @@ export function resample(x: Float32Array, fromRate: number, toRate: number, o: R
   }
   const outLen = Math.ceil((x.length * L) / M);
   const y = new Float32Array(outLen);
-  const row = new Float64Array(taps);
-  for (let j = 0; j < outLen; j++) {
-    const num = j * M;
-    const n0 = Math.floor(num / L);
-    const p = num - n0 * L;
-    // The phase's taps by offset into the table (no subarray view per output sample).
-    let h: Float64Array = row;
-    let base = 0;
-    if (table) ((h = table), (base = p * taps));
-    else for (let k = 0; k < taps; k++) row[k] = kernel(p / L + K - 1 - k);
-    const start = n0 - K + 1;
-    const k0 = Math.max(0, -start);
-    const k1 = Math.min(taps, x.length - start);
-    let acc = 0;
-    const off = start - base;
-    for (let k = base + k0; k < base + k1; k++) acc += x[off + k]! * h[k]!;
-    y[j] = acc;
+  if (!table) {
+    // Too many phases to tabulate: each output sample computes its own taps.
+    const row = new Float64Array(taps);
+    for (let j = 0; j < outLen; j++) {
+      const n0 = Math.floor((j * M) / L);
+      const p = j * M - n0 * L;
+      for (let k = 0; k < taps; k++) row[k] = kernel(p / L + K - 1 - k);
+      y[j] = dot(x, row, 0, n0 - K + 1, taps);
+    }
+    return y;
+  }
+  // Outputs j, j + L, j + 2L, … share one phase (their start moves by M samples): walk each phase's
+  // outputs with its taps hot in cache, four at a time (the same sum per output, four chains at once).
+  const h = table;
+  for (let r = 0; r < Math.min(L, outLen); r++) {
+    const n0 = Math.floor((r * M) / L);
+    const base = (r * M - n0 * L) * taps;
+    let j = r;
+    let start = n0 - K + 1;
+    for (; j < outLen && start < 0; j += L, start += M) y[j] = dot(x, h, base, start, taps);
+    for (; j + 3 * L < outLen && start + 3 * M + taps <= x.length; j += 4 * L, start += 4 * M) {
+      let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+      const o1 = start + M - base, o2 = start + 2 * M - base, o3 = start + 3 * M - base, o0 = start - base;
+      for (let k = base, e = base + taps; k < e; k++) {
+        const c = h[k]!;
+        a0 += x[o0 + k]! * c;
+        a1 += x[o1 + k]! * c;
+        a2 += x[o2 + k]! * c;
+        a3 += x[o3 + k]! * c;
+      }
+      y[j] = a0;
+      y[j + L] = a1;
+      y[j + 2 * L] = a2;
+      y[j + 3 * L] = a3;
+    }
+    for (; j < outLen; j += L, start += M) y[j] = dot(x, h, base, start, taps);
   }
   return y;
+}
+
+/** Σ_k x[start + k]·h[base + k] over the taps k < n that fall inside x (outside counts as zero). */
+function dot(x: Float32Array, h: Float64Array, base: number, start: number, n: number): number {
+  const k0 = Math.max(0, -start);
+  const k1 = Math.min(n, x.length - start);
+  let acc = 0;
+  const off = start - base;
+  for (let k = base + k0; k < base + k1; k++) acc += x[off + k]! * h[k]!;
+  return acc;
 }
