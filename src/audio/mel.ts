@@ -127,18 +127,19 @@ export class MelSpectrogram {
 /**
  * torchaudio AmplitudeToDB: multiplier·log10(max(x, amin)) with multiplier 10 for power (20 for
  * magnitude), ref 1; then floored at max − topDb when topDb is given. In place; returns the array.
+ * (One pass for the maximum — log is monotonic, so it is the log of the largest value — and one for
+ * log + floor; natural log times multiplier/ln 10, which is cheaper than log10.)
  */
 export function amplitudeToDb(x: Float32Array, topDb: number | null = 80, stype: 'power' | 'magnitude' = 'power'): Float32Array {
-  const mult = stype === 'power' ? 10 : 20;
-  let max = -Infinity;
+  const k = (stype === 'power' ? 10 : 20) / Math.LN10;
+  const amin = 1e-10;
+  let big = amin;
+  for (let i = 0; i < x.length; i++) if (x[i]! > big) big = x[i]!;
+  const floor = topDb === null ? -Infinity : k * Math.log(big) - topDb;
   for (let i = 0; i < x.length; i++) {
-    const v = mult * Math.log10(Math.max(x[i]!, 1e-10));
-    x[i] = v;
-    if (v > max) max = v;
-  }
-  if (topDb !== null) {
-    const floor = max - topDb;
-    for (let i = 0; i < x.length; i++) if (x[i]! < floor) x[i] = floor;
+    const v = x[i]!;
+    x[i] = k * Math.log(v > amin ? v : amin);
+    if (x[i]! < floor) x[i] = floor;
   }
   return x;
 }
