@@ -83,36 +83,44 @@ export function resample(x: Float32Array, fromRate: number, toRate: number, o: R
     return y;
   }
   // Outputs j, j + L, j + 2L, … share one phase (their start moves by M samples): walk each phase's
-  // outputs with its taps hot in cache, four at a time (the same sum per output, four chains at once).
+  // outputs with its taps hot in cache, eight at a time (the same sum per output, eight chains at once).
   const h = table;
+  const xd = new Float64Array(x);
   for (let r = 0; r < Math.min(L, outLen); r++) {
     const n0 = Math.floor((r * M) / L);
     const base = (r * M - n0 * L) * taps;
     let j = r;
     let start = n0 - K + 1;
-    for (; j < outLen && start < 0; j += L, start += M) y[j] = dot(x, h, base, start, taps);
-    for (; j + 3 * L < outLen && start + 3 * M + taps <= x.length; j += 4 * L, start += 4 * M) {
-      let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-      const o1 = start + M - base, o2 = start + 2 * M - base, o3 = start + 3 * M - base, o0 = start - base;
-      for (let k = base, e = base + taps; k < e; k++) {
+    for (; j < outLen && start < 0; j += L, start += M) y[j] = dot(xd, h, base, start, taps);
+    for (; j + 7 * L < outLen && start + 7 * M + taps <= x.length; j += 8 * L, start += 8 * M) {
+      let a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
+      for (let k = base, i = start, e = base + taps; k < e; k++, i++) {
         const c = h[k]!;
-        a0 += x[o0 + k]! * c;
-        a1 += x[o1 + k]! * c;
-        a2 += x[o2 + k]! * c;
-        a3 += x[o3 + k]! * c;
+        a0 += xd[i]! * c;
+        a1 += xd[i + M]! * c;
+        a2 += xd[i + 2 * M]! * c;
+        a3 += xd[i + 3 * M]! * c;
+        a4 += xd[i + 4 * M]! * c;
+        a5 += xd[i + 5 * M]! * c;
+        a6 += xd[i + 6 * M]! * c;
+        a7 += xd[i + 7 * M]! * c;
       }
       y[j] = a0;
       y[j + L] = a1;
       y[j + 2 * L] = a2;
       y[j + 3 * L] = a3;
+      y[j + 4 * L] = a4;
+      y[j + 5 * L] = a5;
+      y[j + 6 * L] = a6;
+      y[j + 7 * L] = a7;
     }
-    for (; j < outLen; j += L, start += M) y[j] = dot(x, h, base, start, taps);
+    for (; j < outLen; j += L, start += M) y[j] = dot(xd, h, base, start, taps);
   }
   return y;
 }
 
 /** Σ_k x[start + k]·h[base + k] over the taps k < n that fall inside x (outside counts as zero). */
-function dot(x: Float32Array, h: Float64Array, base: number, start: number, n: number): number {
+function dot(x: Float32Array | Float64Array, h: Float64Array, base: number, start: number, n: number): number {
   const k0 = Math.max(0, -start);
   const k1 = Math.min(n, x.length - start);
   let acc = 0;
