@@ -1,6 +1,6 @@
 """Peer for bench/audio.ts: torchaudio 0.13 front-end on the same WAV files, clips/s per pass.
-argv: list_file sample_rate n_fft hop n_mels threads. Then one pass per stdin line, one clips/s
-line back. A line names the resampling: 'cached' = a transforms.Resample per source rate with
+argv: list_file sample_rate n_fft hop n_mels threads. Then one pass per stdin line, one line
+back: clips/s (wall) and CPU ms per clip. A line names the resampling: 'cached' = a transforms.Resample per source rate with
 graft's filter design (Kaiser window, 24 zero crossings, rolloff 0.94, beta 9: src/audio/resample.ts),
 built once and reused, as graft caches its polyphase table; 'call' = torchaudio.functional.resample
 with its defaults (Hann window, 6 zero crossings, rolloff 0.99), the kernel rebuilt for every clip."""
@@ -30,5 +30,6 @@ run(files[:8], 'call')
 print('ready', flush=True)
 for line in sys.stdin:
     mode = line.strip()
-    t = time.perf_counter(); run(files, mode); dt = time.perf_counter() - t
-    print(len(files) / dt, flush=True)
+    t = time.perf_counter(); c = time.process_time(); run(files, mode)
+    dt = time.perf_counter() - t; dc = time.process_time() - c
+    print(len(files) / dt, 1000 * dc / len(files), flush=True)

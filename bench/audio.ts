@@ -37,13 +37,21 @@ for (let c = 0; c < clips; c++) {
   files.push(f);
 }
 const bytes = files.map((f) => fs.readFileSync(f));
-async function ours(withImage: boolean): Promise<number> {
+/** One pass over the clips: clips/s (wall) and CPU ms per clip (all of the process's threads). */
+async function ours(withImage: boolean): Promise<Pass> {
   const t = performance.now();
+  const c = process.cpuUsage();
   for (const b of bytes) {
     if (withImage) await audioToRgb(b, fe, [224, 224]);
     else logMel(fixLength(await loadWaveform(b, fe.sampleRate), fe.sampleRate * fe.duration), fe);
   }
-  return clips / ((performance.now() - t) / 1000);
+  const u = process.cpuUsage(c);
+  return { rate: clips / ((performance.now() - t) / 1000), cpu: (u.user + u.system) / 1000 / clips };
+}
+
+interface Pass {
+  rate: number;
+  cpu: number;
 }
 
 /** A torchaudio process that runs one pass per request (bench/audio.py). */
@@ -63,9 +71,10 @@ class Peer {
     if (r.done) throw new Error(`torchaudio peer failed (sudo apt-get install python3-torchaudio): ${this.err.trim().split('\n').slice(-3).join(' | ')}`);
     return r.value;
   }
-  async pass(mode: 'cached' | 'call'): Promise<number> {
+  async pass(mode: 'cached' | 'call'): Promise<Pass> {
     this.p.stdin.write(`${mode}\n`);
-    return Number(await this.next());
+    const [rate, cpu] = (await this.next()).split(' ').map(Number);
+    return { rate: rate!, cpu: cpu! };
   }
   close(): void {
     this.p.stdin.end();
@@ -83,9 +92,9 @@ const load0 = os.loadavg()[0]!;
 const peer = new Peer(1);
 await peer.next(); // warmed up
 await ours(false); // warm-up (JIT, plans)
-const g: number[] = [];
-const tc: number[] = [];
-const tf: number[] = [];
+const g: Pass[] = [];
+const tc: Pass[] = [];
+const tf: Pass[] = [];
 for (let r = 0; r < rounds; r++) {
   g.push(await ours(false));
   tc.push(await peer.pass('cached'));
@@ -98,10 +107,11 @@ await peer2.next();
 const t2 = await peer2.pass('cached');
 peer2.close();
 fs.rmSync(dir, { recursive: true, force: true });
-const ratio = (t: number[]) => median(g.map((x, i) => x / t[i]!));
-const fmt = (v: number[]) => `${median(v).toFixed(1)} (${v.map((x) => x.toFixed(0)).join(', ')})`;
+const ratio = (t: Pass[]) => median(g.map((x, i) => x.rate / t[i]!.rate));
+const cpuRatio = (t: Pass[]) => median(g.map((x, i) => t[i]!.cpu / x.cpu));
+const fmt = (v: Pass[]) => `${median(v.map((p) => p.rate)).toFixed(1)} clips/s (${v.map((p) => p.rate.toFixed(0)).join(', ')}), CPU ${median(v.map((p) => p.cpu)).toFixed(2)} ms/clip`;
 console.log(`${clips} clips of 1 s at ${rate} Hz → ${fe.sampleRate} Hz, n_fft ${fe.nFft}, hop ${fe.hop}, ${fe.nMels} mels; ${rounds} interleaved rounds, load average ${load0.toFixed(1)} → ${os.loadavg()[0]!.toFixed(1)}`);
-console.log(`graft (1 thread, JS):                       ${fmt(g)} clips/s   (+ 224×224 image: ${graftImage.toFixed(1)})`);
-console.log(`torchaudio, cached Resample, graft's filter: ${fmt(tc)} clips/s   (2 threads: ${t2.toFixed(1)})`);
-console.log(`torchaudio, functional.resample defaults:    ${fmt(tf)} clips/s`);
-console.log(`ratio graft / torchaudio (median of rounds): ${ratio(tc).toFixed(2)}× vs cached Resample with graft's filter (like for like), ${ratio(tf).toFixed(2)}× vs functional.resample (defaults, per clip)`);
+console.log(`graft (1 thread, JS):                        ${fmt(g)}   (+ 224×224 image: ${graftImage.rate.toFixed(1)} clips/s)`);
+console.log(`torchaudio, cached Resample, graft's filter: ${fmt(tc)}   (2 threads: ${t2.rate.toFixed(1)} clips/s)`);
+console.log(`torchaudio, functional.resample defaults:    ${fmt(tf)}`);
+console.log(`graft / torchaudio, median of rounds (clips/s; CPU time): ${ratio(tc).toFixed(2)}×; ${cpuRatio(tc).toFixed(2)}× vs cached Resample with graft's filter (like for like) — ${ratio(tf).toFixed(2)}×; ${cpuRatio(tf).toFixed(2)}× vs functional.resample (defaults, per clip)`);
