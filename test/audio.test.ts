@@ -240,9 +240,42 @@ test('audio views: deterministic, each different from the plain one; VTLP moves 
     assert.ok(Math.abs(zeroCrossings(y) / zeroCrossings(burst) - 1) < 0.03, `${v}: the same number of cycles`);
     assert.ok(Math.abs(active(y) / active(burst) - 1 / s) < 0.03, `${v}: the burst spans ${active(y)} samples vs ${active(burst)} (×${(1 / s).toFixed(3)})`);
   }
+  // Pitch shift by a whole tone: the tone ×9/8 or ×8/9 (cycles in the burst's middle), the burst where it was and as long.
+  const mid = (y: Float32Array) => zeroCrossings(y.subarray(5000, 11000));
+  const [on, off] = [(y: Float32Array) => y.findIndex((v) => Math.abs(v) > 0.05), (y: Float32Array) => y.findLastIndex((v) => Math.abs(v) > 0.05)];
+  for (const [v, s] of [['pitch-up', 9 / 8], ['pitch-down', 8 / 9]] as const) {
+    const y = waveView(burst, v, 16000);
+    assert.equal(y.length, burst.length);
+    assert.ok(Math.abs(mid(y) / mid(burst) / s - 1) < 0.01, `${v}: ${mid(y)} vs ${mid(burst)} zero crossings (×${s.toFixed(3)})`);
+    assert.ok(Math.abs(on(y) - on(burst)) < 160 && Math.abs(off(y) - off(burst)) < 160, `${v}: burst at ${on(y)}–${off(y)} vs ${on(burst)}–${off(burst)}`);
+    const peakAmp = Math.max(...y.subarray(5000, 11000).map(Math.abs));
+    assert.ok(Math.abs(peakAmp - 0.5) < 0.03, `${v}: amplitude ${peakAmp}`);
+  }
+  assert.deepEqual(firstViews(10, true).slice(8), ['speed-0.9', 'speed-1.1'], '--augment 10 is unchanged');
+  assert.deepEqual(firstViews(12, true).slice(10), ['pitch-up', 'pitch-down']);
   assert.deepEqual(firstViews(3, true), ['none', 'shift-late', 'vtlp-0.9']);
   assert.equal(checkView('specaug-a'), 'specaug-a');
   assert.deepEqual(firstViews(2), ['none', 'flip']);
+});
+
+test('WSOLA time stretch: a tone gets longer or shorter and keeps its frequency', async () => {
+  const { timeStretch, pitchShift } = await import('../src/audio/stretch.js');
+  const x = tone(8000, 440, 16000);
+  const period = (y: Float32Array) => {
+    // Mean distance between rising zero crossings in the middle half (in samples).
+    const up: number[] = [];
+    for (let i = Math.floor(y.length / 4); i < (3 * y.length) / 4; i++) if (y[i - 1]! < 0 && y[i]! >= 0) up.push(i);
+    return (up[up.length - 1]! - up[0]!) / (up.length - 1);
+  };
+  for (const f of [0.75, 1.3, 2]) {
+    const y = timeStretch(x, f);
+    assert.equal(y.length, Math.round(8000 * f));
+    assert.ok(Math.abs(period(y) / period(x) - 1) < 0.01, `×${f}: period ${period(y)} vs ${period(x)}`);
+    const r = rms(y.subarray(600, y.length - 600));
+    assert.ok(Math.abs(r - 0.5 / Math.SQRT2) < 0.02, `×${f}: rms ${r}`);
+  }
+  assert.throws(() => timeStretch(x, 0), /factor/);
+  assert.throws(() => pitchShift(x, 1.5, 1), /integers/);
 });
 
 test('report thumbnails picture a sound as its spectrogram', async () => {
