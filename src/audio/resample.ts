@@ -3,7 +3,9 @@
  * L/M; output sample j sits at input time t = j·M/L and is Σ x[n]·h(t − n) with
  * h(τ) = c·sinc(c·τ)·kaiser(τ / K), cutoff c = rolloff·min(1, L/M) (so downsampling low-passes below
  * the new Nyquist first: no aliasing) and K = zeroCrossings / c taps each side. When L is small the
- * L phases' taps are tabulated once; outside the signal counts as zero.
+ * L phases' taps are tabulated once (cached per design) and the output is computed phase by phase —
+ * outputs j, j + L, j + 2L, … use the same taps, so eight of them are summed at once; outside the
+ * signal counts as zero.
  */
 
 export interface ResampleOptions {
