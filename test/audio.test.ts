@@ -20,7 +20,7 @@ test('WAV: every PCM/float width, channel count and the extensible header decode
   const c = tone(300, 60, 8000, -0.75);
   const variants = [
     { encoding: 'pcm', bitsPerSample: 8, tol: 1 / 120 },
-    { encoding: 'pcm', bitsPerSample: 16, tol: 1 / 30000 },
+    { encoding: 'pcm', bitsPerSample: 16, tol: 1 / 32768 },
     { encoding: 'pcm', bitsPerSample: 24, tol: 1e-6 },
     { encoding: 'pcm', bitsPerSample: 32, tol: 1e-8 },
     { encoding: 'float', bitsPerSample: 32, tol: 0 },
@@ -36,6 +36,10 @@ test('WAV: every PCM/float width, channel count and the extensible header decode
         assert.equal(pcm.channels.length, chans.length, what);
         assert.equal(pcm.frames, 300, what);
         chans.forEach((ch, k) => ch.forEach((x, i) => assert.ok(Math.abs(pcm.channels[k]![i]! - x) <= v.tol + 1e-7, `${what}: ch ${k} sample ${i}`)));
+        // The same file starting at an odd byte offset of a larger buffer decodes to the same samples.
+        const shifted = new Uint8Array(bytes.length + 1);
+        shifted.set(bytes, 1);
+        assert.deepEqual(decodeWav(shifted.subarray(1)).channels, pcm.channels, `${what} at an odd offset`);
       }
     }
   }
@@ -89,6 +93,34 @@ test('resampler passes an in-band tone and suppresses one above the new Nyquist 
   assert.ok(Math.abs(rms(up) - 0.5 / Math.SQRT2) < 0.005);
 });
 
+test('resampler output is the windowed-sinc sum of its definition, for tabulated and untabulated ratios', () => {
+  const i0 = (v: number) => {
+    let sum = 1;
+    let term = 1;
+    for (let k = 1; k < 60; k++) ((term *= (v * v) / 4 / (k * k)), (sum += term));
+    return sum;
+  };
+  let s = 3;
+  const x = Float32Array.from({ length: 22050 }, () => ((s = (s * 1103515245 + 12345) % 2147483648), s / 2147483648 - 0.5));
+  for (const [from, to] of [[22050, 16000], [8000, 22050], [16001, 16000], [44100, 16000]] as const) {
+    const y = resample(x, from, to);
+    const c = 0.94 * Math.min(1, to / from);
+    const K = Math.ceil(24 / c);
+    assert.equal(y.length, Math.ceil((x.length * to) / from));
+    for (let j = 0; j < y.length; j += j < 50 || j > y.length - 50 ? 1 : 97) {
+      const t = (j * from) / to;
+      let ref = 0;
+      for (let n = Math.ceil(t - K); n <= Math.floor(t + K); n++) {
+        const tau = t - n;
+        if (n < 0 || n >= x.length || Math.abs(tau) >= K) continue;
+        const a = Math.PI * c * tau;
+        ref += x[n]! * c * (a === 0 ? 1 : Math.sin(a) / a) * (i0(9 * Math.sqrt(1 - (tau / K) ** 2)) / i0(9));
+      }
+      assert.ok(Math.abs(y[j]! - ref) < 1e-6, `${from}→${to} sample ${j}: ${y[j]} vs ${ref}`);
+    }
+  }
+});
+
 test('FFT: complex and real transforms equal a direct DFT for power-of-two, mixed-radix and prime lengths', () => {
   for (const n of [1, 2, 5, 12, 97, 200, 400, 401, 512]) {
     const x = Float64Array.from({ length: n }, (_, i) => Math.sin(i * 1.7) + 0.1 * i);
@@ -99,6 +131,8 @@ test('FFT: complex and real transforms equal a direct DFT for power-of-two, mixe
     const rr = new Float64Array(rf.bins);
     const ri = new Float64Array(rf.bins);
     rf.forward(x, rr, ri);
+    const pw = new Float64Array(rf.bins);
+    rf.power(x, pw);
     for (let k = 0; k < rf.bins; k++) {
       let dr = 0;
       let di = 0;
@@ -106,6 +140,7 @@ test('FFT: complex and real transforms equal a direct DFT for power-of-two, mixe
       const tol = 1e-9 * n;
       assert.ok(Math.abs(re[k]! - dr) < tol && Math.abs(im[k]! - di) < tol, `complex n=${n} k=${k}`);
       assert.ok(Math.abs(rr[k]! - dr) < tol && Math.abs(ri[k]! - di) < tol, `real n=${n} k=${k}`);
+      assert.ok(Math.abs(pw[k]! - (dr * dr + di * di)) < tol * (1 + Math.hypot(dr, di)), `power n=${n} k=${k}`);
     }
   }
 });
@@ -205,9 +240,42 @@ test('audio views: deterministic, each different from the plain one; VTLP moves 
     assert.ok(Math.abs(zeroCrossings(y) / zeroCrossings(burst) - 1) < 0.03, `${v}: the same number of cycles`);
     assert.ok(Math.abs(active(y) / active(burst) - 1 / s) < 0.03, `${v}: the burst spans ${active(y)} samples vs ${active(burst)} (×${(1 / s).toFixed(3)})`);
   }
+  // Pitch shift by a whole tone: the tone ×9/8 or ×8/9 (cycles in the burst's middle), the burst where it was and as long.
+  const mid = (y: Float32Array) => zeroCrossings(y.subarray(5000, 11000));
+  const [on, off] = [(y: Float32Array) => y.findIndex((v) => Math.abs(v) > 0.05), (y: Float32Array) => y.findLastIndex((v) => Math.abs(v) > 0.05)];
+  for (const [v, s] of [['pitch-up', 9 / 8], ['pitch-down', 8 / 9]] as const) {
+    const y = waveView(burst, v, 16000);
+    assert.equal(y.length, burst.length);
+    assert.ok(Math.abs(mid(y) / mid(burst) / s - 1) < 0.01, `${v}: ${mid(y)} vs ${mid(burst)} zero crossings (×${s.toFixed(3)})`);
+    assert.ok(Math.abs(on(y) - on(burst)) < 160 && Math.abs(off(y) - off(burst)) < 160, `${v}: burst at ${on(y)}–${off(y)} vs ${on(burst)}–${off(burst)}`);
+    const peakAmp = Math.max(...y.subarray(5000, 11000).map(Math.abs));
+    assert.ok(Math.abs(peakAmp - 0.5) < 0.03, `${v}: amplitude ${peakAmp}`);
+  }
+  assert.deepEqual(firstViews(10, true).slice(8), ['speed-0.9', 'speed-1.1'], '--augment 10 is unchanged');
+  assert.deepEqual(firstViews(12, true).slice(10), ['pitch-up', 'pitch-down']);
   assert.deepEqual(firstViews(3, true), ['none', 'shift-late', 'vtlp-0.9']);
   assert.equal(checkView('specaug-a'), 'specaug-a');
   assert.deepEqual(firstViews(2), ['none', 'flip']);
+});
+
+test('WSOLA time stretch: a tone gets longer or shorter and keeps its frequency', async () => {
+  const { timeStretch, pitchShift } = await import('../src/audio/stretch.js');
+  const x = tone(8000, 440, 16000);
+  const period = (y: Float32Array) => {
+    // Mean distance between rising zero crossings in the middle half (in samples).
+    const up: number[] = [];
+    for (let i = Math.floor(y.length / 4); i < (3 * y.length) / 4; i++) if (y[i - 1]! < 0 && y[i]! >= 0) up.push(i);
+    return (up[up.length - 1]! - up[0]!) / (up.length - 1);
+  };
+  for (const f of [0.75, 1.3, 2]) {
+    const y = timeStretch(x, f);
+    assert.equal(y.length, Math.round(8000 * f));
+    assert.ok(Math.abs(period(y) / period(x) - 1) < 0.01, `×${f}: period ${period(y)} vs ${period(x)}`);
+    const r = rms(y.subarray(600, y.length - 600));
+    assert.ok(Math.abs(r - 0.5 / Math.SQRT2) < 0.02, `×${f}: rms ${r}`);
+  }
+  assert.throws(() => timeStretch(x, 0), /factor/);
+  assert.throws(() => pitchShift(x, 1.5, 1), /integers/);
 });
 
 test('report thumbnails picture a sound as its spectrogram', async () => {

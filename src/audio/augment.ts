@@ -12,11 +12,15 @@
  * - `noise`: −6 dB gain plus white noise 30 dB below the clip's RMS (seeded).
  * - `speed-0.9` / `speed-1.1`: speed perturbation (Ko et al. 2015): the clip played 0.9× / 1.1×
  *   as fast — pitch and tempo change together — by the anti-aliased resampler, centred again.
- *   Last in the list, so `--augment N` for N ≤ 8 keeps its earlier meaning.
+ *   After the eight earlier views, so `--augment N` for N ≤ 8 keeps its earlier meaning.
+ * - `pitch-up` / `pitch-down`: pitch shift by a whole tone (×9/8 / ×8/9) without a tempo change —
+ *   WSOLA time stretch, then the speed change back to the clip's length (src/audio/stretch.ts).
+ *   Last, so `--augment N` for N ≤ 10 is unchanged.
  */
 import { resample } from './resample.js';
+import { pitchShift } from './stretch.js';
 
-export const AUDIO_VIEWS = ['none', 'shift-late', 'vtlp-0.9', 'specaug-a', 'vtlp-1.1', 'shift-early', 'specaug-b', 'noise', 'speed-0.9', 'speed-1.1'] as const;
+export const AUDIO_VIEWS = ['none', 'shift-late', 'vtlp-0.9', 'specaug-a', 'vtlp-1.1', 'shift-early', 'specaug-b', 'noise', 'speed-0.9', 'speed-1.1', 'pitch-up', 'pitch-down'] as const;
 export type AudioView = (typeof AUDIO_VIEWS)[number];
 
 export function isAudioView(v: unknown): v is AudioView {
@@ -44,8 +48,10 @@ function lcg(seed: number): () => number {
   };
 }
 
-/** Waveform-level views (shift, noise, speed); others pass through. */
+/** Waveform-level views (shift, noise, speed, pitch); others pass through. */
 export function waveView(x: Float32Array, v: AudioView, sampleRate: number): Float32Array {
+  if (v === 'pitch-up') return pitchShift(x, 9, 8);
+  if (v === 'pitch-down') return pitchShift(x, 8, 9);
   if (v === 'speed-0.9' || v === 'speed-1.1') {
     // Read as if recorded at rate·s, resampled back to rate: s× as fast (length/s), then centred in the clip.
     const s = v === 'speed-0.9' ? 0.9 : 1.1;

@@ -131,37 +131,56 @@ export function toGrey(spec: { data: Float32Array; nMels: number; frames: number
   return out;
 }
 
-/** Bilinear resize with half-pixel centres (ONNX Resize linear / half_pixel), clamped at the edges. */
+/** One axis of a half-pixel bilinear resize: for each output index, the two source indices and the weight of the second. */
+function axis(n: number, sn: number): { i0: Int32Array; i1: Int32Array; f: Float64Array } {
+  const i0 = new Int32Array(n);
+  const i1 = new Int32Array(n);
+  const f = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const x = Math.min(sn - 1, Math.max(0, ((i + 0.5) * sn) / n - 0.5));
+    i0[i] = Math.floor(x);
+    i1[i] = Math.min(sn - 1, i0[i]! + 1);
+    f[i] = x - i0[i]!;
+  }
+  return { i0, i1, f };
+}
+
+/**
+ * Bilinear resize with half-pixel centres (ONNX Resize linear / half_pixel), clamped at the edges.
+ * Separable: each source row is interpolated along x once, then output rows blend two of those.
+ */
 export function resizeBilinear(src: Float32Array, sh: number, sw: number, h: number, w: number): Float32Array {
   const out = new Float32Array(h * w);
-  const axis = (n: number, sn: number) =>
-    Array.from({ length: n }, (_, i) => {
-      const x = Math.min(sn - 1, Math.max(0, ((i + 0.5) * sn) / n - 0.5));
-      const i0 = Math.floor(x);
-      return { i0, i1: Math.min(sn - 1, i0 + 1), f: x - i0 };
-    });
   const ys = axis(h, sh);
-  const xs = axis(w, sw);
+  const { i0: x0, i1: x1, f: fx } = axis(w, sw);
+  const rows = new Float64Array(sh * w);
+  for (let r = 0; r < sh; r++) {
+    const s = r * sw;
+    const d = r * w;
+    for (let x = 0; x < w; x++) rows[d + x] = src[s + x0[x]!]! * (1 - fx[x]!) + src[s + x1[x]!]! * fx[x]!;
+  }
   for (let y = 0; y < h; y++) {
-    const { i0: y0, i1: y1, f: fy } = ys[y]!;
-    for (let x = 0; x < w; x++) {
-      const { i0: x0, i1: x1, f: fx } = xs[x]!;
-      const a = src[y0 * sw + x0]! * (1 - fx) + src[y0 * sw + x1]! * fx;
-      const b = src[y1 * sw + x0]! * (1 - fx) + src[y1 * sw + x1]! * fx;
-      out[y * w + x] = a * (1 - fy) + b * fy;
-    }
+    const a = ys.i0[y]! * w;
+    const b = ys.i1[y]! * w;
+    const fy = ys.f[y]!;
+    const gy = 1 - fy;
+    const o = y * w;
+    for (let x = 0; x < w; x++) out[o + x] = rows[a + x]! * gy + rows[b + x]! * fy;
   }
   return out;
 }
 
 /** Grey [0,1] H×W → 8-bit RGB (three equal channels). */
 export function greyToRgb(grey: Float32Array): Buffer {
-  const out = Buffer.alloc(grey.length * 3);
-  for (let i = 0; i < grey.length; i++) {
-    const v = Math.max(0, Math.min(255, Math.round(grey[i]! * 255)));
-    out[3 * i] = out[3 * i + 1] = out[3 * i + 2] = v;
+  const out = new Uint8Array(grey.length * 3);
+  for (let i = 0, j = 0; i < grey.length; i++, j += 3) {
+    const g = grey[i]! * 255 + 0.5; // Math.round for g ≥ 0; below 0 both clamp to 0, NaN gives 0
+    const v = g < 1 ? 0 : g >= 255 ? 255 : g | 0;
+    out[j] = v;
+    out[j + 1] = v;
+    out[j + 2] = v;
   }
-  return out;
+  return Buffer.from(out.buffer, out.byteOffset, out.length);
 }
 
 /** A waveform (at fe.sampleRate, any length) → the backbone's H×W 8-bit RGB input. */

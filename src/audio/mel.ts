@@ -53,9 +53,12 @@ export function melFilterbank(nFreqs: number, fmin: number, fmax: number, nMels:
 export class MelSpectrogram {
   private readonly fft: RealFft;
   private readonly window: Float64Array;
-  private readonly fb: Float64Array;
-  /** Per mel band, the frequency bins with a non-zero weight. */
-  private readonly span: { lo: number; hi: number }[];
+  /** The filter bank as sparse rows: band m's non-zero weights are w[off[m] .. off[m+1]), for bins lo[m] on. */
+  private readonly w: Float64Array;
+  private readonly off: Int32Array;
+  private readonly lo: Int32Array;
+  private readonly frame: Float64Array;
+  private readonly spec: Float64Array;
   readonly nFreqs: number;
 
   constructor(readonly o: MelOptions) {
@@ -65,15 +68,23 @@ export class MelSpectrogram {
     if (!(nMels >= 1 && Number.isInteger(nMels))) throw new Error(`n_mels must be a positive integer, got ${nMels}`);
     if (!(fmin >= 0 && fmax > fmin && fmax <= sampleRate / 2)) throw new Error(`need 0 ≤ fmin < fmax ≤ sample_rate/2, got fmin ${fmin}, fmax ${fmax} at ${sampleRate} Hz`);
     this.fft = new RealFft(nFft);
-    this.nFreqs = this.fft.bins;
+    const nf = (this.nFreqs = this.fft.bins);
     this.window = Float64Array.from({ length: nFft }, (_, i) => 0.5 - 0.5 * Math.cos((2 * Math.PI * i) / nFft));
-    this.fb = melFilterbank(this.nFreqs, fmin, fmax, nMels, sampleRate, o.warp);
-    this.span = Array.from({ length: nMels }, (_, m) => {
-      let lo = this.nFreqs;
+    const fb = melFilterbank(nf, fmin, fmax, nMels, sampleRate, o.warp);
+    this.lo = new Int32Array(nMels);
+    this.off = new Int32Array(nMels + 1);
+    const weights: number[] = [];
+    for (let m = 0; m < nMels; m++) {
+      let lo = nf;
       let hi = -1;
-      for (let k = 0; k < this.nFreqs; k++) if (this.fb[k * nMels + m]! > 0) ((lo = Math.min(lo, k)), (hi = k));
-      return { lo, hi };
-    });
+      for (let k = 0; k < nf; k++) if (fb[k * nMels + m]! > 0) ((lo = Math.min(lo, k)), (hi = k));
+      this.lo[m] = lo;
+      for (let k = lo; k <= hi; k++) weights.push(fb[k * nMels + m]!);
+      this.off[m + 1] = weights.length;
+    }
+    this.w = Float64Array.from(weights);
+    this.frame = new Float64Array(nFft);
+    this.spec = new Float64Array(nf);
   }
 
   /** Frames a signal of n samples yields (centred). */
@@ -90,25 +101,22 @@ export class MelSpectrogram {
     if (x.length <= pad) throw new Error(`signal of ${x.length} samples is too short for n_fft ${nFft} (reflect padding needs more than ${pad})`);
     const frames = this.frameCount(x.length);
     const n = x.length;
-    const at = (i: number): number => x[i < 0 ? -i : i >= n ? 2 * (n - 1) - i : i]!; // reflect
-    const frame = new Float64Array(nFft);
-    const re = new Float64Array(this.nFreqs);
-    const im = new Float64Array(this.nFreqs);
-    const spec = new Float64Array(this.nFreqs);
+    const { frame, spec, window, w, off, lo } = this;
     const out = new Float32Array(nMels * frames);
     for (let t = 0; t < frames; t++) {
       const s0 = t * hop - pad;
-      if (s0 >= 0 && s0 + nFft <= n) for (let i = 0; i < nFft; i++) frame[i] = x[s0 + i]! * this.window[i]!;
-      else for (let i = 0; i < nFft; i++) frame[i] = at(s0 + i) * this.window[i]!;
-      this.fft.forward(frame, re, im);
-      for (let k = 0; k < this.nFreqs; k++) {
-        const p = re[k]! * re[k]! + im[k]! * im[k]!;
-        spec[k] = power === 2 ? p : Math.pow(p, power / 2);
+      if (s0 >= 0 && s0 + nFft <= n) for (let i = 0; i < nFft; i++) frame[i] = x[s0 + i]! * window[i]!;
+      else {
+        for (let i = 0; i < nFft; i++) {
+          const j = s0 + i;
+          frame[i] = x[j < 0 ? -j : j >= n ? 2 * (n - 1) - j : j]! * window[i]!; // reflect
+        }
       }
+      this.fft.power(frame, spec);
+      if (power !== 2) for (let k = 0; k < spec.length; k++) spec[k] = Math.pow(spec[k]!, power / 2);
       for (let m = 0; m < nMels; m++) {
-        const { lo, hi } = this.span[m]!;
         let acc = 0;
-        for (let k = lo; k <= hi; k++) acc += spec[k]! * this.fb[k * nMels + m]!;
+        for (let i = off[m]!, k = lo[m]!, e = off[m + 1]!; i < e; i++, k++) acc += spec[k]! * w[i]!;
         out[m * frames + t] = acc;
       }
     }
@@ -119,18 +127,19 @@ export class MelSpectrogram {
 /**
  * torchaudio AmplitudeToDB: multiplier·log10(max(x, amin)) with multiplier 10 for power (20 for
  * magnitude), ref 1; then floored at max − topDb when topDb is given. In place; returns the array.
+ * (One pass for the maximum — log is monotonic, so it is the log of the largest value — and one for
+ * log + floor; natural log times multiplier/ln 10, which is cheaper than log10.)
  */
 export function amplitudeToDb(x: Float32Array, topDb: number | null = 80, stype: 'power' | 'magnitude' = 'power'): Float32Array {
-  const mult = stype === 'power' ? 10 : 20;
-  let max = -Infinity;
+  const k = (stype === 'power' ? 10 : 20) / Math.LN10;
+  const amin = 1e-10;
+  let big = amin;
+  for (let i = 0; i < x.length; i++) if (x[i]! > big) big = x[i]!;
+  const floor = topDb === null ? -Infinity : k * Math.log(big) - topDb;
   for (let i = 0; i < x.length; i++) {
-    const v = mult * Math.log10(Math.max(x[i]!, 1e-10));
-    x[i] = v;
-    if (v > max) max = v;
-  }
-  if (topDb !== null) {
-    const floor = max - topDb;
-    for (let i = 0; i < x.length; i++) if (x[i]! < floor) x[i] = floor;
+    const v = x[i]!;
+    x[i] = k * Math.log(v > amin ? v : amin);
+    if (x[i]! < floor) x[i] = floor;
   }
   return x;
 }

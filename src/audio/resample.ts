@@ -3,7 +3,9 @@
  * L/M; output sample j sits at input time t = j·M/L and is Σ x[n]·h(t − n) with
  * h(τ) = c·sinc(c·τ)·kaiser(τ / K), cutoff c = rolloff·min(1, L/M) (so downsampling low-passes below
  * the new Nyquist first: no aliasing) and K = zeroCrossings / c taps each side. When L is small the
- * L phases' taps are tabulated once; outside the signal counts as zero.
+ * L phases' taps are tabulated once (cached per design) and the output is computed phase by phase —
+ * outputs j, j + L, j + 2L, … use the same taps, so eight of them are summed at once; outside the
+ * signal counts as zero.
  */
 
 export interface ResampleOptions {
@@ -71,23 +73,60 @@ export function resample(x: Float32Array, fromRate: number, toRate: number, o: R
   }
   const outLen = Math.ceil((x.length * L) / M);
   const y = new Float32Array(outLen);
-  const row = new Float64Array(taps);
-  for (let j = 0; j < outLen; j++) {
-    const num = j * M;
-    const n0 = Math.floor(num / L);
-    const p = num - n0 * L;
-    // The phase's taps by offset into the table (no subarray view per output sample).
-    let h: Float64Array = row;
-    let base = 0;
-    if (table) ((h = table), (base = p * taps));
-    else for (let k = 0; k < taps; k++) row[k] = kernel(p / L + K - 1 - k);
-    const start = n0 - K + 1;
-    const k0 = Math.max(0, -start);
-    const k1 = Math.min(taps, x.length - start);
-    let acc = 0;
-    const off = start - base;
-    for (let k = base + k0; k < base + k1; k++) acc += x[off + k]! * h[k]!;
-    y[j] = acc;
+  if (!table) {
+    // Too many phases to tabulate: each output sample computes its own taps.
+    const row = new Float64Array(taps);
+    for (let j = 0; j < outLen; j++) {
+      const n0 = Math.floor((j * M) / L);
+      const p = j * M - n0 * L;
+      for (let k = 0; k < taps; k++) row[k] = kernel(p / L + K - 1 - k);
+      y[j] = dot(x, row, 0, n0 - K + 1, taps);
+    }
+    return y;
+  }
+  // Outputs j, j + L, j + 2L, … share one phase (their start moves by M samples): walk each phase's
+  // outputs with its taps hot in cache, eight at a time (the same sum per output, eight chains at once).
+  const h = table;
+  const xd = new Float64Array(x);
+  for (let r = 0; r < Math.min(L, outLen); r++) {
+    const n0 = Math.floor((r * M) / L);
+    const base = (r * M - n0 * L) * taps;
+    let j = r;
+    let start = n0 - K + 1;
+    for (; j < outLen && start < 0; j += L, start += M) y[j] = dot(xd, h, base, start, taps);
+    for (; j + 7 * L < outLen && start + 7 * M + taps <= x.length; j += 8 * L, start += 8 * M) {
+      let a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
+      for (let k = base, i = start, e = base + taps; k < e; k++, i++) {
+        const c = h[k]!;
+        a0 += xd[i]! * c;
+        a1 += xd[i + M]! * c;
+        a2 += xd[i + 2 * M]! * c;
+        a3 += xd[i + 3 * M]! * c;
+        a4 += xd[i + 4 * M]! * c;
+        a5 += xd[i + 5 * M]! * c;
+        a6 += xd[i + 6 * M]! * c;
+        a7 += xd[i + 7 * M]! * c;
+      }
+      y[j] = a0;
+      y[j + L] = a1;
+      y[j + 2 * L] = a2;
+      y[j + 3 * L] = a3;
+      y[j + 4 * L] = a4;
+      y[j + 5 * L] = a5;
+      y[j + 6 * L] = a6;
+      y[j + 7 * L] = a7;
+    }
+    for (; j < outLen; j += L, start += M) y[j] = dot(xd, h, base, start, taps);
   }
   return y;
+}
+
+/** Σ_k x[start + k]·h[base + k] over the taps k < n that fall inside x (outside counts as zero). */
+function dot(x: Float32Array | Float64Array, h: Float64Array, base: number, start: number, n: number): number {
+  const k0 = Math.max(0, -start);
+  const k1 = Math.min(n, x.length - start);
+  let acc = 0;
+  const off = start - base;
+  for (let k = base + k0; k < base + k1; k++) acc += x[off + k]! * h[k]!;
+  return acc;
 }
