@@ -97,3 +97,27 @@ test('after adamUpdateInPlace, XNNPACK products and convolutions see the new wei
   got.forEach((t, i) => assert.deepEqual(t.dataSync(), want[i].dataSync(), `output ${i}`));
   tf.dispose([w, f, wm, wv, fm, fv, x, img, bias, ...got, w2, f2, ...want]);
 });
+
+test('fused Adam flushes moments that fall below the smallest normal float32 to 0 (SIMD and JS), NaN kept', async () => {
+  await initTf('wasm');
+  const n = 9; // two SIMD vectors + a scalar tail
+  const m0 = Float32Array.from({ length: n }, (_, i) => (i === 4 ? 1 : i === 8 ? -1.2e-38 : 1.2e-38));
+  const g0 = Float32Array.from({ length: n }, (_, i) => (i === 3 ? NaN : i === 4 ? 1e-3 : 0));
+  const p = { lr: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-7, c1: 0.1, c2: 0.001 };
+  for (const noSimd of ['', '1']) {
+    process.env.GRAFT_NO_SIMD_LOOPS = noSimd;
+    const [x, m, v] = [own(new Float32Array(n).fill(0.5)), own(m0), own(m0.map((t) => (t === 1 ? 1 : 1.176e-38)))] // ·β1, ·β2: subnormal;
+    const g = tf.tensor1d(g0);
+    assert.equal(adamUpdateInPlace(x, m, v, g, p), true);
+    const [mx, mm, mv] = [x.dataSync(), m.dataSync(), v.dataSync()];
+    for (const i of [0, 1, 2, 5, 6, 7, 8]) {
+      assert.equal(mm[i], 0, `m[${i}] (SIMD off: ${noSimd})`);
+      assert.equal(mv[i], 0, `v[${i}]`);
+      assert.equal(mx[i], 0.5, `x[${i}] unchanged`);
+    }
+    assert.ok(Number.isNaN(mm[3]) && Number.isNaN(mv[3]) && Number.isNaN(mx[3]), 'NaN propagates');
+    assert.ok(Math.abs(mm[4] - Math.fround(0.9 + 1e-4)) < 1e-7 && mx[4] < 0.5, 'a normal moment is untouched');
+    tf.dispose([x, m, v, g]);
+  }
+  delete process.env.GRAFT_NO_SIMD_LOOPS;
+});

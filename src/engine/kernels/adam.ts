@@ -5,7 +5,9 @@
  *   m' = m·β1 + g·(1−β1);  v' = v·β2 + g²·(1−β2)
  *   x' = ((m'/c1) / (√(v'/c2) + ε) · (−lr) + x) · decay
  * where c1 = 1 − β1ᵗ, c2 = 1 − β2ᵗ (tfjs-core's bias corrections, after t steps) and decay is
- * AdamW's decoupled factor 1 − lr·wd (1 for none). `adamUpdate` runs it on wasm and the same
+ * AdamW's decoupled factor 1 − lr·wd (1 for none). On wasm, moments that fall below the smallest
+ * normal float32 become 0 (subnormal arithmetic made a step of a head with dead units ~80× slower
+ * after ~800 steps; see simd.ts). `adamUpdate` runs it on wasm and the same
  * formula as tensor ops elsewhere; `adamUpdateInPlace` overwrites the weights and moments where
  * they are (the optimizer's own variables, when nothing else shares their data): one pass over
  * the weights that writes into the lines it has just read, ~25% faster than writing new tensors
