@@ -2,11 +2,14 @@
  * MLP-head training on cached features, graft (the Trainer: tfjs-wasm + graft's kernels, one
  * thread) vs PyTorch 1.13 (tuned and stock) with the same architecture (dim → 512 ReLU → dropout
  * 0.5 → classes), AdamW (weight decay 0.05), batch size, threads, data and epochs, one after the
- * other in this run. Throughput = training rows per second, first epoch (warm-up) excluded.
+ * other in this run (the tuned peer before and after graft, averaged, so load that changes during
+ * the run weighs on both sides alike). Throughput = training rows per second, first epoch
+ * (warm-up) excluded. The 1-minute load average at the start and end is printed beside.
  *   npm run bench:mlp -- [--n 10000] [--dim 1280] [--batch 64] [--epochs 6]
  * Last line: {"graft_rows_s":…,"pytorch_rows_s":…,"ratio":…}
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { initTf } from '../src/engine/tfjs.js';
 import { buildHead } from '../src/train/heads.js';
@@ -47,18 +50,24 @@ if (a.profile) {
   for (const [name, e] of [...times].sort((p2, q) => q[1].ms - p2[1].ms).slice(0, 20)) console.log(`  ${name.padEnd(32)} ${fmt(e.ms / 20, 3).padStart(8)} ms ${String(e.calls / 20).padStart(5)} calls`);
   process.exit(0);
 }
+const peerArgs = ['--x', xf, '--y', yf, '--threads', '1', '--batch', String(batch), '--epochs', String(epochs)];
+const load0 = os.loadavg()[0];
+const before = runPeer('torch_mlp.py', peerArgs, true);
 const model = buildHead({ kind: 'mlp', inputDim: dim, numClasses: k, hidden: [512], dropout: 0.5 }, 0);
 const secs: number[] = [];
 const trainer = new Trainer(model, { optimizer: 'adamw', lr: 1e-3, weightDecay: 0.05, batchSize: batch, epochs, schedule: 'constant', callbacks: [{ onEpochEnd: (l) => void secs.push(l.seconds) }] });
 const hist = await trainer.fit({ x, y, n, dim });
 const graftEpoch = secs.slice(1).reduce((s, t) => s + t, 0) / Math.max(1, secs.length - 1);
-const peerArgs = ['--x', xf, '--y', yf, '--threads', '1', '--batch', String(batch), '--epochs', String(epochs)];
-const tuned = runPeer('torch_mlp.py', peerArgs, true);
+const after = runPeer('torch_mlp.py', peerArgs, true);
 const stock = runPeer('torch_mlp.py', peerArgs, false);
+const load1 = os.loadavg()[0];
 const g = n / graftEpoch;
-const p = n / Number(tuned.epoch_s);
+const [pb, pa] = [n / Number(before.epoch_s), n / Number(after.epoch_s)];
+const p = (pb + pa) / 2;
+const tuned = before;
 console.log(`MLP head ${dim}→512→${k}, ${n} rows, batch ${batch}, AdamW, 1 thread, ${epochs} epochs (first one not timed)`);
 console.log(`  graft (Trainer, tfjs-wasm)        ${fmt(g, 0)} rows/s   final train loss ${hist[hist.length - 1].loss.toFixed(3)}`);
-console.log(`  PyTorch ${tuned.torch} tuned (jemalloc) ${fmt(p, 0)} rows/s   final train loss ${Number(tuned.loss).toFixed(3)}`);
+console.log(`  PyTorch ${tuned.torch} tuned (jemalloc) ${fmt(p, 0)} rows/s (before ${fmt(pb, 0)}, after ${fmt(pa, 0)})   final train loss ${Number(tuned.loss).toFixed(3)}`);
+console.log(`  load average (1 min) ${load0.toFixed(2)} at the start, ${load1.toFixed(2)} at the end`);
 console.log(`  PyTorch ${stock.torch} stock           ${fmt(n / Number(stock.epoch_s), 0)} rows/s`);
-console.log(JSON.stringify({ graft_rows_s: Math.round(g), pytorch_rows_s: Math.round(p), pytorch_stock_rows_s: Math.round(n / Number(stock.epoch_s)), ratio: +(g / p).toFixed(2) }));
+console.log(JSON.stringify({ graft_rows_s: Math.round(g), pytorch_rows_s: Math.round(p), pytorch_stock_rows_s: Math.round(n / Number(stock.epoch_s)), ratio: +(g / p).toFixed(2), load: [+load0.toFixed(2), +load1.toFixed(2)] }));

@@ -545,7 +545,8 @@ test('Conv2D / FusedConv2D 1×1 forward (native GEMM or stock) matches cpu: stri
 test('BatchMatMul as one GEMM (transposes, rank 3 batch 1) matches cpu, natively and through the fallback', async () => {
   await initTf('wasm');
   const r = rand(41);
-  const shapes: [number, number, number][] = [[16, 1280, 10], [1, 1, 1], [7, 3, 5], [33, 65, 17]];
+  // k = 65 and 128: MLAS takes transA itself (TRANS_A_MAX_K); k = 129 and 1280: A is transposed first.
+  const shapes: [number, number, number][] = [[16, 1280, 10], [1, 1, 1], [7, 3, 5], [33, 65, 17], [40, 128, 24], [24, 129, 16]];
   for (const mode of ['1', '0']) {
     await withEnv('GRAFT_NATIVE_GEMM', mode, async () => {
       for (const [m, k, n] of shapes) {

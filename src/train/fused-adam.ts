@@ -5,7 +5,7 @@
  * tfjs's AdamOptimizer keeps it, so getWeights/setWeights and graft's checkpoints are unchanged.
  */
 import { tf } from '../engine/tfjs.js';
-import { adamUpdate } from '../engine/kernels/adam.js';
+import { adamUpdate, adamUpdateInPlace } from '../engine/kernels/adam.js';
 
 interface AdamState {
   learningRate: number;
@@ -45,7 +45,9 @@ export class FusedAdamOptimizer extends tf.AdamOptimizer {
         const m = s.accumulatedFirstMoment[i].variable;
         const v = s.accumulatedSecondMoment[i].variable;
         const decay = this.decayed.has(name) && this.decayRate > 0 ? 1 - s.learningRate * this.decayRate : 1;
-        const next = adamUpdate(value, m, v, g, { lr: s.learningRate, beta1: s.beta1, beta2: s.beta2, epsilon: s.epsilon, c1, c2, decay });
+        const p = { lr: s.learningRate, beta1: s.beta1, beta2: s.beta2, epsilon: s.epsilon, c1, c2, decay };
+        if (adamUpdateInPlace(value, m, v, g, p)) return;
+        const next = adamUpdate(value, m, v, g, p);
         m.assign(next.m);
         v.assign(next.v);
         value.assign(next.x);

@@ -5,8 +5,13 @@
  *   m' = m·β1 + g·(1−β1);  v' = v·β2 + g²·(1−β2)
  *   x' = ((m'/c1) / (√(v'/c2) + ε) · (−lr) + x) · decay
  * where c1 = 1 − β1ᵗ, c2 = 1 − β2ᵗ (tfjs-core's bias corrections, after t steps) and decay is
- * AdamW's decoupled factor 1 − lr·wd (1 for none). `adamUpdate` runs it on wasm and the same
- * formula as tensor ops elsewhere.
+ * AdamW's decoupled factor 1 − lr·wd (1 for none). On wasm, moments that fall below the smallest
+ * normal float32 become 0 (subnormal arithmetic made a step of a head with dead units ~80× slower
+ * after ~800 steps; see simd.ts). `adamUpdate` runs it on wasm and the same
+ * formula as tensor ops elsewhere; `adamUpdateInPlace` overwrites the weights and moments where
+ * they are (the optimizer's own variables, when nothing else shares their data): one pass over
+ * the weights that writes into the lines it has just read, ~25% faster than writing new tensors
+ * (1280×512: 0.52 vs 0.69 ms) and no allocation.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { type WasmBackend, type TensorInfo, alloc, assertFloat32, ptr } from './backend.js';
@@ -60,4 +65,43 @@ export function adamUpdate(x: tf.Tensor, m: tf.Tensor, v: tf.Tensor, g: tf.Tenso
     const step = tf.mul(tf.div(tf.div(nm, p.c1), tf.add(tf.sqrt(tf.div(nv, p.c2)), p.epsilon)), -p.lr);
     return { x: tf.mul(tf.add(step, x), p.decay ?? 1), m: nm, v: nv };
   });
+}
+
+/**
+ * One Adam(W) step written over `x`, `m` and `v` themselves (variables), on wasm when each holds
+ * its data alone (the backend's reference count is 1: no clone, snapshot or saved tensor sees
+ * the change) and all are float32 of one size. Returns false, changing nothing, otherwise (the
+ * caller then uses `adamUpdate` and assigns).
+ */
+export function adamUpdateInPlace(x: tf.Variable, m: tf.Variable, v: tf.Variable, g: tf.Tensor, p: AdamParams): boolean {
+  if (tf.getBackend() !== 'wasm' || ![x, m, v, g].every((t) => t.dtype === 'float32' && !t.isDisposed)) return false;
+  const backend = tf.backend() as unknown as WasmBackend & { refCount(dataId: object): number };
+  const n = x.size;
+  if (m.size !== n || v.size !== n || g.size !== n) return false;
+  const ids = new Set([x.dataId, m.dataId, v.dataId, g.dataId]);
+  if (ids.size !== 4 || [x, m, v].some((t) => backend.refCount(t.dataId) !== 1)) return false;
+  const at = (t: tf.Tensor) => ptr(backend, t);
+  simdOps(backend).adam(at(x), at(m), at(v), at(g), at(x), at(m), at(v), n,
+    p.beta1, 1 - p.beta1, p.beta2, 1 - p.beta2, p.c1, p.c2, -p.lr, p.epsilon, p.decay ?? 1);
+  for (const t of [x, m, v]) renumber(backend as unknown as NumberedBackend, t.dataId);
+  return true;
+}
+
+interface NumberedBackend {
+  dataIdNextNumber: number;
+  dataIdMap: { get(dataId: object): { id: number; memoryOffset: number } | undefined };
+  wasm: { tfjs: { disposeData(id: number): void; registerTensor(id: number, size: number, memoryOffset: number): void } };
+}
+
+/**
+ * Data written in place gets a new number in the backend's C++ side (same memory): the wasm
+ * kernels cache work keyed by it — XNNPACK keeps a packed copy of a matrix product's or a
+ * convolution's weights until their data is disposed — and would go on using the old values.
+ * `dispose_data` runs those caches' disposal callbacks; `register_tensor` makes the new number.
+ */
+function renumber(backend: NumberedBackend, dataId: object): void {
+  const d = backend.dataIdMap.get(dataId) as { id: number; memoryOffset: number; shape: number[] };
+  backend.wasm.tfjs.disposeData(d.id);
+  d.id = backend.dataIdNextNumber++;
+  backend.wasm.tfjs.registerTensor(d.id, tf.util.sizeFromShape(d.shape), d.memoryOffset);
 }

@@ -6,9 +6,12 @@
  * through the binding's session object with one intra-op thread, so it runs on the calling thread
  * like the wasm code. Inputs are read and the output written in place in the wasm heap (ORT
  * tensors over heap views; the output is pre-allocated), so no copies. A one-node ONNX graph
- * `Gemm(transB)` per transB, built once (A is transposed explicitly: MLAS is up to 2–4× slower with
- * transA — 784×160 → 960 from [784,160]: 9.0 vs 4.2 ms, the transpose 0.6 ms — while transB costs
- * nothing). 1×1 convolution products here ran
+ * `Gemm(transA, transB)` per flag pair, built once. A is transposed explicitly when the inner
+ * dimension is long (MLAS was up to 2–4× slower with transA on an AVX2 machine — 784×160 → 960
+ * from [784,160]: 9.0 vs 4.2 ms, the transpose 0.6 ms — while transB costs nothing), but not
+ * when it is at most TRANS_A_MAX_K, as in a dense layer's weight gradient xᵀ·dy over a batch:
+ * there the transpose is a large share of the work (AVX-512 Xeon, [64,1280]ᵀ·[64,512]: 0.99 ms
+ * with transA vs 1.12 transposing first; [64,512]ᵀ·[64,10]: 0.03 vs 0.09). 1×1 convolution products here ran
  * 2–4× faster than XNNPACK's wasm SIMD GEMM (784×320×1280: 10 vs 42 ms) — but with a short inner
  * dimension k XNNPACK won (200704×16×96: 59 vs 128 ms), so products with k < NATIVE_MIN_K stay
  * in wasm.
@@ -33,7 +36,7 @@ interface Binding {
 }
 
 let binding: Binding | null | undefined;
-const sessions = new Map<boolean, BindingSession>();
+const sessions = new Map<string, BindingSession>();
 
 function loadBinding(): Binding | null {
   if (binding === undefined) {
@@ -51,6 +54,9 @@ function loadBinding(): Binding | null {
 /** Shortest inner dimension for which the native product is used. */
 export const NATIVE_MIN_K = 64;
 
+/** Longest inner dimension for which MLAS takes op(A) = Aᵀ itself (see above). */
+export const TRANS_A_MAX_K = 128;
+
 /** True when products (with inner dimension ≥ NATIVE_MIN_K) run in ORT's native SGEMM. */
 export function nativeGemm(): boolean {
   return process.env.GRAFT_NATIVE_GEMM !== '0' && loadBinding() !== null;
@@ -61,7 +67,7 @@ export function nativeFor(k: number): boolean {
   return k >= NATIVE_MIN_K && nativeGemm();
 }
 
-function gemmModel(transB: boolean): Uint8Array {
+function gemmModel(transA: boolean, transB: boolean): Uint8Array {
   const int = (name: string, i: number) => ({ name, value: { type: 'int' as const, i } });
   return encodeModel({
     irVersion: 7,
@@ -69,7 +75,7 @@ function gemmModel(transB: boolean): Uint8Array {
     graph: {
       name: 'graft_gemm',
       initializer: [],
-      node: [{ opType: 'Gemm', input: ['a', 'b'], output: ['c'], attribute: [int('transB', +transB)] }],
+      node: [{ opType: 'Gemm', input: ['a', 'b'], output: ['c'], attribute: [int('transA', +transA), int('transB', +transB)] }],
       input: [
         { name: 'a', elemType: DataType.FLOAT, shape: ['a0', 'a1'] },
         { name: 'b', elemType: DataType.FLOAT, shape: ['b0', 'b1'] },
@@ -79,20 +85,21 @@ function gemmModel(transB: boolean): Uint8Array {
   });
 }
 
-function session(transB: boolean): BindingSession {
-  let s = sessions.get(transB);
+function session(transA: boolean, transB: boolean): BindingSession {
+  const key = `${+transA}${+transB}`;
+  let s = sessions.get(key);
   if (!s) {
     const b = loadBinding();
     if (!b) throw new Error('graft gemm: onnxruntime-node binding unavailable');
     s = new b.binding.InferenceSession();
-    const bytes = gemmModel(transB);
+    const bytes = gemmModel(transA, transB);
     s.loadModel(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength, {
       intraOpNumThreads: 1,
       interOpNumThreads: 1,
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
     });
-    sessions.set(transB, s);
+    sessions.set(key, s);
   }
   return s;
 }
@@ -114,11 +121,12 @@ export function gemm(backend: WasmBackend, a: TensorInfo, b: TensorInfo, transA 
     free(backend, at, bt);
     return c;
   }
-  const at = transA ? transpose(backend, a, [1, 0]) : undefined;
+  const nativeTransA = transA && ka <= TRANS_A_MAX_K;
+  const at = transA && !nativeTransA ? transpose(backend, a, [1, 0]) : undefined;
   const left = at ?? a;
   const c = alloc(backend, [m, n]);
   // Views after the allocations (they may grow the heap); the run is synchronous.
-  session(transB).run(
+  session(nativeTransA, transB).run(
     { a: new ort.Tensor('float32', f32(backend, left), left.shape), b: new ort.Tensor('float32', f32(backend, b), b.shape) },
     { c: new ort.Tensor('float32', f32(backend, c), [m, n]) },
     {},
@@ -138,7 +146,7 @@ export function gemmABt(a: Float32Array, b: Float32Array, m: number, k: number, 
   const c = new Float32Array(m * n);
   if (m === 0 || n === 0) return c;
   if (k > 0 && nativeGemm()) {
-    session(true).run(
+    session(false, true).run(
       { a: new ort.Tensor('float32', a.subarray(0, m * k), [m, k]), b: new ort.Tensor('float32', b.subarray(0, n * k), [n, k]) },
       { c: new ort.Tensor('float32', c, [m, n]) },
       {},

@@ -2,8 +2,8 @@
  * Identity for the wasm backend without a copy: the output shares the input's data (a reference
  * count, as the cpu backend and the wasm Reshape do). tfjs-core runs Identity for every tensor a
  * gradient saves (`clone`), so the stock kernel copied each saved activation: ~9 ms of a ~280 ms
- * MobileNetV2 fine-tuning step. Safe because no kernel writes into its inputs; variables change by
- * taking new data, not by writing into the old.
+ * MobileNetV2 fine-tuning step. Safe because no kernel writes into its inputs; the one in-place
+ * write (Adam's, `adamUpdateInPlace`) happens only to data with a reference count of 1.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { runStock } from './stock.js';

@@ -48,7 +48,7 @@ export { depthwiseConv2dNativeBackpropInput } from './depthwise-backprop-input.j
 export { maxPoolGrad } from './max-pool-grad.js';
 export { simdOps } from './simd.js';
 export { nativeGemm } from './gemm.js';
-export { adamUpdate, type AdamParams } from './adam.js';
+export { adamUpdate, adamUpdateInPlace, type AdamParams } from './adam.js';
 
 /** The kernel configs graft registers for backend 'wasm'. */
 export const wasmGradKernelConfigs: readonly tf.KernelConfig[] = [
