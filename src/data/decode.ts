@@ -7,6 +7,7 @@
  */
 import sharp from 'sharp';
 import { decodeBmp, isBmp } from './bmp.js';
+import { pngToRgbSquash } from './png.js';
 import { checkView, colourView, cropOf, cropPlan, isFlipped, mirrorRgb, quarterTurns, rotateRgb, type AugmentView } from './augment.js';
 import type { Sample } from './types.js';
 import { audioToRgb, frontendKey, isSound, type AudioFrontend } from '../audio/frontend.js';
@@ -87,24 +88,9 @@ export async function decodeToRgb(sample: Sample, pre: Preprocess, view?: Augmen
   if (pre.audio || isSound(bytes)) return decodeSound(sample, bytes, pre, h, w, v);
   if (v !== 'none' && isAudioView(v)) throw new Error(`${sample.id}: augmentation view "${v}" is for sounds`);
   try {
-    let img = openImage(sample, bytes).flatten({ background: ALPHA_BACKGROUND }).toColourspace('srgb');
-    if (corner) {
-      const plan = cropPlan(corner, pre, h, w, cf);
-      img = img.resize(plan.resize.width, plan.resize.height, { fit: plan.resize.fit, position: 'centre' }).extract(plan.extract);
-    } else if (pre.resize === 'squash') {
-      img = img.resize(w, h, { fit: 'fill' });
-    } else {
-      // Cover an (H/cf)×(W/cf) box (shorter side scaled to size/cf, centred), then take the central H×W.
-      const rw = Math.max(w, Math.round(w / cf));
-      const rh = Math.max(h, Math.round(h / cf));
-      img = img
-        .resize(rw, rh, { fit: 'cover', position: 'centre' })
-        .extract({ left: Math.floor((rw - w) / 2), top: Math.floor((rh - h) / 2), width: w, height: h });
-    }
-    const { data, info } = await img.removeAlpha().raw().toBuffer({ resolveWithObject: true });
-    if (info.channels !== 3 || info.width !== w || info.height !== h || data.length !== h * w * 3) {
-      throw new Error(`unexpected decoder output ${info.width}×${info.height}×${info.channels}`);
-    }
+    // Small PNGs: our decoder + libvips' enlargement reproduced byte for byte (src/data/png.ts), else sharp.
+    const fast = sample.kind === 'encoded' && !corner && pre.resize === 'squash' ? timed('png-fast', () => pngToRgbSquash(bytes, h, w)) : null;
+    const data = fast ?? (await sharpRgb(sample, bytes, pre, h, w, cf, corner));
     if (isFlipped(v)) mirrorRgb(data, h, w);
     colourView(data, v);
     const q = quarterTurns(v);
@@ -113,6 +99,32 @@ export async function decodeToRgb(sample: Sample, pre: Preprocess, view?: Augmen
     const msg = (e as Error).message.trim().replace(/\s+/g, ' ');
     throw new Error(`${sample.id}: cannot decode image (${msg})`, { cause: e });
   }
+}
+
+/**
+ * The sharp pipeline: orient, flatten onto white, sRGB, resize (and the view's crop), raw RGB H×W.
+ * Exported for the tests that prove the PNG fast path gives the same bytes.
+ */
+export async function sharpRgb(sample: Sample, bytes: Buffer, pre: Preprocess, h: number, w: number, cf: number, corner: ReturnType<typeof cropOf>): Promise<Buffer> {
+  let img = openImage(sample, bytes).flatten({ background: ALPHA_BACKGROUND }).toColourspace('srgb');
+  if (corner) {
+    const plan = cropPlan(corner, pre, h, w, cf);
+    img = img.resize(plan.resize.width, plan.resize.height, { fit: plan.resize.fit, position: 'centre' }).extract(plan.extract);
+  } else if (pre.resize === 'squash') {
+    img = img.resize(w, h, { fit: 'fill' });
+  } else {
+    // Cover an (H/cf)×(W/cf) box (shorter side scaled to size/cf, centred), then take the central H×W.
+    const rw = Math.max(w, Math.round(w / cf));
+    const rh = Math.max(h, Math.round(h / cf));
+    img = img
+      .resize(rw, rh, { fit: 'cover', position: 'centre' })
+      .extract({ left: Math.floor((rw - w) / 2), top: Math.floor((rh - h) / 2), width: w, height: h });
+  }
+  const { data, info } = await img.removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  if (info.channels !== 3 || info.width !== w || info.height !== h || data.length !== h * w * 3) {
+    throw new Error(`unexpected decoder output ${info.width}×${info.height}×${info.channels}`);
+  }
+  return data;
 }
 
 /** A sound file through the model's audio front-end (its log-mel image at the network size). */
