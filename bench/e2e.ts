@@ -6,7 +6,9 @@
  * one after the other in this run, on (a) 2,500 small PNG digits (28×28) and (b) 400 camera-sized
  * JPEGs (800×600, made from Debian's python3-skimage photos). Also the start-up cost (`graft
  * extract` on one image) and graft's per-stage profile (GRAFT_PROFILE).
- *   npm run bench:e2e -- [--threads 2] [--batch 16] [--repeats 1] [--only digits|photos] [--graft OTHER_CHECKOUT]
+ *   npm run bench:e2e -- [--threads 2] [--batch 16] [--repeats 1] [--only digits|photos] [--graft OTHER_CHECKOUT] [--baseline OTHER_CHECKOUT]
+ * --baseline also times another checkout (e.g. the commit before a change) in the same rounds, so
+ * before/after and both ratios come from one run under the same load.
  * Last line: one JSON object with every time and ratio.
  */
 import fs from 'node:fs';
@@ -14,13 +16,14 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { args, benchCache, digitFolder, fmt, photoFolder, PEER, ROOT } from './common.js';
 
-const a = args({ threads: { type: 'string', default: '2' }, batch: { type: 'string', default: '16' }, repeats: { type: 'string', default: '1' }, only: { type: 'string' }, graft: { type: 'string' } });
+const a = args({ threads: { type: 'string', default: '2' }, batch: { type: 'string', default: '16' }, repeats: { type: 'string', default: '1' }, only: { type: 'string' }, graft: { type: 'string' }, baseline: { type: 'string' } });
 const threads = String(a.threads);
 const batch = String(a.batch);
 const repeats = Number(a.repeats);
 const home = path.join(benchCache(), 'e2e-home');
 // --graft DIR: time another checkout's bin/graft.js (e.g. the commit before a change) against the same peer.
 const GRAFT = path.join(a.graft ? path.resolve(String(a.graft)) : ROOT, 'bin', 'graft.js');
+const BASE = a.baseline ? path.join(path.resolve(String(a.baseline)), 'bin', 'graft.js') : undefined;
 
 interface Timed {
   seconds: number;
@@ -37,13 +40,13 @@ function freshHome(): string {
   return h;
 }
 
-function runGraft(dir: string): Timed {
+function runGraft(dir: string, bin = GRAFT): Timed {
   const h = freshHome();
   const prof = path.join(benchCache(), 'e2e-profile.json');
   fs.rmSync(prof, { force: true });
   const out = path.join(benchCache(), 'e2e-graft.npy');
   const t0 = performance.now();
-  const r = spawnSync(process.execPath, [GRAFT, 'extract', dir, '--out', out, '--format', 'npy', '--threads', threads, '--json'], {
+  const r = spawnSync(process.execPath, [bin, 'extract', dir, '--out', out, '--format', 'npy', '--threads', threads, '--json'], {
     encoding: 'utf8',
     env: { ...process.env, GRAFT_HOME: h, GRAFT_PROFILE: prof },
   });
@@ -106,8 +109,10 @@ for (const [name, make] of sets) {
   const n = fs.readdirSync(dir).filter((c) => !c.startsWith('.')).reduce((s, c) => s + fs.readdirSync(path.join(dir, c)).length, 0);
   const g: Timed[] = [];
   const p: Timed[] = [];
+  const base: Timed[] = [];
   for (let i = 0; i < repeats; i++) {
     g.push(runGraft(dir));
+    if (BASE) base.push(runGraft(dir, BASE));
     p.push(runPeerE2e(dir));
   }
   const bg = best(g);
@@ -118,6 +123,12 @@ for (const [name, make] of sets) {
   console.log(`  PyTorch ${peer.torch} script ${fmt(bp.seconds, 2)} s   (import ${peer.import_s} s, PIL decode ${peer.decode_s} s, model ${peer.model_s} s, save ${peer.save_s} s)`);
   console.log(`  ratio (PyTorch / graft) ${fmt(bp.seconds / bg.seconds, 2)}`);
   console.log(stageLine(bg.profile));
+  if (BASE) {
+    const bb = best(base);
+    console.log(`  baseline ${a.baseline}: ${fmt(bb.seconds, 2)} s, ratio (PyTorch / baseline) ${fmt(bp.seconds / bb.seconds, 2)}; speed-up ${fmt(bb.seconds / bg.seconds, 2)}×`);
+    console.log(stageLine(bb.profile).replace('graft stages', 'baseline stages'));
+    Object.assign(result, { [`${name}_baseline_s`]: +bb.seconds.toFixed(2), [`${name}_baseline_ratio`]: +(bp.seconds / bb.seconds).toFixed(2) });
+  }
   Object.assign(result, { [`${name}_n`]: n, [`${name}_graft_s`]: +bg.seconds.toFixed(2), [`${name}_pytorch_s`]: +bp.seconds.toFixed(2), [`${name}_ratio`]: +(bp.seconds / bg.seconds).toFixed(2) });
 }
 console.log(JSON.stringify(result));
