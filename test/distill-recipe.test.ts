@@ -87,6 +87,22 @@ test('graft distill: a distilled small CNN and its label-only baseline, as bundl
   assert.ok(Math.abs(ok / testFiles.length - r.student.accuracy) < 1e-9);
   // At prediction time the whole network runs in ORT (converted and checked at load); tfjs agrees.
   assert.equal(c.networkEngine, 'ort');
+  // Batch 1 (decoded straight into the session's reused input) gives the same rows; so does the
+  // batch pipeline (more samples than one evaluation batch); a bad file is skipped by name.
+  for (const i of [0, 3, testFiles.length - 1]) {
+    const one = await c.probabilities([testFiles[i]], { cache: false });
+    assert.deepEqual(Array.from(one.probs), Array.from(probs.subarray(i * 10, i * 10 + 10)));
+  }
+  const many = Array.from({ length: 1100 }, (_, i) => testFiles[i % testFiles.length]);
+  const piped = await c.probabilities(many, { cache: false });
+  assert.equal(piped.samples.length, many.length);
+  assert.ok(piped.probs.every((p, i) => Math.abs(p - probs[(i - (i % 10)) / 10 % testFiles.length * 10 + (i % 10)]) < 1e-6), 'pipeline rows = batch-1 rows');
+  const broken = { ...testFiles[0], id: 'broken.png', load: async () => Buffer.from('not an image') };
+  const mixed = await c.probabilities([broken, testFiles[1]], { cache: false });
+  assert.deepEqual(mixed.samples, [testFiles[1]]);
+  assert.equal(mixed.skipped[0]?.file, 'broken.png');
+  assert.deepEqual(Array.from(mixed.probs), Array.from(probs.subarray(10, 20)));
+  await assert.rejects(c.probabilities([broken], { cache: false, strict: true }), /broken\.png/);
   await c.dispose();
   const viaT = await Classifier.load(out, { engine: 'tfjs' });
   assert.equal(viaT.networkEngine, 'tfjs');
