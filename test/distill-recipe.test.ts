@@ -114,11 +114,14 @@ test('graft distill: a distilled small CNN and its label-only baseline, as bundl
   assert.ok(ex.maxAbsDiff <= 1e-4, JSON.stringify(ex));
   assert.match(fs.readFileSync(r.report, 'utf8'), /labels only/);
   // The command: exactly one JSON object with the documented fields.
-  const cli = await graft(['distill', '--teacher', teacherDir, '--student', 'small-cnn', '--data', data, '--unlabelled', more, '--widths', '4,8', '--epochs', '1', '--out', path.join(tmp, 'cli'), '--json']);
+  // (Its teacher is an ensemble: the teacher bundle and the label-only student above, comma-separated.)
+  const cli = await graft(['distill', '--teacher', `${teacherDir},${r.baseline.bundle}`, '--student', 'small-cnn', '--data', data, '--unlabelled', more, '--widths', '4,8', '--epochs', '1', '--out', path.join(tmp, 'cli'), '--json']);
   assert.equal(cli.code, 0, cli.stderr);
   const j = JSON.parse(cli.stdout) as Record<string, any>;
   assert.equal(j.bundle, path.join(tmp, 'cli'));
   assert.equal(j.baseline.bundle, path.join(tmp, 'cli-label-only'));
+  assert.equal(j.teacher.bundle, `${teacherDir},${r.baseline.bundle}`);
+  assert.equal(j.teacher.params, r.teacher.params + r.baseline.params, 'an ensemble counts every member');
   for (const m of [j.teacher, j.student, j.baseline]) {
     assert.equal(typeof m.accuracy, 'number');
     assert.equal(typeof m.params, 'number');
