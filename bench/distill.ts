@@ -10,7 +10,14 @@
  * the test set (an oracle pick that favours the baseline), so a weak default cannot make KD look good.
  * Speed: images/s through each reloaded bundle (decode → preprocess → network) at batch 1 and 16.
  *
- *   npm run bench:distill -- [--labelled 10] [--val 5] [--unlabelled 300] [--test 60] [--seeds 0,1,2] [--datasets digits,fashion]
+ * `--ensemble inception,cnn3`: the teacher is an ensemble (`graft distill --teacher A,B,…`) of the
+ * MobileNetV2 teacher and extra members trained on the same labelled images only: `inception` =
+ * `graft train --backbone inception_v3` (InceptionV3 features + linear head), `cnnN` = N small CNNs
+ * 16-32-32 trained on the labels alone at lr 1e-3 (seeds 100…, not the students' seeds) — what the
+ * label-only baseline is, saved as bundles. The label budget is unchanged: no member sees a
+ * transfer image or a test label.
+ *
+ *   npm run bench:distill -- [--labelled 10] [--val 5] [--unlabelled 300] [--test 60] [--seeds 0,1,2] [--datasets digits,fashion] [--ensemble inception,cnn3]
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -25,7 +32,7 @@ import type { Sample } from '../src/data/types.js';
 import { extractFeatures } from '../src/features/extract.js';
 import { openPixels } from '../src/models/pixels.js';
 import { smallCnn } from '../src/models/small-cnn.js';
-import { distillRecipe, type DistillResult } from '../src/recipes/distill.js';
+import { distillRecipe, saveSmallCnnBundle, type DistillResult } from '../src/recipes/distill.js';
 import { Classifier } from '../src/recipes/predict.js';
 import { trainClassifier } from '../src/recipes/train.js';
 import { finetuneClassifier } from '../src/recipes/finetune.js';
@@ -43,6 +50,7 @@ const a = args({
   /** Label-only baseline re-runs, lr@steps-multiple (the recipe's own run is lr@1). */
   grid: { type: 'string', default: '1e-3@1' },
   teacher: { type: 'string', default: 'linear' },
+  ensemble: { type: 'string', default: '' },
   epochs: { type: 'string' },
   temperature: { type: 'string', default: '4' },
   alpha: { type: 'string', default: '0.9' },
@@ -99,6 +107,37 @@ async function folders(root: string, name: string) {
   return { dir, data, transfer };
 }
 
+/** Extra ensemble members (see the header), trained once per data set on the labelled images; their bundle folders. */
+async function ensembleMembers(dir: string, data: string, spec: string): Promise<string[]> {
+  const dirs: string[] = [];
+  for (const m of spec.split(',').filter(Boolean)) {
+    if (m === 'inception') {
+      const out = path.join(dir, 'teacher-inception');
+      if (!fs.existsSync(path.join(out, 'graft.json'))) {
+        const tr = await trainClassifier({ data, out, backbone: 'inception_v3' });
+        console.error(`${path.basename(dir)}: ensemble member InceptionV3 + linear head, test ${(100 * tr.test!.accuracy).toFixed(1)}%`);
+      }
+      dirs.push(out);
+    } else if (/^cnn\d+$/.test(m)) {
+      const train = await pixelRows(data, 'train');
+      const test = await pixelRows(data, 'test');
+      const epochs = Math.round(1940 / Math.ceil(train.n / 32));
+      for (let i = 0; i < Number(m.slice(3)); i++) {
+        const out = path.join(dir, `teacher-cnn-s${100 + i}`);
+        if (!fs.existsSync(path.join(out, 'graft.json'))) {
+          const net = smallCnn({ size: 28, numClasses: 10, widths: [16, 32, 32], seed: 100 + i });
+          await new Trainer(net, { optimizer: 'adam', lr: 1e-3, epochs, batchSize: 32, seed: 100 + i, restoreBest: false }).fit(train);
+          console.error(`${path.basename(dir)}: ensemble member small CNN (labels only, lr 1e-3, seed ${100 + i}), test ${(100 * new Trainer(net, {}).evaluate(test).accuracy).toFixed(1)}%`);
+          await saveSmallCnnBundle(out, net, { labels: (await loadDataset(data)).labels, size: 28, widths: [16, 32, 32], training: { recipe: 'bench:distill ensemble member', lr: 1e-3, epochs, seed: 100 + i } });
+          net.dispose();
+        }
+        dirs.push(out);
+      }
+    } else throw new Error(`--ensemble ${m}: choose inception or cnnN`);
+  }
+  return dirs;
+}
+
 async function pixelRows(dir: string, split: 'train' | 'test'): Promise<Examples> {
   const ds = await loadDataset(dir);
   const px = openPixels(28);
@@ -137,6 +176,8 @@ const root = path.join(benchCache(), 'distill');
 fs.mkdirSync(root, { recursive: true });
 process.env.GRAFT_HOME ??= path.join(root, 'home');
 const load0 = os.loadavg()[0];
+/** Student folders per teacher setting (an ensemble run keeps the single-teacher students). */
+const tag = a.ensemble ? `ens-${a.ensemble.replace(/,/g, '-')}-` : '';
 const rows: string[] = [];
 const gridRows: string[] = [];
 const speedRows: string[] = [];
@@ -150,13 +191,14 @@ for (const name of a.datasets.split(',')) {
     const tr = a.teacher === 'linear' ? await trainClassifier({ data: f.data, out: teacher }) : await finetuneClassifier({ data: f.data, out: teacher, unfreeze: 2, epochs: 30, freezeEpochs: 15, checkpoint: false });
     console.error(`${name}: teacher (MobileNetV2, ${a.teacher === 'linear' ? 'linear head on features' : 'finetune --unfreeze 2'}) test ${(100 * tr.test!.accuracy).toFixed(1)}% (${((performance.now() - tt) / 1000).toFixed(0)} s)`);
   }
+  const teachers = [teacher, ...(await ensembleMembers(f.dir, f.data, a.ensemble))];
   const acc = { teacher: [] as number[], student: [] as number[], baseline: [] as number[] };
   let steps = 0;
   let r0: DistillResult | undefined;
   let epochs = 0;
   for (const seed of seeds) {
     const t0 = performance.now();
-    const r: DistillResult = await distillRecipe({ teacher, student: 'small-cnn', data: f.data, transfer: f.transfer, out: path.join(f.dir, `student-s${seed}`), seed, temperature: Number(a.temperature), alpha: Number(a.alpha), lr: Number(a.lr), epochs: a.epochs === undefined ? undefined : Number(a.epochs) });
+    const r: DistillResult = await distillRecipe({ teacher: teachers, student: 'small-cnn', data: f.data, transfer: f.transfer, out: path.join(f.dir, `student-${tag}s${seed}`), seed, temperature: Number(a.temperature), alpha: Number(a.alpha), lr: Number(a.lr), epochs: a.epochs === undefined ? undefined : Number(a.epochs) });
     r0 ??= r;
     acc.teacher.push(r.teacher.accuracy);
     acc.student.push(r.student.accuracy);
@@ -186,8 +228,8 @@ for (const name of a.datasets.split(',')) {
   // turn, three rounds, the best round of each (the machine is shared: the best is the least disturbed).
   const testSamples = (await loadDataset(f.data)).samples.filter((s) => s.split === 'test');
   const tC = await Classifier.load(teacher);
-  const sC = await Classifier.load(path.join(f.dir, `student-s${seeds[0]}`));
-  const sT = await Classifier.load(path.join(f.dir, `student-s${seeds[0]}`), { engine: 'tfjs' });
+  const sC = await Classifier.load(path.join(f.dir, `student-${tag}s${seeds[0]}`));
+  const sT = await Classifier.load(path.join(f.dir, `student-${tag}s${seeds[0]}`), { engine: 'tfjs' });
   const speed = { teacher: { '1': 0, '16': 0 }, student: { '1': 0, '16': 0 }, studentTfjs: { '1': 0, '16': 0 } };
   for (let round = 0; round < Number(a.rounds); round++) {
     for (const [who, c] of [['teacher', tC], ['student', sC], ['studentTfjs', sT]] as const) {
@@ -207,7 +249,7 @@ for (const name of a.datasets.split(',')) {
   console.error(`${name} done at ${((performance.now() - t00) / 1000).toFixed(0)} s`);
 }
 const uptime = execSync('uptime').toString().trim();
-console.log(`\n${L}+${V}/class labelled (train+val), ${U}/class unlabelled transfer, ${T}/class test (disjoint); T=${a.temperature}, α=${a.alpha}, lr ${a.lr} (student and its label-only baseline); seeds ${a.seeds}; teacher MobileNetV2 ${a.teacher === 'linear' ? 'features + linear head' : 'finetune --unfreeze 2'}; small CNN 16-32-32 @28px; total ${((performance.now() - t00) / 1000).toFixed(0)} s; load ${load0.toFixed(2)} at start; ${uptime}\n`);
+console.log(`\n${L}+${V}/class labelled (train+val), ${U}/class unlabelled transfer, ${T}/class test (disjoint); T=${a.temperature}, α=${a.alpha}, lr ${a.lr} (student and its label-only baseline); seeds ${a.seeds}; teacher MobileNetV2 ${a.teacher === 'linear' ? 'features + linear head' : 'finetune --unfreeze 2'}${a.ensemble ? ` + ensemble members ${a.ensemble}` : ''}; small CNN 16-32-32 @28px; total ${((performance.now() - t00) / 1000).toFixed(0)} s; load ${load0.toFixed(2)} at start; ${uptime}\n`);
 console.log('| dataset | teacher | distilled student | label-only (same lr, steps) | Δ | label-only, best of grid | Δ vs best |\n|---|---|---|---|---|---|---|');
 console.log(rows.join('\n'));
 console.log('\nLabel-only baseline grid (test accuracy, mean ± std over the seeds):\n\n| dataset | lr | steps vs the recipe | accuracy |\n|---|---|---|---|');

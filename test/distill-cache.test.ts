@@ -134,3 +134,40 @@ test('a second graft distill with the same teacher runs no teacher pass on its t
     Classifier.prototype.probabilities = orig;
   }
 });
+
+test('an ensemble teacher: log of the mean of its members’ probabilities, each member cached on its own; one member is exactly that member; mismatched classes refused', async () => {
+  await initTf();
+  const { ensembleTeacherLogits, TeacherEnsemble } = await import('../src/strategies/distill/ensemble.js');
+  const data = path.join(tmp, 'digits-ens');
+  await writeDomainFolder(data, 'mnist', { perClass: 3 });
+  const samples: Sample[] = (await loadDataset(data)).samples;
+  const root = path.join(tmp, 'cache-ens');
+  const a = await Classifier.load(await teacherBundle(path.join(tmp, 'eA'), 11));
+  const b = await Classifier.load(await teacherBundle(path.join(tmp, 'eB'), 12));
+  try {
+    const n = samples.length;
+    const pa = (await a.probabilities(samples, { cache: false })).probs;
+    const pb = (await b.probabilities(samples, { cache: false })).probs;
+    const e = await ensembleTeacherLogits([a, b], samples, { root });
+    assert.equal(e.computed, 2 * n);
+    for (let i = 0; i < n * 10; i++) assert.ok(Math.abs(e.logits[i] - Math.log((pa[i] + pb[i]) / 2)) < 1e-5, `row value ${i}`);
+    // A second ensemble with a reused member computes only the new member's rows.
+    const sa = spied(a);
+    const again = await ensembleTeacherLogits([sa.teacher, b], samples, { root });
+    assert.deepEqual(sa.calls, []);
+    assert.equal(again.cached, 2 * n);
+    assert.deepEqual(Array.from(again.logits), Array.from(e.logits));
+    const one = await ensembleTeacherLogits([a], samples, { root });
+    assert.equal(one.teacherId, bundleContentHash(a.dir));
+    assert.notEqual(e.teacherId, one.teacherId);
+    // The ensemble as a classifier: the mean of the probabilities.
+    const ens = new TeacherEnsemble([a, b]);
+    const pe = (await ens.probabilities(samples, { cache: false })).probs;
+    for (let i = 0; i < n * 10; i++) assert.ok(Math.abs(pe[i] - (pa[i] + pb[i]) / 2) < 1e-6);
+    const other: Teacher = { dir: 'other', labels: [...classes].reverse(), probabilities: (s, o) => a.probabilities(s, o) };
+    assert.throws(() => new TeacherEnsemble([a, other]), /other: its classes .* differ/);
+  } finally {
+    await a.dispose();
+    await b.dispose();
+  }
+});

@@ -87,6 +87,22 @@ test('graft distill: a distilled small CNN and its label-only baseline, as bundl
   assert.ok(Math.abs(ok / testFiles.length - r.student.accuracy) < 1e-9);
   // At prediction time the whole network runs in ORT (converted and checked at load); tfjs agrees.
   assert.equal(c.networkEngine, 'ort');
+  // Batch 1 (decoded straight into the session's reused input) gives the same rows; so does the
+  // batch pipeline (more samples than one evaluation batch); a bad file is skipped by name.
+  for (const i of [0, 3, testFiles.length - 1]) {
+    const one = await c.probabilities([testFiles[i]], { cache: false });
+    assert.deepEqual(Array.from(one.probs), Array.from(probs.subarray(i * 10, i * 10 + 10)));
+  }
+  const many = Array.from({ length: 1100 }, (_, i) => testFiles[i % testFiles.length]);
+  const piped = await c.probabilities(many, { cache: false });
+  assert.equal(piped.samples.length, many.length);
+  assert.ok(piped.probs.every((p, i) => Math.abs(p - probs[(i - (i % 10)) / 10 % testFiles.length * 10 + (i % 10)]) < 1e-6), 'pipeline rows = batch-1 rows');
+  const broken = { ...testFiles[0], id: 'broken.png', load: async () => Buffer.from('not an image') };
+  const mixed = await c.probabilities([broken, testFiles[1]], { cache: false });
+  assert.deepEqual(mixed.samples, [testFiles[1]]);
+  assert.equal(mixed.skipped[0]?.file, 'broken.png');
+  assert.deepEqual(Array.from(mixed.probs), Array.from(probs.subarray(10, 20)));
+  await assert.rejects(c.probabilities([broken], { cache: false, strict: true }), /broken\.png/);
   await c.dispose();
   const viaT = await Classifier.load(out, { engine: 'tfjs' });
   assert.equal(viaT.networkEngine, 'tfjs');
@@ -98,11 +114,14 @@ test('graft distill: a distilled small CNN and its label-only baseline, as bundl
   assert.ok(ex.maxAbsDiff <= 1e-4, JSON.stringify(ex));
   assert.match(fs.readFileSync(r.report, 'utf8'), /labels only/);
   // The command: exactly one JSON object with the documented fields.
-  const cli = await graft(['distill', '--teacher', teacherDir, '--student', 'small-cnn', '--data', data, '--unlabelled', more, '--widths', '4,8', '--epochs', '1', '--out', path.join(tmp, 'cli'), '--json']);
+  // (Its teacher is an ensemble: the teacher bundle and the label-only student above, comma-separated.)
+  const cli = await graft(['distill', '--teacher', `${teacherDir},${r.baseline.bundle}`, '--student', 'small-cnn', '--data', data, '--unlabelled', more, '--widths', '4,8', '--epochs', '1', '--out', path.join(tmp, 'cli'), '--json']);
   assert.equal(cli.code, 0, cli.stderr);
   const j = JSON.parse(cli.stdout) as Record<string, any>;
   assert.equal(j.bundle, path.join(tmp, 'cli'));
   assert.equal(j.baseline.bundle, path.join(tmp, 'cli-label-only'));
+  assert.equal(j.teacher.bundle, `${teacherDir},${r.baseline.bundle}`);
+  assert.equal(j.teacher.params, r.teacher.params + r.baseline.params, 'an ensemble counts every member');
   for (const m of [j.teacher, j.student, j.baseline]) {
     assert.equal(typeof m.accuracy, 'number');
     assert.equal(typeof m.params, 'number');

@@ -5,6 +5,7 @@
  * Input: flattened preprocessed NHWC rows (as the feature store holds them).
  */
 import * as tfl from '@tensorflow/tfjs-layers';
+import { tfSeed } from '../util/rng.js';
 
 export interface SmallCnnOptions {
   size: number;
@@ -16,7 +17,7 @@ export interface SmallCnnOptions {
 
 export function smallCnn(o: SmallCnnOptions): tfl.LayersModel {
   let seed = o.seed ?? 0;
-  const init = () => tfl.initializers.heNormal({ seed: seed++ });
+  const init = () => tfl.initializers.heNormal({ seed: tfSeed(seed++) });
   const input = tfl.input({ shape: [o.size * o.size * 3], name: 'pixels' });
   let x = tfl.layers.reshape({ targetShape: [o.size, o.size, 3], name: 'to_nhwc' }).apply(input) as tfl.SymbolicTensor;
   (o.widths ?? [16, 32, 64]).forEach((w, i, all) => {
@@ -24,7 +25,7 @@ export function smallCnn(o: SmallCnnOptions): tfl.LayersModel {
     if (i < all.length - 1) x = tfl.layers.maxPooling2d({ poolSize: 2, name: `pool${i + 1}` }).apply(x) as tfl.SymbolicTensor;
   });
   x = tfl.layers.globalAveragePooling2d({ name: 'gap' }).apply(x) as tfl.SymbolicTensor;
-  if ((o.dropout ?? 0.2) > 0) x = tfl.layers.dropout({ rate: o.dropout ?? 0.2, seed: seed++, name: 'dropout' }).apply(x) as tfl.SymbolicTensor;
-  const logits = tfl.layers.dense({ units: o.numClasses, kernelInitializer: tfl.initializers.glorotUniform({ seed: seed++ }), name: 'logits' }).apply(x) as tfl.SymbolicTensor;
+  if ((o.dropout ?? 0.2) > 0) x = tfl.layers.dropout({ rate: o.dropout ?? 0.2, seed: tfSeed(seed++), name: 'dropout' }).apply(x) as tfl.SymbolicTensor;
+  const logits = tfl.layers.dense({ units: o.numClasses, kernelInitializer: tfl.initializers.glorotUniform({ seed: tfSeed(seed++) }), name: 'logits' }).apply(x) as tfl.SymbolicTensor;
   return tfl.model({ inputs: input, outputs: logits, name: 'small_cnn' });
 }

@@ -15,7 +15,8 @@ import { resolveBackbone } from '../models/resolve.js';
 import type { HeadKind } from '../train/heads.js';
 import type { Examples, Objective, Rows } from '../train/trainer.js';
 import type { Reporter } from '../util/log.js';
-import { cachedTeacherLogits, type Teacher, type TeacherLogits } from '../strategies/distill/teacher-cache.js';
+import type { TeacherLogits } from '../strategies/distill/teacher-cache.js';
+import { ensembleTeacherLogits, type TeacherEnsemble } from '../strategies/distill/ensemble.js';
 import { kdObjective } from '../strategies/distill/kd-objective.js';
 import { epochsForSteps, studentRows, type StudentRows } from '../strategies/distill/rows.js';
 import { fitTailModel, resolveCut } from './tail-fit.js';
@@ -52,7 +53,7 @@ export interface StudentOutcome {
 const steps = (n: number, epochs: number, bs: number) => epochs * Math.ceil(n / Math.min(bs, n));
 
 /** Distil `teacher` into a head or a fine-tuned tail on registry backbone `o.student`; both bundles saved. */
-export async function distillIntoBackbone(teacher: Teacher, o: BackboneStudentOptions, reporter: Reporter): Promise<StudentOutcome> {
+export async function distillIntoBackbone(teacher: TeacherEnsemble, o: BackboneStudentOptions, reporter: Reporter): Promise<StudentOutcome> {
   const spec = await resolveBackbone(o.student);
   const tail = o.unfreeze !== undefined ? resolveCut(spec, { unfreeze: o.unfreeze }) : undefined;
   if (!tail && o.views.some((v) => v !== 'none')) throw new Error('--augment: augmented views need a trained network in front of the head (small-cnn, or --unfreeze K); a head on frozen features reads plain views');
@@ -66,7 +67,7 @@ export async function distillIntoBackbone(teacher: Teacher, o: BackboneStudentOp
     const labelled = run.splits.samples.train;
     const all = await studentRows([...labelled, ...transfer], new Set(transfer), run.backbone, o.views, { seed: o.seed, reporter, strict: o.strict });
     opened.push(all);
-    const t = await cachedTeacherLogits(teacher, all.samples, { views: all.views, reporter });
+    const t = await ensembleTeacherLogits(teacher.members, all.samples, { views: all.views, reporter });
     reporter.info(`teacher logits: ${t.computed} computed, ${t.cached} from cache`);
     const k = ds.labels.length;
     const kd = (): Objective => kdObjective({ teacherLogits: t.logits, views: t.views.length, viewOf: all.pick, numClasses: k, temperature: o.temperature, alpha: o.alpha });

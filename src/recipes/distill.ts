@@ -25,15 +25,16 @@ import type { HeadKind } from '../train/heads.js';
 import { Trainer } from '../train/trainer.js';
 import { silentReporter, type Reporter } from '../util/log.js';
 import { kdObjective } from '../strategies/distill/kd-objective.js';
-import { measureBundle, type ModelFigures } from '../strategies/distill/measure.js';
+import { measureBundle, measureBundles, type ModelFigures } from '../strategies/distill/measure.js';
 import { writeDistillReport } from '../strategies/distill/report.js';
 import { epochsForSteps, studentRows, type StudentRows } from '../strategies/distill/rows.js';
-import { cachedTeacherLogits } from '../strategies/distill/teacher-cache.js';
+import { ensembleTeacherLogits, TeacherEnsemble } from '../strategies/distill/ensemble.js';
 import { distillIntoBackbone, type StudentOutcome } from './distill-backbone.js';
 import { Classifier } from './predict.js';
 
 export interface DistillOptions extends LoadOptions {
-  teacher: string;
+  /** A teacher bundle, or several: an ensemble teacher (the mean of their probabilities). */
+  teacher: string | string[];
   /** 'small-cnn' (from pixels), or a registry backbone name (a head on its features, or `unfreeze` K blocks). */
   student: string;
   data: string;
@@ -91,6 +92,14 @@ export async function saveSmallCnnBundle(out: string, model: tfl.LayersModel, o:
   );
 }
 
+/** The teacher bundle(s) of `--teacher`: one directory, or several (an ensemble). */
+export function teacherDirs(t: string | string[]): string[] {
+  const dirs = (Array.isArray(t) ? t : [t]).filter((d) => d !== '');
+  if (dirs.length === 0) throw new Error('--teacher: give a teacher bundle (or several, comma-separated, for an ensemble)');
+  if (new Set(dirs.map((d) => path.resolve(d))).size !== dirs.length) throw new Error(`--teacher: a bundle is given twice (${dirs.join(', ')})`);
+  return dirs;
+}
+
 /** The training views: `--augment N` (the first N views) or names; default the plain view. */
 export function distillViews(a: DistillOptions['augment']): string[] {
   if (a === undefined) return ['none'];
@@ -110,12 +119,12 @@ interface Resolved {
 }
 
 /** The small CNN from pixels: student on labelled + transfer rows with the KD loss, baseline on labelled rows alone. */
-async function distillIntoSmallCnn(teacher: Classifier, o: DistillOptions, r: Resolved, reporter: Reporter): Promise<StudentOutcome> {
+async function distillIntoSmallCnn(teacher: TeacherEnsemble, o: DistillOptions, r: Resolved, reporter: Reporter): Promise<StudentOutcome> {
   const size = o.size ?? 28;
   const widths = o.widths ?? [16, 32, 32];
   const ds = await loadDataset(o.data, { valPercent: o.valPercent, testPercent: o.testPercent, limitPerClass: o.limitPerClass, classes: o.classes, strict: o.strict });
   for (const s of ds.skipped) reporter.warn(`skipped ${s.file}: ${s.reason}`);
-  if (teacher.labels.join('\n') !== ds.labels.join('\n')) throw new Error(`${o.teacher}: the teacher's classes (${teacher.labels.join(', ')}) differ from ${o.data}'s (${ds.labels.join(', ')})`);
+  if (teacher.labels.join('\n') !== ds.labels.join('\n')) throw new Error(`${teacher.dir}: the teacher's classes (${teacher.labels.join(', ')}) differ from ${o.data}'s (${ds.labels.join(', ')})`);
   const test = ds.samples.filter((s) => s.split === 'test');
   if (test.length === 0) throw new Error(`${o.data}: the test split is empty; distill scores every model on it (raise --test-percent)`);
   const labelled = ds.samples.filter((s) => s.split === 'train');
@@ -126,7 +135,7 @@ async function distillIntoSmallCnn(teacher: Classifier, o: DistillOptions, r: Re
   try {
     const all = await studentRows([...labelled, ...transfer], new Set(transfer), pixels, r.views, { seed: r.seed, reporter, strict: o.strict });
     opened.push(all);
-    const t = await cachedTeacherLogits(teacher, all.samples, { views: all.views, reporter });
+    const t = await ensembleTeacherLogits(teacher.members, all.samples, { views: all.views, reporter });
     reporter.info(`teacher logits: ${t.computed} computed, ${t.cached} from cache`);
     const k = ds.labels.length;
     const batchSize = o.batchSize ?? 32;
@@ -135,7 +144,7 @@ async function distillIntoSmallCnn(teacher: Classifier, o: DistillOptions, r: Re
     const epochs = o.epochs ?? Math.min(60, Math.max(20, Math.ceil(600 / Math.ceil(n / batchSize))));
     const steps = epochs * Math.ceil(n / batchSize);
     const nLabelled = all.rows.y.reduce((a, y) => a + (y >= 0 ? 1 : 0), 0);
-    const meta = (a: number, rowsUsed: number, ep: number) => ({ recipe: 'distill', student: 'small-cnn', teacher: path.resolve(o.teacher), temperature: r.T, alpha: a, epochs: ep, batchSize, seed: r.seed, widths, size, views: all.views, labelled: nLabelled, unlabelled: a === 0 ? 0 : n - nLabelled, rows: rowsUsed });
+    const meta = (a: number, rowsUsed: number, ep: number) => ({ recipe: 'distill', student: 'small-cnn', teacher: teacherDirs(o.teacher).map((d) => path.resolve(d)).join(','), temperature: r.T, alpha: a, epochs: ep, batchSize, seed: r.seed, widths, size, views: all.views, labelled: nLabelled, unlabelled: a === 0 ? 0 : n - nLabelled, rows: rowsUsed });
     const out = path.resolve(o.out);
     const baseOut = `${out}-label-only`;
     reporter.info(`distilling into a small CNN (${widths.join('-')}) on ${nLabelled} labelled + ${n - nLabelled} unlabelled images, T=${r.T}, α=${r.alpha}`);
@@ -171,16 +180,19 @@ export async function distillRecipe(o: DistillOptions): Promise<DistillResult> {
   if (!(r.alpha >= 0 && r.alpha <= 1)) throw new Error(`--alpha must be in [0, 1] (got ${r.alpha})`);
   const small = o.student === 'small-cnn';
   if (small && (o.unfreeze !== undefined || o.head !== undefined)) throw new Error('--unfreeze and --head apply to a registry-backbone student (e.g. --student mobilenet_v2), not small-cnn');
-  const teacher = await Classifier.load(o.teacher, { engine: o.engine, threads: o.threads });
+  const dirs = teacherDirs(o.teacher);
+  const members: Classifier[] = [];
   let s: StudentOutcome;
   try {
+    for (const d of dirs) members.push(await Classifier.load(d, { engine: o.engine, threads: o.threads }));
+    const teacher = new TeacherEnsemble(members);
     s = small
       ? await distillIntoSmallCnn(teacher, o, r, reporter)
       : await distillIntoBackbone(teacher, { ...o, out: path.resolve(o.out), student: o.student, views: r.views, temperature: r.T, alpha: r.alpha, seed: r.seed }, reporter);
   } finally {
-    await teacher.dispose();
+    for (const m of members) await m.dispose();
   }
-  const teacherFig = await measureBundle(o.teacher, s.test);
+  const teacherFig = await measureBundles(dirs, s.test);
   const student = await measureBundle(s.out, s.test);
   const baseline = await measureBundle(s.baseOut, s.test);
   const settings = { student: s.student, temperature: r.T, alpha: r.alpha, labelled: s.labelled, unlabelled: s.unlabelled, epochs: s.epochs, steps: s.steps, views: r.views, ...(small ? { size: o.size ?? 28, widths: o.widths ?? [16, 32, 32] } : {}) };

@@ -11,6 +11,8 @@ import { bundleBaseSpec } from '../models/bundle-backbone.js';
 import type { Backbone, EngineName } from '../models/types.js';
 import type { Sample, Skipped } from '../data/types.js';
 import { extractFeatures } from '../features/extract.js';
+import { decodeToRgb } from '../data/decode.js';
+import { checkView } from '../data/augment.js';
 import { headProbabilities } from './run.js';
 import { inputBackbone, INPUT_CUT } from '../models/tail.js';
 import { evalBatchSize } from '../train/source.js';
@@ -96,6 +98,9 @@ export class Classifier {
    */
   private async wholeNetworkProbabilities(samples: Sample[], opts: { reporter?: Reporter; strict?: boolean; view?: string }): Promise<{ probs: Float32Array; samples: Sample[]; skipped: Skipped[] }> {
     const batch = evalBatchSize(this.backbone.dim);
+    // One batch or less in ORT (batch 1 serving): decode and run directly, without the batch
+    // pipeline's hashing, progress and decode-ahead machinery (nothing to overlap with one batch).
+    if (this.ort && samples.length <= batch) return this.ortBatch(this.ort, samples, opts);
     const parts: Float32Array[] = [];
     const used: Sample[] = [];
     const skipped: Skipped[] = [];
@@ -111,6 +116,20 @@ export class Classifier {
     const probs = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
     parts.reduce((off, p) => (probs.set(p, off), off + p.length), 0);
     return { probs, samples: used, skipped };
+  }
+
+  private async ortBatch(ort: WholeNetworkSession, samples: Sample[], opts: { strict?: boolean; view?: string }): Promise<{ probs: Float32Array; samples: Sample[]; skipped: Skipped[] }> {
+    const view = checkView(opts.view);
+    const decoded = await Promise.allSettled(samples.map((s) => decodeToRgb(s, this.backbone.spec.preprocess, view)));
+    const used: Sample[] = [];
+    const images: Uint8Array[] = [];
+    const skipped: Skipped[] = [];
+    decoded.forEach((d, i) => {
+      if (d.status === 'fulfilled') (used.push(samples[i]!), images.push(d.value));
+      else if (opts.strict) throw d.reason;
+      else skipped.push({ file: samples[i]!.id, reason: (d.reason as Error).message });
+    });
+    return { probs: images.length ? await ort.classifyRgb(images) : new Float32Array(0), samples: used, skipped };
   }
 
   /**

@@ -11,6 +11,7 @@ import { buildTail, INPUT_CUT } from '../models/tail.js';
 import { FROZEN_ONNX } from '../models/user-onnx.js';
 import { Trainer, type EpochLogs, type Objective, type Rows, type TrainerOptions } from '../train/trainer.js';
 import { silentReporter, type Reporter } from '../util/log.js';
+import { tfSeed } from '../util/rng.js';
 
 /** The measured cost of an unfrozen epoch (whole-network runs, printed before training). */
 export interface EpochEstimate {
@@ -149,9 +150,9 @@ export function buildTailModel(
   const dropout = o.dropout ?? 0.2;
   const { input, features: x0, inputShape: shape } = tailFeatures(spec, full, cut, dim, o);
   let x = x0;
-  if (dropout > 0) x = tfl.layers.dropout({ rate: dropout, seed, name: 'head_dropout' }).apply(x) as tfl.SymbolicTensor;
+  if (dropout > 0) x = tfl.layers.dropout({ rate: dropout, seed: tfSeed(seed), name: 'head_dropout' }).apply(x) as tfl.SymbolicTensor;
   const logits = tfl.layers
-    .dense({ units: numClasses, name: 'logits', kernelInitializer: tfl.initializers.glorotUniform({ seed: seed + 1 }) })
+    .dense({ units: numClasses, name: 'logits', kernelInitializer: tfl.initializers.glorotUniform({ seed: tfSeed(seed + 1) }) })
     .apply(x) as tfl.SymbolicTensor;
   const model = tfl.model({ inputs: input, outputs: logits, name: 'finetune' });
   return { model, inputShape: shape };

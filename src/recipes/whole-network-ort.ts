@@ -23,6 +23,11 @@ const SMALL_NETWORK = 1_000_000;
 export interface WholeNetworkSession {
   /** Softmax probabilities (n×k) of preprocessed NHWC rows. */
   probabilities(x: Float32Array, n: number): Promise<Float32Array>;
+  /**
+   * Softmax probabilities (n×k) of decoded 8-bit RGB images (H·W·3 each), normalised straight into
+   * one input buffer the session keeps between calls (no per-image float arrays: the batch-1 path).
+   */
+  classifyRgb(images: Uint8Array[]): Promise<Float32Array>;
   release(): Promise<void>;
 }
 
@@ -53,21 +58,41 @@ export async function wholeNetworkSession(dir: string, meta: BundleMeta, base: B
   }
   const s = session;
   const k = meta.labels.length;
+  const per = h * w * 3;
+  const { mean, std } = meta.preprocess;
+  const scale = std.map((v) => 1 / (255 * v));
+  const offset = mean.map((m, c) => m / std[c]!);
+  let input = new Float32Array(per);
+  const run = async (x: Float32Array, n: number) => softmaxRows((await s.run(x.subarray(0, n * per), [n, h, w, 3])).data, n, k);
   return {
     session: {
-      async probabilities(x, n) {
-        const { data } = await s.run(x.subarray(0, n * h * w * 3), [n, h, w, 3]);
-        const out = new Float32Array(n * k);
-        for (let i = 0; i < n; i++) {
-          let m = -Infinity;
-          for (let c = 0; c < k; c++) m = Math.max(m, data[i * k + c]!);
-          let z = 0;
-          for (let c = 0; c < k; c++) z += out[i * k + c] = Math.exp(data[i * k + c]! - m);
-          for (let c = 0; c < k; c++) out[i * k + c] /= z;
-        }
-        return out;
+      probabilities: run,
+      async classifyRgb(images) {
+        if (input.length < images.length * per) input = new Float32Array(images.length * per);
+        images.forEach((rgb, j) => {
+          if (rgb.length !== per) throw new Error(`classifyRgb: image ${j} has ${rgb.length} values, expected ${h}×${w}×3`);
+          for (let i = 0, o = j * per; i < per; i += 3, o += 3) {
+            input[o] = rgb[i]! * scale[0]! - offset[0]!;
+            input[o + 1] = rgb[i + 1]! * scale[1]! - offset[1]!;
+            input[o + 2] = rgb[i + 2]! * scale[2]! - offset[2]!;
+          }
+        });
+        return run(input, images.length);
       },
       release: () => s.release(),
     },
   };
+}
+
+/** Row-wise softmax of n×k logits. */
+function softmaxRows(data: Float32Array, n: number, k: number): Float32Array {
+  const out = new Float32Array(n * k);
+  for (let i = 0; i < n; i++) {
+    let m = -Infinity;
+    for (let c = 0; c < k; c++) m = Math.max(m, data[i * k + c]!);
+    let z = 0;
+    for (let c = 0; c < k; c++) z += out[i * k + c] = Math.exp(data[i * k + c]! - m);
+    for (let c = 0; c < k; c++) out[i * k + c] /= z;
+  }
+  return out;
 }

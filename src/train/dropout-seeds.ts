@@ -7,6 +7,7 @@
  */
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { allLayers } from '../models/walk.js';
+import { tfSeed } from '../util/rng.js';
 
 interface Seeded {
   layer: { seed?: number };
@@ -26,7 +27,7 @@ export class DropoutSeeds {
   }
   /** Seeds for the masks of optimizer step `step`. */
   step(step: number): void {
-    for (const s of this.seeded) s.layer.seed = stepSeed(s.base, step);
+    for (const s of this.seeded) s.layer.seed = tfSeed(stepSeed(s.base, step));
   }
   /** Every layer's own seed back (what the saved model records). */
   restore(): void {

@@ -5,6 +5,7 @@
  */
 import * as tfl from '@tensorflow/tfjs-layers';
 import { tf } from '../engine/tfjs.js';
+import { tfSeed } from '../util/rng.js';
 
 export type HeadKind = 'linear' | 'mlp';
 
@@ -22,7 +23,7 @@ export interface HeadSpec {
 export function buildHead(spec: HeadSpec, seed = 0): tfl.Sequential {
   const m = tfl.sequential();
   let s = seed;
-  const init = () => tfl.initializers.glorotUniform({ seed: s++ });
+  const init = () => tfl.initializers.glorotUniform({ seed: tfSeed(s++) });
   if (spec.kind === 'linear') {
     m.add(tfl.layers.dense({ inputShape: [spec.inputDim], units: spec.numClasses, kernelInitializer: 'zeros', name: 'logits' }));
     return m;
@@ -41,7 +42,7 @@ export function buildHead(spec: HeadSpec, seed = 0): tfl.Sequential {
       }),
     );
     first = false;
-    if (dropout > 0) m.add(tfl.layers.dropout({ rate: dropout, seed: s++, name: `dropout_${i}` }));
+    if (dropout > 0) m.add(tfl.layers.dropout({ rate: dropout, seed: tfSeed(s++), name: `dropout_${i}` }));
   });
   m.add(tfl.layers.dense({ units: spec.numClasses, kernelInitializer: init(), name: 'logits' }));
   return m;

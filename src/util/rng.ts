@@ -23,3 +23,15 @@ export function shuffle<T>(a: T[] | Int32Array, rand: () => number): void {
     a[j] = t;
   }
 }
+
+/**
+ * The seed to hand tfjs for a graft seed. tfjs treats a falsy seed as "unseeded" in its Gaussian
+ * and Gamma generators (`seed ? seed : Math.random()` — truncatedNormal, so heNormal/glorotNormal
+ * initialisers), so `seed: 0` (or `seed + i` with i = 0) gave a different network on every run.
+ * Every seed that reaches tfjs (initialisers, dropout) goes through here: 0 becomes 2³², which no
+ * uint32 seed collides with, and every other seed passes unchanged (so seeded runs keep their weights).
+ */
+export function tfSeed(seed: number): number {
+  if (!Number.isFinite(seed)) throw new Error(`a seed must be a finite number (got ${seed})`);
+  return seed === 0 ? 2 ** 32 : seed;
+}

@@ -1,4 +1,5 @@
 /** `graft distill`: teacher → student knowledge distillation with a label-only baseline (src/recipes/distill.ts). */
+import fs from 'node:fs';
 import { list, num, str } from '../args.js';
 import { COMMON, DATA, ENGINE, engineOpts } from '../options.js';
 import { emit, pct } from '../output.js';
@@ -15,7 +16,7 @@ export default defineCommand({
     [
       'distill options',
       {
-        teacher: { type: 'string', arg: 'BUNDLE', help: 'any graft bundle' },
+        teacher: { type: 'string', arg: 'BUNDLE[,…]', help: 'any graft bundle; several, comma-separated: an ensemble teacher (mean of their probabilities)' },
         student: { type: 'string', arg: 'small-cnn|NAME', default: 'small-cnn', help: "graft's small CNN from pixels, or a backbone (graft zoo): a head on its frozen features" },
         unfreeze: { type: 'string', arg: 'K', help: 'backbone student: fine-tune its last K blocks (cut activations cached) instead' },
         head: { type: 'string', arg: 'linear|mlp', default: 'linear', help: 'backbone student without --unfreeze: the head (AdamW)' },
@@ -42,6 +43,7 @@ export default defineCommand({
   examples: [
     'graft distill --teacher ./big-model --student small-cnn --data ./photos --unlabelled ./more --out ./student --json',
     'graft distill --teacher ./big-model --student mobilenet_v2 --unfreeze 1 --data ./photos --unlabelled ./more --out ./student',
+    'graft distill --teacher ./mobilenet-model,./inception-model --data ./photos --unlabelled ./more --out ./student   # ensemble teacher',
   ],
   async run(pos, v, r) {
     const teacher = str(v, 'teacher');
@@ -53,7 +55,8 @@ export default defineCommand({
     if (head !== undefined && head !== 'linear' && head !== 'mlp') throw new Error(`--head ${head}: choose linear or mlp`);
     const { distillRecipe } = await import('../../recipes/distill.js');
     const res = await distillRecipe({
-      teacher,
+      // A comma list is an ensemble, unless the whole string names a folder.
+      teacher: teacher.includes(',') && !fs.existsSync(teacher) ? teacher.split(',').map((t) => t.trim()) : teacher,
       student: str(v, 'student') ?? 'small-cnn',
       data,
       transfer: str(v, 'unlabelled'),

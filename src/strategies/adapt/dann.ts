@@ -14,6 +14,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { tf } from '../../engine/tfjs.js';
 import type { Objective, ObjectiveBatch } from '../../train/objective.js';
 import { TargetBatches, type TargetRows } from './target-batch.js';
+import { tfSeed } from '../../util/rng.js';
 
 /** Identity forwards, gradient multiplied by −λ backwards. */
 export function gradReverse(x: tf.Tensor, lambda: number): tf.Tensor {
@@ -42,7 +43,7 @@ export function representationDim(model: tfl.LayersModel): number {
 
 /** The domain discriminator: an MLP from the representation to one logit (target = 1). */
 export function buildDiscriminator(inputDim: number, hidden = 256, seed = 0): tfl.Sequential {
-  const init = (s: number) => tfl.initializers.glorotUniform({ seed: seed + s });
+  const init = (s: number) => tfl.initializers.glorotUniform({ seed: tfSeed(seed + s) });
   return tfl.sequential({
     layers: [
       tfl.layers.dense({ inputShape: [inputDim], units: hidden, activation: 'relu', kernelInitializer: init(1), name: 'domain_hidden' }),

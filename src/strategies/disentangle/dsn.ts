@@ -17,6 +17,7 @@ import { tf } from '../../engine/tfjs.js';
 import type { Objective, ObjectiveBatch } from '../../train/objective.js';
 import { bceWithLogits, buildDiscriminator, dannLambda, gradReverse, representationAndLogits } from '../adapt/dann.js';
 import { TargetBatches, type TargetRows } from '../adapt/target-batch.js';
+import { tfSeed } from '../../util/rng.js';
 
 /**
  * Scale-invariant MSE (Eigen et al. 2014, DSN eq. 3) per row, averaged over rows:
@@ -89,7 +90,7 @@ export function buildMlp(name: string, widths: number[], seed: number, linearOut
       ...(i === 0 ? { inputShape: [widths[0]!] } : {}),
       units,
       activation: linearOut && i === widths.length - 2 ? 'linear' : 'relu',
-      kernelInitializer: tfl.initializers.glorotUniform({ seed: seed + i }),
+      kernelInitializer: tfl.initializers.glorotUniform({ seed: tfSeed(seed + i) }),
       name: `${name}_${i}`,
     }),
   );

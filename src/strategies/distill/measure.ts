@@ -3,6 +3,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Sample } from '../../data/types.js';
 import { Classifier } from '../../recipes/predict.js';
+import { TeacherEnsemble } from './ensemble.js';
+
+/** What timing and scoring need of a model: images → probabilities (a Classifier, a TeacherEnsemble). */
+type Probabilities = Pick<Classifier, 'probabilities'>;
 
 export interface ModelFigures {
   bundle: string;
@@ -27,7 +31,7 @@ function dirBytes(dir: string): number {
 }
 
 /** Images/s of `c` on `images` samples (cycled) at `batch` per call, after one warm-up call; no feature cache. */
-export async function imagesPerSecond(c: Classifier, samples: Sample[], batch: number, images: number): Promise<number> {
+export async function imagesPerSecond(c: Probabilities, samples: Sample[], batch: number, images: number): Promise<number> {
   await c.probabilities(samples.slice(0, batch), { cache: false }); // warm-up
   const t = performance.now();
   let done = 0;
@@ -41,16 +45,32 @@ export async function imagesPerSecond(c: Classifier, samples: Sample[], batch: n
 
 /** Reload a bundle as `predict` would, score it on the test samples and time it. */
 export async function measureBundle(dir: string, test: Sample[], o: { timedImages?: number } = {}): Promise<ModelFigures> {
-  const c = await Classifier.load(dir);
+  return measureBundles([dir], test, o);
+}
+
+async function paramsOf(c: Classifier): Promise<number> {
+  const backboneParams = c.meta.head.kind === 'tail' && c.meta.head.cut === 'input' ? 0 : await c.backbone.spec.paramCount();
+  return c.head.countParams() + backboneParams;
+}
+
+/**
+ * Reload one bundle, or several as one ensemble teacher (mean probabilities; parameters and bytes
+ * summed; timed running its members one after another, as distill's teacher runs), score it on
+ * the test samples and time it. `bundle` is the directory, or the members' joined by commas.
+ */
+export async function measureBundles(dirs: string[], test: Sample[], o: { timedImages?: number } = {}): Promise<ModelFigures> {
+  const members: Classifier[] = [];
   try {
+    for (const d of dirs) members.push(await Classifier.load(d));
+    const c: Probabilities & { labels: string[] } = members.length === 1 ? members[0]! : new TeacherEnsemble(members);
     const { probs, samples } = await c.probabilities(test, { cache: false });
     const accuracy = argmaxAccuracy(probs, samples, c.labels.length);
-    const backboneParams = c.meta.head.kind === 'tail' && c.meta.head.cut === 'input' ? 0 : await c.backbone.spec.paramCount();
-    const params = c.head.countParams() + backboneParams;
+    let params = 0;
+    for (const m of members) params += await paramsOf(m);
     const n = o.timedImages ?? 32;
     const imgPerSec = { '1': await imagesPerSecond(c, test, 1, Math.max(4, n / 4)), '16': await imagesPerSecond(c, test, 16, n) };
-    return { bundle: path.resolve(dir), accuracy, params, bundleBytes: dirBytes(dir), imgPerSec };
+    return { bundle: dirs.map((d) => path.resolve(d)).join(','), accuracy, params, bundleBytes: dirs.reduce((a, d) => a + dirBytes(d), 0), imgPerSec };
   } finally {
-    await c.dispose();
+    for (const m of members) await m.dispose();
   }
 }

@@ -21,6 +21,7 @@ import type { Objective, StepInfo } from '../../train/objective.js';
 import type { AugmentedSource } from '../../train/augment-source.js';
 import { otherView } from '../../train/augment-source.js';
 import { ntXent } from './ntxent.js';
+import { tfSeed } from '../../util/rng.js';
 
 export interface SimclrOptions {
   source: AugmentedSource;
@@ -37,8 +38,8 @@ export interface SimclrOptions {
 /** SimCLR's projection head g(·): Dense → ReLU → Dense (dropped after pretraining). */
 export function projectionHead(dim: number, hidden: number, out: number, seed: number): tfl.Sequential {
   const g = tfl.sequential({ name: 'projection' });
-  g.add(tfl.layers.dense({ inputShape: [dim], units: hidden, activation: 'relu', name: 'proj_hidden', kernelInitializer: tfl.initializers.glorotUniform({ seed: seed + 11 }) }));
-  g.add(tfl.layers.dense({ units: out, name: 'proj_out', kernelInitializer: tfl.initializers.glorotUniform({ seed: seed + 12 }) }));
+  g.add(tfl.layers.dense({ inputShape: [dim], units: hidden, activation: 'relu', name: 'proj_hidden', kernelInitializer: tfl.initializers.glorotUniform({ seed: tfSeed(seed + 11) }) }));
+  g.add(tfl.layers.dense({ units: out, name: 'proj_out', kernelInitializer: tfl.initializers.glorotUniform({ seed: tfSeed(seed + 12) }) }));
   return g;
 }
 
@@ -93,7 +94,7 @@ export interface RotationOptions {
 export function rotationObjective(o: RotationOptions): Objective {
   const cls = rotationClasses(o.source.views);
   const head = tfl.sequential({ name: 'rotation' });
-  head.add(tfl.layers.dense({ inputShape: [o.dim], units: 4, name: 'rotation_logits', kernelInitializer: tfl.initializers.glorotUniform({ seed: (o.seed ?? 0) + 13 }) }));
+  head.add(tfl.layers.dense({ inputShape: [o.dim], units: 4, name: 'rotation_logits', kernelInitializer: tfl.initializers.glorotUniform({ seed: tfSeed((o.seed ?? 0) + 13) }) }));
   let labels: Int32Array | undefined;
   return {
     name: 'rotation',
