@@ -100,7 +100,7 @@ export async function scoreMethod(
   return {
     devRisk: valProbs && w ? devRisk(rowErrors(valProbs, valY, k), w).risk : null,
     meanWeight,
-    snd: softNeighbourhoodDensity(tgtProbs, c.target.n, k),
+    snd: softNeighbourhoodDensity(tgtProbs, tgtProbs.length / k, k),
   };
 }
 
