@@ -1,7 +1,7 @@
 /**
  * The offline domain pairs bench:adapt and bench:disentangle measure on (cached under the bench
  * cache): MNIST source digits → an MNIST-M-like target (digits blended with patches of Debian
- * python3-skimage photos) and → digits rendered from Debian fonts.
+ * python3-skimage photos), → digits rendered from Debian fonts, and → blurred, inverted MNIST digits.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -17,15 +17,23 @@ async function folder(name: string, make: (dir: string) => Promise<unknown>): Pr
   return dir;
 }
 
-/** The source folder (`sourcePerClass` MNIST digits per class) and the two target folders. */
-export async function domainPairs(sourcePerClass: number, targetPerClass: number): Promise<{ source: string; pairs: { name: string; target: string }[] }> {
+export const PAIR_KEYS = ['mnist-m', 'fonts', 'inverted'] as const;
+export type PairKey = (typeof PAIR_KEYS)[number];
+
+/** The source folder (`sourcePerClass` MNIST digits per class) and the target folders of `keys` (default: MNIST-M-like and fonts). */
+export async function domainPairs(sourcePerClass: number, targetPerClass: number, keys: readonly PairKey[] = ['mnist-m', 'fonts']): Promise<{ source: string; pairs: { key: PairKey; name: string; target: string }[] }> {
+  const bad = keys.filter((k) => !(PAIR_KEYS as readonly string[]).includes(k));
+  if (bad.length) throw new Error(`unknown domain pair(s) ${bad.join(', ')} (pairs: ${PAIR_KEYS.join(', ')})`);
   const photos = PHOTOS.map((f) => path.join(SKIMAGE, f)).filter((f) => fs.existsSync(f));
-  if (photos.length < 4) throw new Error(`MNIST-M-like patches need Debian's python3-skimage photos in ${SKIMAGE}: apt-get install -y python3-skimage`);
+  if (keys.includes('mnist-m') && photos.length < 4) throw new Error(`MNIST-M-like patches need Debian's python3-skimage photos in ${SKIMAGE}: apt-get install -y python3-skimage`);
   const source = await folder(`mnist-${sourcePerClass}`, (d) => writeDomainFolder(d, 'mnist', { perClass: sourcePerClass }));
   const tp = targetPerClass;
-  const pairs = [
-    { name: 'MNIST → MNIST-M-like', target: await folder(`mnistm-${tp}`, (d) => writeDomainFolder(d, 'mnist-m', { perClass: tp, offset: 500, seed: 1, photos })) },
-    { name: 'MNIST → font digits', target: await folder(`fonts-${tp}`, (d) => writeDomainFolder(d, 'font-digits', { perClass: tp, seed: 4 })) },
-  ];
+  const make: Record<PairKey, () => Promise<{ name: string; target: string }>> = {
+    'mnist-m': async () => ({ name: 'MNIST → MNIST-M-like', target: await folder(`mnistm-${tp}`, (d) => writeDomainFolder(d, 'mnist-m', { perClass: tp, offset: 500, seed: 1, photos })) }),
+    fonts: async () => ({ name: 'MNIST → font digits', target: await folder(`fonts-${tp}`, (d) => writeDomainFolder(d, 'font-digits', { perClass: tp, seed: 4 })) }),
+    inverted: async () => ({ name: 'MNIST → inverted blurred MNIST', target: await folder(`inverted-${tp}`, (d) => writeDomainFolder(d, 'mnist-inverted', { perClass: tp, offset: 500 })) }),
+  };
+  const pairs = [];
+  for (const key of keys) pairs.push({ key, ...(await make[key]()) });
   return { source, pairs };
 }

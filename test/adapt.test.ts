@@ -131,26 +131,36 @@ test('DEV: with unit weights it is the mean loss; the control variate corrects a
   assert.ok(Math.abs(r.risk - 1) < 1e-12, `a constant loss has risk 1 whatever the weights, got ${r.risk}`);
 });
 
-test('graft adapt end to end on a small MNIST → MNIST-M-like pair: every method, DEV choice, ordinary bundles, same seed same weights', async () => {
+test('graft adapt end to end on a small MNIST → MNIST-M-like pair: single and stacked methods, DEV and SND picks, ordinary bundles, same seed same weights', async () => {
   const src = path.join(tmp, 'mnist');
   const tgt = path.join(tmp, 'mnistm');
   const classes = [0, 1, 2, 3];
   await writeDomainFolder(src, 'mnist', { perClass: 30, classes });
   await writeDomainFolder(tgt, 'mnist-m', { perClass: 15, classes, offset: 100, seed: 2 });
   fs.writeFileSync(path.join(tgt, '1', 'broken.png'), 'not a png');
-  const o = { source: src, target: tgt, out: path.join(tmp, 'da'), method: 'all' as const, valPercent: 20, testPercent: 10, dannEpochs: 4, selfTrainRounds: 2, seed: 3, adabnImages: 8 };
+  const list = ['source-only', 'coral', 'dann', 'self-train', 'coral+self-train', 'dann+self-train'] as const;
+  const o = { source: src, target: tgt, out: path.join(tmp, 'da'), method: [...list], valPercent: 20, testPercent: 10, dannEpochs: 4, selfTrainRounds: 2, seed: 3, adabnImages: 8 };
   const res = await adapt(o);
-  assert.deepEqual(Object.keys(res.methods), ['source-only', 'coral', 'dann', 'self-train', 'adabn'], 'all: every method, whole-backbone AdaBN too');
+  assert.deepEqual(Object.keys(res.methods), [...list], 'a list of methods: each trained, stacks too');
   assert.equal(res.target.images, 60);
   assert.ok(res.target.skipped.some((s) => s.file.endsWith('broken.png')), 'the corrupt target file is skipped and reported');
   assert.equal(res.target.labels, 'target-folders');
   for (const [m, r] of Object.entries(res.methods)) {
-    assert.ok(r && r.sourceValAccuracy !== null && r.selectionScore !== null && Number.isFinite(r.selectionScore), `${m}: scored`);
+    assert.ok(r && r.sourceValAccuracy !== null && r.devRisk !== null && Number.isFinite(r.devRisk) && Number.isFinite(r.snd), `${m}: scored by DEV and SND`);
+    assert.equal(r!.selectionScore, r!.devRisk, `${m}: DEV is the default criterion`);
     assert.ok(r!.targetAccuracy !== null && r!.targetAccuracy >= 0 && r!.targetAccuracy <= 1);
     assert.ok(fs.existsSync(path.join(r!.bundle, 'graft.json')), `${m}: bundle written`);
   }
-  const lowest = Object.entries(res.methods).reduce((a, b) => (b[1]!.selectionScore! < a[1]!.selectionScore! ? b : a))[0];
-  assert.equal(res.chosen, lowest, 'auto/all choose the lowest DEV risk');
+  const lowest = Object.entries(res.methods).reduce((a, b) => (b[1]!.devRisk! < a[1]!.devRisk! ? b : a))[0];
+  const densest = Object.entries(res.methods).reduce((a, b) => (b[1]!.snd > a[1]!.snd ? b : a))[0];
+  assert.equal(res.chosen, lowest, 'the lowest DEV risk is chosen');
+  assert.deepEqual(res.selection.picks, { dev: lowest, snd: densest });
+  assert.equal(res.selection.criterion, 'dev');
+  assert.equal(res.selection.chosenBy, 'dev');
+  const best = res.selection.oracleBest!;
+  assert.equal(res.selection.oracleAgreement!.snd, densest === best);
+  assert.ok(Math.abs(res.selection.belowBest!.dev - 100 * (res.methods[best]!.targetAccuracy! - res.methods[lowest]!.targetAccuracy!)) < 1e-9);
+  assert.ok((res.methods['coral+self-train']!.details.rounds as unknown[]).length >= 1, 'coral+self-train self-trains');
   const dd = res.methods.dann!.details.domainAccuracy as number[];
   assert.equal(dd.length, 4, 'DANN logs its domain classifier accuracy per epoch');
   for (const f of ['report.html', 'adapt.json', 'adapt-pca-0-domain.png', 'adapt-umap-0-class.png']) assert.ok(fs.existsSync(path.join(o.out, f)), f);
@@ -170,6 +180,12 @@ test('graft adapt end to end on a small MNIST → MNIST-M-like pair: every metho
   const w1 = fs.readFileSync(path.join(res.methods.dann!.bundle, 'weights.bin'));
   const w2 = fs.readFileSync(path.join(again.bundle, 'weights.bin'));
   assert.ok(w1.equals(w2), 'DANN rerun with the same seed gives the same weights');
+  // --selection snd: the highest soft neighbourhood density chooses.
+  const bySnd = await adapt({ ...o, out: path.join(tmp, 'da3'), method: ['source-only', 'coral'], selection: 'snd' });
+  const sndBest = bySnd.methods['source-only']!.snd > bySnd.methods.coral!.snd ? 'source-only' : 'coral';
+  assert.equal(bySnd.chosen, sndBest);
+  assert.equal(bySnd.selection.chosenBy, 'snd');
+  assert.equal(bySnd.methods.coral!.selectionScore, bySnd.methods.coral!.snd);
 });
 
 test('adapt: clear one-line errors for bad targets, unknown classes and methods', async () => {
@@ -272,7 +288,7 @@ test('adapt --method dann: an interrupted run resumes from its checkpoint to the
   assert.ok(!fs.existsSync(path.join(out, '.dann.ckpt')), 'finished: the checkpoint is removed');
 });
 
-test('adapt --method adabn (--unfreeze 0): every BatchNorm of the backbone re-estimated on the target; a whole-network bundle that scores the target as the run says', { timeout: 300_000 }, async () => {
+test('adapt --method adabn,adabn+self-train (--unfreeze 0): every BatchNorm of the backbone re-estimated on the target, shared by both; a whole-network bundle that scores the target as the run says', { timeout: 300_000 }, async () => {
   const { INPUT_CUT } = await import('../src/models/tail.js');
   const { loadBundle } = await import('../src/bundle/bundle.js');
   const { getBackbone } = await import('../src/models/registry.js');
@@ -281,11 +297,14 @@ test('adapt --method adabn (--unfreeze 0): every BatchNorm of the backbone re-es
   const src = path.join(tmp, 'mnist');
   const tgt = path.join(tmp, 'mnistm16');
   await writeDomainFolder(tgt, 'mnist-m', { perClass: 4, classes: [0, 1, 2, 3], offset: 300, seed: 9 });
-  const res = await adapt({ source: src, target: tgt, out: path.join(tmp, 'adabn'), method: 'adabn', adabnImages: 16, valPercent: 20, testPercent: 10, seed: 1 });
+  const res = await adapt({ source: src, target: tgt, out: path.join(tmp, 'adabn'), method: ['adabn', 'adabn+self-train'], selfTrainRounds: 2, adabnImages: 16, valPercent: 20, testPercent: 10, seed: 1 });
   const r = res.methods.adabn!;
+  assert.equal(res.methods['adabn+self-train']!.details.sharedSeconds, r.details.sharedSeconds, 'the AdaBN methods share one pass of each domain through its network');
+  assert.ok((res.methods['adabn+self-train']!.details.rounds as unknown[]).length >= 1, 'adabn+self-train self-trains on the adapted features');
+  assert.ok(Number.isFinite(r.devRisk) && r.devMeanWeight! > 0, 'DEV scores AdaBN on its own representation (each domain through its network)');
   assert.equal(r.details.targetImages, 16);
   assert.ok((r.details.batchNormLayers as number) >= 10, `BN layers: ${r.details.batchNormLayers}`);
-  const { meta, head: net } = await loadBundle(res.bundle);
+  const { meta, head: net } = await loadBundle(r.bundle);
   assert.equal(meta.head.kind === 'tail' && meta.head.cut, INPUT_CUT, 'a whole-network bundle');
   // The first BN layer's statistics are the target's: the mean/variance of the first conv's output over the 16 target images.
   const bns: any[] = [];
@@ -313,7 +332,7 @@ test('adapt --method adabn (--unfreeze 0): every BatchNorm of the backbone re-es
   full.dispose();
   net.dispose();
   // The bundle reproduces the run's target accuracy.
-  const clf = await Classifier.load(res.bundle);
+  const clf = await Classifier.load(r.bundle);
   const p = await clf.probabilities(ds.samples);
   await clf.dispose();
   let ok = 0;
@@ -322,6 +341,5 @@ test('adapt --method adabn (--unfreeze 0): every BatchNorm of the backbone re-es
     if (row.indexOf(Math.max(...row)) === s.label) ok++;
   });
   assert.ok(Math.abs(ok / p.samples.length - r.targetAccuracy!) < 1e-9, `${ok / p.samples.length} vs ${r.targetAccuracy}`);
-  // DEV cannot tell AdaBN from source-only, so auto leaves it out; all runs it.
   await assert.rejects(adapt({ source: src, target: tgt, out: path.join(tmp, 'adabn-bad'), method: 'adabn', adabnImages: 1 }), /--adabn-images must be an integer ≥ 2/);
 });

@@ -8,6 +8,8 @@
  *     random colour textures (smooth sums of sinusoids), so a machine with only Node has the pair.
  *   - target "font-digits": digits rendered from the system's fonts (via sharp's SVG text) with
  *     random family, weight, size, slant and position, white on black — a "synthetic digits" domain.
+ *   - target "mnist-inverted": the same kind of digits Gaussian-blurred (σ 1) and inverted, black on
+ *     white — a shift every pixel statistic sees and no texture hides.
  * Target digits are other images than the source's (`offset`), as in the published pair.
  */
 import { mkdir } from 'node:fs/promises';
@@ -84,11 +86,14 @@ export interface DomainFolderOptions {
   photos?: string[];
 }
 
+export type DomainStyle = 'mnist' | 'mnist-m' | 'font-digits' | 'mnist-inverted';
+
 /**
- * Write `dir/<digit>/<n>.png` for `style` 'mnist' (grayscale digits) or 'mnist-m' (digits blended
- * with colour patches). Atomic: `dir` appears complete or not at all.
+ * Write `dir/<digit>/<n>.png` for `style` 'mnist' (grayscale digits), 'mnist-m' (digits blended
+ * with colour patches), 'font-digits' or 'mnist-inverted' (blurred, black on white). Atomic: `dir`
+ * appears complete or not at all.
  */
-export async function writeDomainFolder(dir: string, style: 'mnist' | 'mnist-m' | 'font-digits', o: DomainFolderOptions): Promise<{ files: number }> {
+export async function writeDomainFolder(dir: string, style: DomainStyle, o: DomainFolderOptions): Promise<{ files: number }> {
   const all = digits();
   const offset = o.offset ?? 0;
   const available = Math.min(...all.map((d) => d.length)) - offset;
@@ -112,6 +117,8 @@ export async function writeDomainFolder(dir: string, style: 'mnist' | 'mnist-m' 
           await sharp(await fontDigit(d.id, r), { raw: { width: SIZE, height: SIZE, channels: 1 } }).toColourspace('b-w').png().toFile(file);
         } else if (style === 'mnist') {
           await sharp(gray, { raw: { width: SIZE, height: SIZE, channels: 1 } }).toColourspace('b-w').png().toFile(file);
+        } else if (style === 'mnist-inverted') {
+          await sharp(gray, { raw: { width: SIZE, height: SIZE, channels: 1 } }).blur(1).negate().toColourspace('b-w').png().toFile(file);
         } else {
           const patch = photos.length ? await photoPatch(photos, r) : texture(r);
           const rgb = Buffer.alloc(SIZE * SIZE * 3);

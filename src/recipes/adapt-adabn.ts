@@ -20,11 +20,11 @@ import { allLayers } from '../models/walk.js';
 import { rng, shuffle } from '../util/rng.js';
 import type { Reporter } from '../util/log.js';
 import type { Examples } from '../train/trainer.js';
-import type { MethodFit } from './adapt-methods.js';
+import type { AdaptContext, MethodFit, MethodSettings } from './adapt-methods.js';
+import { fitFeatureMethod, type FeatureMethod, type PriorFits } from './adapt-stack.js';
 import type { TailContext } from './adapt-tail.js';
 import { headProbabilities } from './run.js';
 import { tailFeatures } from './tail-fit.js';
-import { fitHead } from './train.js';
 
 /** Images per domain AdaBN reads by default. */
 export const ADABN_IMAGES = 64;
@@ -120,7 +120,28 @@ async function featureRows(net: tfl.LayersModel, samples: Sample[], pre: Preproc
   return { x, y: Int32Array.from(samples, (s) => s.label), n: samples.length, dim };
 }
 
-export async function wholeBackboneAdabn(c: WholeAdabnContext): Promise<PixelMethodFit> {
+/** Whole-backbone AdaBN alone, or followed by a frozen-feature method on the re-estimated networks' features. */
+export const ADABN_METHODS = ['adabn', 'adabn+coral', 'adabn+self-train', 'adabn+coral+self-train'] as const;
+export type AdabnMethod = (typeof ADABN_METHODS)[number];
+const HEAD_METHOD: Record<AdabnMethod, FeatureMethod> = { adabn: 'source-only', 'adabn+coral': 'coral', 'adabn+self-train': 'self-train', 'adabn+coral+self-train': 'coral+self-train' };
+
+/**
+ * What every AdaBN method of one run shares (computed once): the source rows through the
+ * source-adapted network, the target rows through the target-adapted one, and the heads fitted
+ * on them. `release` frees it all; the adapt loop calls it once at the end.
+ */
+export interface AdabnDomains {
+  ctx: AdaptContext;
+  rows: { train: Examples; val: Examples; test: Examples };
+  tgtPixels: { x: Float32Array; n: number };
+  layers: number;
+  sourceImages: number;
+  fits: PriorFits;
+  seconds: number;
+  release: () => void;
+}
+
+async function adabnDomains(c: WholeAdabnContext): Promise<AdabnDomains> {
   const images = c.images ?? ADABN_IMAGES;
   if (!(Number.isInteger(images) && images >= 2)) throw new Error(`--adabn-images must be an integer ≥ 2, got ${images}`);
   const pre = c.spec.preprocess;
@@ -129,38 +150,72 @@ export async function wholeBackboneAdabn(c: WholeAdabnContext): Promise<PixelMet
   const tgt = await decodeAll(subset(c.targetSamples, images, c.seed * 7919 + 13), pre, c.reporter);
   if (src.n < 2 || tgt.n < 2) throw new Error(`adabn: needs at least 2 readable images of each domain, read ${src.n} source and ${tgt.n} target`);
   const s = await adaptedNetwork(c.spec, c.weights, src, 'source');
-  const owned: { dispose(): void }[] = [s.full];
+  const fits: PriorFits = {};
+  const release = () => {
+    s.full.dispose();
+    for (const f of Object.values(fits)) f?.model.dispose();
+  };
   try {
     c.reporter.info(`adabn: ${s.layers.length} BatchNorm layers re-estimated on ${src.n} source images; source features through that network`);
     const rows = { train: await featureRows(s.net, c.sourceSamples.train, pre, c.reporter), val: await featureRows(s.net, c.sourceSamples.val, pre, c.reporter), test: await featureRows(s.net, c.sourceSamples.test, pre, c.reporter) };
-    const head = await fitHead({ ...rows.train, x: rows.train.x.slice() }, { ...rows.val, x: rows.val.x.slice() }, c.numClasses, { ...c.head, seed: c.seed }, c.reporter);
-    owned.push(head.head);
     const t = await adaptedNetwork(c.spec, c.weights, tgt, 'target');
-    owned.push(t.full);
-    c.reporter.info(`adabn: ${t.layers.length} BatchNorm layers re-estimated on ${tgt.n} target images (${((performance.now() - t0) / 1000).toFixed(1)} s in all)`);
+    let target: Examples;
+    try {
+      target = await featureRows(t.net, c.targetSamples, pre, c.reporter);
+    } finally {
+      t.full.dispose();
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    c.reporter.info(`adabn: both domains through their re-estimated networks (${src.n} / ${tgt.n} images for the statistics; ${seconds.toFixed(1)} s)`);
+    const ctx: AdaptContext = { ...c, train: rows.train, val: rows.val, target: { x: target.x, n: target.n, dim: target.dim }, checkpoint: undefined, resume: false };
+    return { ctx, rows, tgtPixels: tgt, layers: s.layers.length, sourceImages: src.n, fits, seconds, release };
+  } catch (e) {
+    release();
+    throw e;
+  }
+}
+
+/**
+ * An AdaBN method: its head (source-only, CORAL, self-training, …) fitted on the AdaBN domains,
+ * put behind a fresh copy of the target-adapted network (pixels → logits).
+ */
+export async function wholeBackboneAdabn(c: WholeAdabnContext, method: AdabnMethod, shared: { domains?: Promise<AdabnDomains> }, settings: MethodSettings = {}): Promise<PixelMethodFit> {
+  shared.domains ??= adabnDomains(c);
+  const d = await shared.domains;
+  const m = HEAD_METHOD[method];
+  const t0 = performance.now();
+  const fit = d.fits[m] ?? (await fitFeatureMethod(m, d.ctx, settings, d.fits));
+  d.fits[m] = fit;
+  const t = await adaptedNetwork(c.spec, c.weights, d.tgtPixels, 'target');
+  try {
     let z = t.features;
-    for (const l of head.head.layers) z = l.apply(z) as tfl.SymbolicTensor;
-    const model = tfl.model({ inputs: t.input, outputs: z, name: 'adabn' });
+    for (const l of fit.model.layers) z = l.apply(z) as tfl.SymbolicTensor;
+    const model = tfl.model({ inputs: t.input, outputs: z, name: method.replace(/\W+/g, '_') });
     const spec: TailHeadSpec = { kind: 'tail', cut: INPUT_CUT, blocks: c.spec.cutPoints.length, inputShape: t.inputShape, numClasses: c.numClasses, dropout: 0, trainBn: false };
-    // The run's split rows (the pretrained network's features) stand for their samples: score the source-adapted rows instead.
-    const adapted = new Map<Examples, Examples>([[c.train, rows.train], [c.val, rows.val], [c.testRows, rows.test]]);
+    // The run's split rows (the pretrained network's features) stand for their samples: score the source-adapted rows (as the head saw them) instead.
+    const seen = { train: fit.trainView ?? d.rows.train, val: fit.valView };
+    const adapted = new Map<Examples, Examples>([[c.train, seen.train], [c.val, seen.val], [c.testRows, d.rows.test]]);
+    const view = fit.represent ? { train: fit.represent(d.rows.train.x, d.rows.train.n, 'source'), val: fit.represent(d.rows.val.x, d.rows.val.n, 'source'), target: fit.represent(d.ctx.target.x, d.ctx.target.n, 'target') } : undefined;
     return {
       model,
       head: spec,
-      history: [],
-      training: { unfreeze: 0, adabn: 'whole backbone', sourceImages: src.n, targetImages: tgt.n, optimizer: head.optimizer, weightDecay: head.weightDecay },
-      valView: rows.val,
-      details: { batchNormLayers: t.layers.length, sourceImages: src.n, targetImages: tgt.n },
+      history: fit.history,
+      training: { unfreeze: 0, adabn: 'whole backbone', then: m, sourceImages: d.sourceImages, targetImages: d.tgtPixels.n, ...fit.training },
+      valView: seen.val,
+      domainView: view
+        ? { train: { x: view.train.x, n: d.rows.train.n }, val: { x: view.val.x, n: d.rows.val.n }, target: { x: view.target.x, n: d.ctx.target.n }, dim: view.train.dim }
+        : { train: d.rows.train, val: d.rows.val, target: d.ctx.target, dim: d.ctx.target.dim },
+      details: { ...fit.details, batchNormLayers: t.layers.length, sourceImages: d.sourceImages, targetImages: d.tgtPixels.n, sharedSeconds: d.seconds, headSeconds: (performance.now() - t0) / 1000 },
       pixels: true,
       sourceProbabilities: async (e) => {
-        const r = adapted.get(e) ?? (e === rows.val || e === rows.train || e === rows.test ? e : undefined);
+        const r = adapted.get(e) ?? (e === seen.val || e === seen.train || e === d.rows.test ? e : undefined);
         if (!r) throw new Error('adabn: source rows it does not know');
-        return headProbabilities(head.head, r.x, r.n, r.dim);
+        return headProbabilities(fit.model, r.x, r.n, r.dim);
       },
-      release: () => owned.forEach((o) => o.dispose()),
+      release: () => t.full.dispose(),
     };
   } catch (e) {
-    owned.forEach((o) => o.dispose());
+    t.full.dispose();
     throw e;
   }
 }

@@ -13,11 +13,13 @@ import type { Reporter } from '../util/log.js';
 import type { BundleMeta } from '../bundle/bundle.js';
 import { tf } from '../engine/tfjs.js';
 import { headProbabilities } from './run.js';
+import type { DomainView } from './adapt-select.js';
 import { fitHead, type FittedHead, type HeadFitOptions } from './train.js';
 
-export const ADAPT_METHODS = ['source-only', 'coral', 'dann', 'self-train'] as const;
-/** Every method name: the frozen-feature ones and AdaBN (fine-tuned tail only, --unfreeze K). */
-export type AdaptMethod = (typeof ADAPT_METHODS)[number] | 'adabn';
+/** Every method of frozen-feature runs, in the order `all` trains them (stacks after what they start from). */
+export const ADAPT_METHODS = ['source-only', 'coral', 'dann', 'self-train', 'coral+self-train', 'dann+self-train', 'adabn', 'adabn+coral', 'adabn+self-train', 'adabn+coral+self-train'] as const;
+/** Every method name (with --unfreeze K: source-only, coral, dann, adabn on the fine-tuned tail). */
+export type AdaptMethod = (typeof ADAPT_METHODS)[number];
 
 /** What every method sees: source splits (labelled) and the target rows (labels unused). */
 export interface AdaptContext {
@@ -43,6 +45,10 @@ export interface MethodFit {
   training: Record<string, unknown>;
   /** The source validation rows as this method's head saw source data (CORAL: re-coloured). */
   valView: Examples;
+  /** The source train rows as this method's head saw them (CORAL: re-coloured); none: the context's. */
+  trainView?: Examples;
+  /** Both domains' rows in this method's representation when they are no function of the backbone rows (AdaBN). */
+  domainView?: Omit<DomainView, 'key'>;
   /** Method settings and diagnostics for adapt.json and the report. */
   details: Record<string, unknown>;
   /**
@@ -100,6 +106,7 @@ export async function coral(c: AdaptContext, s: MethodSettings): Promise<MethodF
   const fitted = await fitHead(train, val, c.numClasses, { ...c.head, seed: c.seed, standardizeWith: pooledStats(train, c.target, c.train.dim) }, c.reporter);
   return fromHead(fitted, {
     valView: val,
+    trainView: train,
     details: { lambda, iterations: map.iterations },
     represent: (x, n, domain) => ({ x: domain === 'source' ? applyCoral(map, x, n) : x, dim: c.train.dim }),
   });

@@ -7,7 +7,7 @@ import type { AdaptContext, AdaptMethod, MethodFit } from './adapt-methods.js';
 import type { AdaptResult } from './adapt.js';
 
 function curvesOf(method: AdaptMethod, fit: MethodFit): { method: string; series: Series[]; ylabel: string } | undefined {
-  if (method === 'self-train') {
+  if (fit.details.rounds) {
     const rounds = (fit.details.rounds ?? []) as { round: number; kept: number; sourceValAccuracy: number | null }[];
     if (!rounds.length) return undefined;
     return { method, ylabel: 'source val accuracy', series: [{ name: 'source val accuracy', xs: rounds.map((r) => r.round), ys: rounds.map((r) => r.sourceValAccuracy ?? NaN) }] };
@@ -20,6 +20,8 @@ function curvesOf(method: AdaptMethod, fit: MethodFit): { method: string; series
   if (method === 'dann') series.push({ name: 'domain classifier accuracy', xs, ys: h.map((l) => l.terms?.domainAccuracy ?? NaN) });
   return { method, series, ylabel: method === 'dann' ? 'loss / accuracy' : 'loss / accuracy' };
 }
+
+const CRITERION = { dev: 'lowest DEV risk', snd: 'highest SND' } as const;
 
 export async function adaptReport(
   dir: string,
@@ -47,14 +49,18 @@ export async function adaptReport(
       backbone: res.backbone.name,
       source: `${res.source.folder}: ${res.source.train} train / ${res.source.val} val / ${res.source.test} test images`,
       target: `${res.target.folder}: ${res.target.images} images (labels ${res.target.labels === null ? 'none' : res.target.labels === 'target-test' ? 'from --target-test' : 'from its class folders, evaluation only'})`,
-      chosen: `${res.chosen} (${res.selection.chosenBy === 'dev' ? 'lowest DEV risk, no target labels used' : 'asked for'})`,
-      ...(res.selection.oracleBest ? { 'best by target labels (oracle)': `${res.selection.oracleBest}${res.selection.agreesWithOracle ? ' — DEV agrees' : ' — DEV picked another'}` } : {}),
+      chosen: `${res.chosen} (${res.selection.chosenBy === 'user' ? 'asked for' : `${CRITERION[res.selection.chosenBy]}, no target labels used`})`,
+      ...(res.selection.chosenBy !== 'user' ? { 'picks': `DEV: ${res.selection.picks.dev ?? '—'}; SND: ${res.selection.picks.snd ?? '—'}` } : {}),
+      ...(res.selection.oracleBest && res.selection.belowBest
+        ? { 'best by target labels (oracle)': `${res.selection.oracleBest}; DEV's pick ${res.selection.belowBest.dev.toFixed(1)} points below it, SND's ${res.selection.belowBest.snd.toFixed(1)}` }
+        : {}),
       seconds: +res.seconds.toFixed(1),
     },
     rows: methods.map((m) => ({ method: m, chosen: m === res.chosen, ...res.methods[m]! })),
     labels: d.labels,
     curves: methods.map((m) => (d.fits[m] ? curvesOf(m, d.fits[m]!) : undefined)).filter((c) => c !== undefined),
     scatters,
-    oracleNote: 'Target accuracy uses target labels and is an oracle number: it is reported, never used to choose. The choice uses the DEV risk (You et al. 2019): source validation error weighted by a domain classifier’s density ratio (with DEV’s control variate).',
+    oracleNote:
+      'Target accuracy uses target labels and is an oracle number: it is reported, never used to choose. The choice uses DEV (You et al. 2019: source validation error weighted by density ratios from a domain classifier on each method’s own representation, with DEV’s control variate) or, with --selection snd, SND (Saito et al. 2021: soft neighbourhood density of the target predictions).',
   });
 }

@@ -9,21 +9,24 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Skipped } from '../data/types.js';
 import { evaluateScores, type Evaluation } from '../eval/metrics.js';
-import { densityRatios, devRisk, meanEntropy, rowErrors } from '../strategies/adapt/selection.js';
+import { meanEntropy } from '../strategies/adapt/selection.js';
 import type { BatchSource, Examples } from '../train/trainer.js';
 import { writeDirAtomic, writeFileAtomic } from '../util/fs.js';
-import { ADAPT_METHODS, accuracyOf, coral, dann, selfTrain, sourceOnly, type AdaptContext, type AdaptMethod, type MethodFit, type MethodSettings } from './adapt-methods.js';
+import { ADAPT_METHODS, accuracyOf, type AdaptMethod, type MethodFit, type MethodSettings } from './adapt-methods.js';
+import { chooseBy, domainViewOf, scoreMethod, type MethodScores, type Selection } from './adapt-select.js';
+import { fitFeatureMethod, type FeatureMethod } from './adapt-stack.js';
 import { adaptReport } from './adapt-report.js';
 import { finishRun, headProbabilities, openFeatureRun, runSpec, type RunOptions } from './run.js';
 import { evaluationRows, targetRows } from './domain-rows.js';
 import { TAIL_FITS, TAIL_METHODS, type TailContext, type TailMethod } from './adapt-tail.js';
-import { bundleProbabilities, isPixelFit, wholeBackboneAdabn } from './adapt-adabn.js';
+import { ADABN_METHODS, bundleProbabilities, isPixelFit, wholeBackboneAdabn, type AdabnDomains, type AdabnMethod } from './adapt-adabn.js';
 import { resolveCut } from './tail-fit.js';
 import type { BackboneSpec } from '../models/types.js';
-import { fitHead, type HeadFitOptions } from './train.js';
+import type { HeadFitOptions } from './train.js';
 
 export { ADAPT_METHODS, type AdaptMethod } from './adapt-methods.js';
-export type AdaptChoice = AdaptMethod | 'auto' | 'all';
+/** One method, `auto`/`all` (every method, one chosen without target labels), or a list of methods to choose among. */
+export type AdaptChoice = AdaptMethod | 'auto' | 'all' | AdaptMethod[];
 
 export interface AdaptOptions extends Omit<RunOptions, 'data' | 'report'>, HeadFitOptions, MethodSettings {
   /** Labelled source ImageFolder. */
@@ -32,8 +35,10 @@ export interface AdaptOptions extends Omit<RunOptions, 'data' | 'report'>, HeadF
   target: string;
   /** Labelled target images, for evaluation only. */
   targetTest?: string;
-  /** Default `auto`: every method, the one with the lowest DEV risk is chosen. */
+  /** Default `auto`: every method, one chosen by `selection` without target labels. */
   method?: AdaptChoice;
+  /** How `auto`, `all` and a list choose: DEV (default; lowest risk) or SND (highest density). */
+  selection?: Selection;
   seed?: number;
   /** Continue an interrupted DANN run from its checkpoint. */
   resume?: boolean;
@@ -51,8 +56,14 @@ export interface AdaptOptions extends Omit<RunOptions, 'data' | 'report'>, HeadF
 export interface MethodResult {
   bundle: string;
   sourceValAccuracy: number | null;
-  /** DEV risk (importance-weighted 0/1 error) on source validation rows (lower is better): how `auto` chooses. */
+  /** The choosing criterion's score: DEV risk (lower is better) or SND (higher is better). */
   selectionScore: number | null;
+  /** DEV risk: source val 0/1 error weighted by density ratios in this method's representation (lower is better). */
+  devRisk: number | null;
+  /** Mean DEV density ratio on source val (ideal 1; near 0 DEV degenerates to source val error). */
+  devMeanWeight: number | null;
+  /** Soft neighbourhood density of the target predictions (higher is better). */
+  snd: number;
   /** Oracle: accuracy on target labels (null without them). */
   targetAccuracy: number | null;
   /** Mean entropy of the target predictions (nats). */
@@ -66,8 +77,20 @@ export interface AdaptResult {
   chosen: AdaptMethod;
   bundle: string;
   methods: Partial<Record<AdaptMethod, MethodResult>>;
-  /** meanWeight: mean density ratio on source val (ideal 1; near 0 means DEV is degenerate). */
-  selection: { criterion: 'dev'; chosenBy: 'dev' | 'user'; oracleBest: AdaptMethod | null; agreesWithOracle: boolean | null; meanWeight: number | null };
+  /**
+   * criterion: what chose (`chosenBy` 'user' for a single method); picks: what each criterion
+   * would choose; oracleBest (target labels; evaluation only) and whether each pick agrees with it.
+   */
+  selection: {
+    criterion: Selection;
+    chosenBy: Selection | 'user';
+    picks: Record<Selection, AdaptMethod | null>;
+    oracleBest: AdaptMethod | null;
+    agreesWithOracle: boolean | null;
+    oracleAgreement: Record<Selection, boolean> | null;
+    /** Points of target accuracy each pick is below the oracle best (oracle numbers). */
+    belowBest: Record<Selection, number> | null;
+  };
   source: { folder: string; images: number; train: number; val: number; test: number; skipped: Skipped[] };
   target: { folder: string; images: number; skipped: Skipped[]; labels: 'target-test' | 'target-folders' | null; evaluated: number };
   backbone: { name: string; dim: number };
@@ -76,50 +99,28 @@ export interface AdaptResult {
   seconds: number;
 }
 
-/** P(target | x) for the source validation rows, from a logistic domain classifier on backbone features. */
-async function importanceWeights(c: AdaptContext): Promise<Float64Array | undefined> {
-  if (c.val.n < 2) return undefined;
-  const { dim } = c.train;
-  const n = c.train.n + c.target.n;
-  const x = new Float32Array(n * dim);
-  x.set(c.train.x.subarray(0, c.train.n * dim));
-  x.set(c.target.x.subarray(0, c.target.n * dim), c.train.n * dim);
-  const y = new Int32Array(n);
-  y.fill(1, c.train.n);
-  const empty: Examples = { x: new Float32Array(0), y: new Int32Array(0), n: 0, dim };
-  const d = await fitHead({ x, y, n, dim }, empty, 2, { head: 'linear', weightDecay: 1e-2, seed: c.seed }, c.reporter);
-  try {
-    const p = headProbabilities(d.head, c.val.x, c.val.n, dim);
-    return densityRatios(Float64Array.from({ length: c.val.n }, (_, i) => p[2 * i + 1]), c.train.n, c.target.n);
-  } finally {
-    d.head.dispose();
-  }
-}
-
-const METHOD_FITS: Record<(typeof ADAPT_METHODS)[number], (c: AdaptContext, s: MethodSettings, prior: Partial<Record<AdaptMethod, MethodFit>>) => Promise<MethodFit>> = {
-  'source-only': (c) => sourceOnly(c),
-  coral: (c, s) => coral(c, s),
-  dann: (c, s) => dann(c, s),
-  'self-train': (c, s, prior) => selfTrain(c, s, prior['source-only']), // starts from the source-only head when it was trained
-};
-
 /** The methods a run trains, and the cut point (tail mode) they start from. */
 function plan(o: AdaptOptions, spec: BackboneSpec): { methods: AdaptMethod[]; cut?: { cut: string; blocks: number } } {
-  const choice = parseMethod(o.method ?? 'auto');
+  const choice = typeof o.method === 'string' ? parseMethod(o.method) : (o.method ?? 'auto');
   const k = o.unfreeze ?? 0;
   if (!Number.isInteger(k) || k < 0) throw new Error(`--unfreeze must be an integer ≥ 0, got ${k}`);
-  // --unfreeze 0: adabn is the whole backbone's BN re-estimated. DEV cannot tell it from source-only (source rows go through the source network), so `auto` leaves it out; `all` runs it.
-  if (k === 0) return { methods: choice === 'auto' ? [...ADAPT_METHODS] : choice === 'all' ? [...ADAPT_METHODS, 'adabn'] : [choice] };
+  const list = choice === 'auto' || choice === 'all' ? undefined : Array.isArray(choice) ? choice : [choice];
+  if (list) for (const m of list) if (!(ADAPT_METHODS as readonly string[]).includes(m)) throw new Error(`unknown adapt method "${m}" (methods: ${['auto', 'all', ...ADAPT_METHODS].join(', ')})`);
+  // --unfreeze 0: every method on frozen features; the adabn ones re-estimate the whole backbone's BN.
+  if (k === 0) return { methods: list ?? [...ADAPT_METHODS] };
   const cut = resolveCut(spec, { unfreeze: k });
-  if (choice === 'auto' || choice === 'all') return { methods: [...TAIL_METHODS], cut };
-  if (!(TAIL_METHODS as readonly string[]).includes(choice)) throw new Error(`--method ${choice} runs on frozen features (--unfreeze 0); with --unfreeze ${k}: ${TAIL_METHODS.join(', ')}`);
-  return { methods: [choice], cut };
+  if (!list) return { methods: [...TAIL_METHODS], cut };
+  const bad = list.filter((m) => !(TAIL_METHODS as readonly string[]).includes(m));
+  if (bad.length) throw new Error(`--method ${bad.join(',')} runs on frozen features (--unfreeze 0); with --unfreeze ${k}: ${TAIL_METHODS.join(', ')}`);
+  return { methods: list, cut };
 }
 
+/** `auto`, `all`, one method, or a comma-separated list of methods (e.g. `source-only,coral,adabn`). */
 export function parseMethod(s: string): AdaptChoice {
-  const all = ['auto', 'all', ...ADAPT_METHODS, 'adabn'];
-  if (!all.includes(s)) throw new Error(`unknown adapt method "${s}" (methods: ${all.join(', ')})`);
-  return s as AdaptChoice;
+  const all = ['auto', 'all', ...ADAPT_METHODS];
+  const parts = s.split(',').map((p) => p.trim());
+  for (const p of parts) if (!all.includes(p) || (parts.length > 1 && (p === 'auto' || p === 'all'))) throw new Error(`unknown adapt method "${p}" (methods: ${all.join(', ')}; or a comma-separated list of methods)`);
+  return parts.length > 1 ? [...new Set(parts)] as AdaptMethod[] : (s as AdaptChoice);
 }
 
 export async function adapt(o: AdaptOptions): Promise<AdaptResult> {
@@ -153,13 +154,13 @@ export async function adapt(o: AdaptOptions): Promise<AdaptResult> {
       checkpoint: path.join(out, '.dann.ckpt'),
       resume: o.resume,
     };
-    const w = await importanceWeights(ctx);
-    const meanWeight = w ? w.reduce((a, b) => a + b, 0) / w.length : null;
-    // E[w] over source rows is 1 for a true density ratio; far below, the domain classifier separates the domains and DEV degenerates to plain source validation.
-    if (meanWeight !== null && meanWeight < 0.1 && methods.length > 1) run.reporter.warn(`DEV is unreliable here: the domain classifier separates source and target almost perfectly (mean density ratio ${meanWeight.toPrecision(2)} on source val, ideal 1), so the choice falls back to source validation error`);
-    if (!w && methods.length > 1) run.reporter.warn('the source validation split is too small for DEV: methods cannot be compared without target labels (raise --val-percent)');
+    const criterion = o.selection ?? 'dev';
+    if (sp.val.n < 2 && methods.length > 1) run.reporter.warn('the source validation split is too small for DEV: methods cannot be compared by DEV (raise --val-percent)');
     const results: Partial<Record<AdaptMethod, MethodResult>> = {};
     const fits: Partial<Record<AdaptMethod, MethodFit>> = {};
+    const scores: Partial<Record<AdaptMethod, MethodScores>> = {};
+    const weightCache = new Map<string, Float64Array | undefined>();
+    const adabn: { domains?: Promise<AdabnDomains> } = {};
     const single = methods.length === 1;
     try {
       for (const m of methods) {
@@ -167,9 +168,9 @@ export async function adapt(o: AdaptOptions): Promise<AdaptResult> {
         run.reporter.info(`— ${m} —`);
         const fit = cut
           ? await TAIL_FITS[m as TailMethod](ctx)
-          : m === 'adabn'
-            ? await wholeBackboneAdabn({ ...ctx, sourceSamples: sp.samples, testRows: sp.test, targetSamples: t.m.samples, images: o.adabnImages })
-            : await METHOD_FITS[m as (typeof ADAPT_METHODS)[number]](ctx, o, fits);
+          : (ADABN_METHODS as readonly string[]).includes(m)
+            ? await wholeBackboneAdabn({ ...ctx, sourceSamples: sp.samples, testRows: sp.test, targetSamples: t.m.samples, images: o.adabnImages }, m as AdabnMethod, adabn, o)
+            : await fitFeatureMethod(m as FeatureMethod, ctx, o, fits);
         fits[m] = fit;
         const bundle = single ? path.join(out, 'model') : path.join(out, 'methods', m);
         const training = { recipe: 'adapt', method: m, target: path.resolve(o.target), ...fit.training, seed };
@@ -190,10 +191,15 @@ export async function adapt(o: AdaptOptions): Promise<AdaptResult> {
           await save();
         }
         const target = ev && evalProbs ? evaluateScores(evalProbs, ev.y, run.ds.labels) : undefined;
+        const sc = single ? undefined : await scoreMethod(domainViewOf(m, fit, ctx), weightCache, valProbs, sp.val.y, tgtProbs, ctx);
+        if (sc) scores[m] = sc;
         results[m] = {
           bundle,
           sourceValAccuracy: valProbs ? accuracyOf(valProbs, sp.val.y, k) : null,
-          selectionScore: valProbs && w ? devRisk(rowErrors(valProbs, sp.val.y, k), w).risk : null,
+          selectionScore: sc ? (criterion === 'dev' ? sc.devRisk : sc.snd) : null,
+          devRisk: sc?.devRisk ?? null,
+          devMeanWeight: sc?.meanWeight ?? null,
+          snd: sc?.snd ?? NaN,
           targetAccuracy: target ? target.accuracy : null,
           targetEntropy: meanEntropy(tgtProbs, t.m.n, k),
           seconds: (performance.now() - tm) / 1000,
@@ -201,11 +207,17 @@ export async function adapt(o: AdaptOptions): Promise<AdaptResult> {
           details: { ...fit.details, history: fit.history },
         };
         const r = results[m]!;
-        run.reporter.info(`${m}: source val ${fmtPct(r.sourceValAccuracy)}, DEV ${r.selectionScore?.toFixed(4) ?? '—'}${target ? `, target ${fmtPct(target.accuracy)} (oracle)` : ''} (${r.seconds.toFixed(1)} s)`);
+        run.reporter.info(`${m}: source val ${fmtPct(r.sourceValAccuracy)}${sc ? `, DEV ${r.devRisk?.toFixed(4) ?? '—'} (mean weight ${r.devMeanWeight?.toPrecision(2) ?? '—'}), SND ${r.snd.toFixed(4)}` : ''}${target ? `, target ${fmtPct(target.accuracy)} (oracle)` : ''} (${r.seconds.toFixed(1)} s)`);
       }
-      const scored = methods.filter((m) => results[m]!.selectionScore !== null);
-      const chosen = single ? methods[0] : scored.length ? scored.reduce((a, b) => (results[b]!.selectionScore! < results[a]!.selectionScore! ? b : a)) : 'source-only';
+      const picks = { dev: chooseBy('dev', scores, methods), snd: chooseBy('snd', scores, methods) };
+      const chosen = single ? methods[0] : (picks[criterion] ?? methods[0]);
+      if (!single && criterion === 'dev') {
+        // E[w] over source rows is 1 for a true density ratio; far below, the domain classifier separates the domains and DEV degenerates to plain source validation.
+        const low = methods.filter((m) => (scores[m]?.meanWeight ?? 1) < 0.1);
+        if (low.length) run.reporter.warn(`DEV is unreliable for ${low.join(', ')}: a domain classifier separates source and target almost perfectly in their representation (mean density ratio < 0.1 on source val, ideal 1), so their DEV risk is close to plain source validation error`);
+      }
       const oracleBest = ev && !single ? methods.reduce((a, b) => (results[b]!.targetAccuracy! > results[a]!.targetAccuracy! ? b : a)) : null;
+      const accOf = (m: AdaptMethod | null) => (m ? results[m]!.targetAccuracy! : NaN);
       fs.rmSync(ctx.checkpoint!, { recursive: true, force: true }); // finished: nothing left to resume
       const bundle = path.join(out, 'model');
       if (!single) await writeDirAtomic(bundle, (tmp) => fs.cpSync(results[chosen]!.bundle, tmp, { recursive: true }));
@@ -213,7 +225,15 @@ export async function adapt(o: AdaptOptions): Promise<AdaptResult> {
         chosen,
         bundle,
         methods: results,
-        selection: { criterion: 'dev', chosenBy: single ? 'user' : 'dev', oracleBest, agreesWithOracle: oracleBest ? oracleBest === chosen : null, meanWeight },
+        selection: {
+          criterion,
+          chosenBy: single ? 'user' : criterion,
+          picks,
+          oracleBest,
+          agreesWithOracle: oracleBest ? oracleBest === chosen : null,
+          oracleAgreement: oracleBest ? { dev: picks.dev === oracleBest, snd: picks.snd === oracleBest } : null,
+          belowBest: oracleBest ? { dev: 100 * (accOf(oracleBest) - accOf(picks.dev)), snd: 100 * (accOf(oracleBest) - accOf(picks.snd)) } : null,
+        },
         source: { folder: o.source, images: run.used, train: sp.train.n, val: sp.val.n, test: sp.test.n, skipped: run.skipped },
         target: { folder: o.target, images: t.m.n, skipped: t.skipped, labels: ev?.kind ?? null, evaluated: ev?.n ?? 0 },
         backbone: { name: run.backbone.spec.name, dim: run.dim },
@@ -230,6 +250,7 @@ export async function adapt(o: AdaptOptions): Promise<AdaptResult> {
         f?.model.dispose();
         f?.release?.();
       }
+      if (adabn.domains) (await adabn.domains.catch(() => undefined))?.release();
     }
   } finally {
     await run.backbone.dispose();

@@ -1,6 +1,6 @@
 /**
  * `report.html` for `graft adapt`: the comparison table (source validation accuracy, the DEV
- * selection score, and — marked as oracle numbers — target accuracy), learning curves, DANN's
+ * risk and SND selection scores, and — marked as oracle numbers — target accuracy), learning curves, DANN's
  * domain-classifier accuracy, and 2-D PCA pictures of source and target rows before and after
  * adaptation, coloured by domain and by class.
  */
@@ -14,7 +14,8 @@ export interface AdaptReportRow {
   method: string;
   chosen: boolean;
   sourceValAccuracy: number | null;
-  selectionScore: number | null;
+  devRisk: number | null;
+  snd: number;
   targetAccuracy: number | null;
   targetEntropy: number;
   seconds: number;
@@ -57,8 +58,8 @@ export async function writeAdaptReport(dir: string, r: AdaptReportInput): Promis
     '<section id="methods"><h2>Methods</h2>',
     `<p>${esc(r.oracleNote)}</p>`,
     table(
-      ['method', 'chosen', 'source val accuracy', 'DEV risk (lower is better)', 'target accuracy (oracle)', 'target entropy', 'seconds'],
-      r.rows.map((x) => [x.method, x.chosen ? '✓' : '', pct(x.sourceValAccuracy), x.selectionScore === null ? '—' : +x.selectionScore.toFixed(4), pct(x.targetAccuracy), +x.targetEntropy.toFixed(3), +x.seconds.toFixed(1)]),
+      ['method', 'chosen', 'source val accuracy', 'DEV risk (lower is better)', 'SND (higher is better)', 'target accuracy (oracle)', 'target entropy', 'seconds'],
+      r.rows.map((x) => [x.method, x.chosen ? '✓' : '', pct(x.sourceValAccuracy), x.devRisk === null ? '—' : +x.devRisk.toFixed(4), Number.isFinite(x.snd) ? +x.snd.toFixed(4) : '—', pct(x.targetAccuracy), +x.targetEntropy.toFixed(3), +x.seconds.toFixed(1)]),
       'class="methods"',
     ),
     '</section>',
@@ -66,7 +67,7 @@ export async function writeAdaptReport(dir: string, r: AdaptReportInput): Promis
   if (r.curves.length) {
     body.push('<section id="curves"><h2>Training curves</h2>');
     for (const c of r.curves) {
-      const svg = linePlotSvg(c.series, { title: `${c.method}`, xlabel: c.method === 'self-train' ? 'round' : 'epoch', ylabel: c.ylabel });
+      const svg = linePlotSvg(c.series, { title: `${c.method}`, xlabel: c.method.endsWith('self-train') ? 'round' : 'epoch', ylabel: c.ylabel });
       body.push(await page.plot(`adapt-curve-${c.method}.png`, svg, `${c.method} training curves`));
     }
     body.push('</section>');

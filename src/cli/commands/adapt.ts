@@ -6,14 +6,20 @@ import { defineCommand, pick } from '../spec.js';
 
 export default defineCommand({
   name: 'adapt',
-  summary: 'domain adaptation: labelled source folder + unlabelled target folder → adapted bundle (CORAL, DANN, self-training vs source-only)',
-  usage: ['graft adapt --source DIR --target DIR --out DIR [--target-test DIR] [--method auto|all|source-only|coral|dann|self-train]'],
+  summary: 'domain adaptation: labelled source folder + unlabelled target folder → adapted bundle (CORAL, AdaBN, DANN, self-training, stacks of them, vs source-only)',
+  usage: ['graft adapt --source DIR --target DIR --out DIR [--target-test DIR] [--method auto|all|METHOD[,METHOD…]] [--selection dev|snd]'],
   groups: [
     [
       'adapt options',
       {
         ...DOMAINS,
-        method: { type: 'string', arg: 'NAME', default: 'auto', help: 'auto (every method, chosen by DEV without target labels), all (same, every bundle kept, + adabn), or one method; adabn at --unfreeze 0 re-estimates the whole backbone\u2019s BatchNorm on the target' },
+        method: {
+          type: 'string',
+          arg: 'NAME',
+          default: 'auto',
+          help: 'auto or all (every method, one chosen without target labels), one method, or a comma-separated list to choose among: source-only, coral, dann, self-train, coral+self-train, dann+self-train, adabn, adabn+coral, adabn+self-train, adabn+coral+self-train (adabn*: the whole backbone\u2019s BatchNorm re-estimated per domain)',
+        },
+        selection: { type: 'string', arg: 'dev|snd', default: 'dev', help: 'how auto/all/a list choose without target labels: dev (Deep Embedded Validation, lowest risk) or snd (soft neighbourhood density, highest)' },
         out: { type: 'string', short: 'o', arg: 'DIR', help: 'DIR/model (the chosen bundle), DIR/methods/<method>/, adapt.json, report.html (required)' },
         unfreeze: { type: 'string', arg: 'K', default: '0', help: 'K ≥ 1: fine-tune the last K blocks (source-only, Deep CORAL, DANN, AdaBN on the tail); 0: frozen features' },
         epochs: { type: 'string', arg: 'N', default: '6', help: '--unfreeze K: unfrozen epochs (after 2 head-only epochs)' },
@@ -48,6 +54,7 @@ export default defineCommand({
     const out = str(v, 'out');
     if (!source || !target || !out) throw new Error('usage: graft adapt --source DIR --target DIR --out DIR');
     const { adapt, parseMethod } = await import('../../recipes/adapt.js');
+    const { parseSelection } = await import('../../recipes/adapt-select.js');
     const head = str(v, 'head', ['linear', 'mlp'] as const);
     const res = await adapt({
       ...dataOpts(v),
@@ -58,6 +65,7 @@ export default defineCommand({
       targetTest: str(v, 'target-test'),
       out,
       method: parseMethod(str(v, 'method') ?? 'auto'),
+      selection: parseSelection(str(v, 'selection') ?? 'dev'),
       head,
       hidden: str(v, 'hidden')?.split(',').map(Number),
       dropout: num(v, 'dropout'),
@@ -79,7 +87,7 @@ export default defineCommand({
     const json = {
       chosen: res.chosen,
       bundle: res.bundle,
-      methods: Object.fromEntries(Object.entries(res.methods).map(([m, x]) => [m, { bundle: x!.bundle, sourceValAccuracy: x!.sourceValAccuracy, selectionScore: x!.selectionScore, targetAccuracy: x!.targetAccuracy, targetEntropy: x!.targetEntropy, seconds: x!.seconds }])),
+      methods: Object.fromEntries(Object.entries(res.methods).map(([m, x]) => [m, { bundle: x!.bundle, sourceValAccuracy: x!.sourceValAccuracy, selectionScore: x!.selectionScore, devRisk: x!.devRisk, snd: x!.snd, targetAccuracy: x!.targetAccuracy, targetEntropy: x!.targetEntropy, seconds: x!.seconds }])),
       selection: res.selection,
       source: res.source,
       target: res.target,
@@ -90,9 +98,12 @@ export default defineCommand({
     };
     emit(!!v.json, json, () =>
       [
-        `${'method'.padEnd(12)} source val  DEV risk  target (oracle)  seconds`,
-        ...Object.entries(res.methods).map(([m, x]) => `${(m + (m === res.chosen ? ' *' : '')).padEnd(12)} ${(x!.sourceValAccuracy === null ? '—' : pct(x!.sourceValAccuracy)).padStart(10)}  ${(x!.selectionScore === null ? '—' : x!.selectionScore.toFixed(4)).padStart(8)}  ${(x!.targetAccuracy === null ? '—' : pct(x!.targetAccuracy)).padStart(15)}  ${x!.seconds.toFixed(1).padStart(7)}`),
-        `chosen: ${res.chosen} (${res.selection.chosenBy === 'dev' ? 'lowest DEV risk; no target labels used' : 'asked for'})${res.selection.oracleBest ? `; best by target labels: ${res.selection.oracleBest}` : ''}`,
+        `${'method'.padEnd(24)} source val  DEV risk     SND  target (oracle)  seconds`,
+        ...Object.entries(res.methods).map(
+          ([m, x]) =>
+            `${(m + (m === res.chosen ? ' *' : '')).padEnd(24)} ${(x!.sourceValAccuracy === null ? '—' : pct(x!.sourceValAccuracy)).padStart(10)}  ${(x!.devRisk === null ? '—' : x!.devRisk.toFixed(4)).padStart(8)}  ${(Number.isFinite(x!.snd) ? x!.snd.toFixed(3) : '—').padStart(6)}  ${(x!.targetAccuracy === null ? '—' : pct(x!.targetAccuracy)).padStart(15)}  ${x!.seconds.toFixed(1).padStart(7)}`,
+        ),
+        `chosen: ${res.chosen} (${res.selection.chosenBy === 'user' ? 'asked for' : `${res.selection.chosenBy === 'dev' ? 'lowest DEV risk' : 'highest SND'}; no target labels used`})${res.selection.chosenBy !== 'user' ? `; DEV picks ${res.selection.picks.dev ?? '—'}, SND picks ${res.selection.picks.snd ?? '—'}` : ''}${res.selection.oracleBest ? `; best by target labels: ${res.selection.oracleBest}` : ''}`,
         `bundle: ${res.bundle}`,
         `report: ${res.report}`,
       ].join('\n'),

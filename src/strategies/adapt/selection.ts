@@ -6,7 +6,9 @@
  *
  *   L_i = w_i·ℓ_i (ℓ: 0/1 error),   η = −Cov(L, w) / Var(w),   DEV = mean(L) + η·mean(w) − η   (lower is better).
  *
- * Also the mean entropy of the target predictions, a second, weaker criterion reported beside it.
+ * The density ratios come from a domain classifier on the representation of the method being
+ * validated (DEV's "embedded" part). Also Soft Neighbourhood Density (Saito et al. 2021) on the
+ * target predictions alone, and their mean entropy: two criteria reported beside DEV.
  */
 import { argmaxRows } from './pseudo.js';
 
@@ -69,4 +71,46 @@ export function meanEntropy(probs: Float32Array, n: number, k: number): number {
   let h = 0;
   for (let i = 0; i < n * k; i++) if (probs[i] > 0) h -= probs[i] * Math.log(probs[i]);
   return h / Math.max(1, n);
+}
+
+/**
+ * Soft Neighbourhood Density (Saito et al. 2021, "Tune it the right way"): the target predictions'
+ * rows are L2-normalised, their pairwise similarities (self excluded) turned into a softmax per
+ * row at temperature `t` (the paper's 0.05), and SND is the mean entropy of those rows — higher
+ * when the target predictions form dense, consistent neighbourhoods (higher is better). At most
+ * `maxRows` rows are used (an even subsample), so the n² similarities stay small.
+ */
+export function softNeighbourhoodDensity(probs: Float32Array, n: number, k: number, t = 0.05, maxRows = 1500): number {
+  if (n < 2) throw new Error(`SND needs at least 2 target rows, got ${n}`);
+  const m = Math.min(n, maxRows);
+  const v = new Float64Array(m * k);
+  for (let a = 0; a < m; a++) {
+    const i = Math.floor((a * n) / m);
+    let norm = 0;
+    for (let j = 0; j < k; j++) norm += probs[i * k + j] ** 2;
+    norm = Math.sqrt(norm) || 1;
+    for (let j = 0; j < k; j++) v[a * k + j] = probs[i * k + j] / norm;
+  }
+  const s = new Float64Array(m);
+  let total = 0;
+  for (let a = 0; a < m; a++) {
+    let max = -Infinity;
+    for (let b = 0; b < m; b++) {
+      if (b === a) continue;
+      let dot = 0;
+      for (let j = 0; j < k; j++) dot += v[a * k + j] * v[b * k + j];
+      s[b] = dot / t;
+      if (s[b] > max) max = s[b];
+    }
+    let z = 0;
+    for (let b = 0; b < m; b++) if (b !== a) z += Math.exp(s[b] - max);
+    let h = 0;
+    for (let b = 0; b < m; b++) {
+      if (b === a) continue;
+      const p = Math.exp(s[b] - max) / z;
+      if (p > 0) h -= p * Math.log(p);
+    }
+    total += h;
+  }
+  return total / m;
 }
