@@ -73,9 +73,16 @@ export function resolveFrontend(settings: AudioSettings | undefined, seconds: ()
   }
 }
 
-/** Stable JSON of a front-end (fixed key order), for preprocessKey. */
+/**
+ * The implementation's version, part of the feature-store key: bump it whenever a change moves the
+ * front-end's numbers at all (even by rounding), so features cached by an older build are never reused.
+ * 1: float64 JS throughout. 2: the polyphase resampler in WebAssembly SIMD (float32 taps and sums).
+ */
+export const FRONTEND_VERSION = 2;
+
+/** Stable JSON of a front-end (fixed key order) and the implementation's version, for preprocessKey. */
 export function frontendKey(fe: AudioFrontend): string {
-  return JSON.stringify([fe.sampleRate, fe.nFft, fe.hop, fe.nMels, fe.fmin, fe.fmax, fe.duration, fe.topDb]);
+  return JSON.stringify([fe.sampleRate, fe.nFft, fe.hop, fe.nMels, fe.fmin, fe.fmax, fe.duration, fe.topDb, `v${FRONTEND_VERSION}`]);
 }
 
 const plans = new Map<string, MelSpectrogram>();
