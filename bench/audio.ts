@@ -111,7 +111,7 @@ const ratio = (t: Pass[]) => median(g.map((x, i) => x.rate / t[i]!.rate));
 const cpuRatio = (t: Pass[]) => median(g.map((x, i) => t[i]!.cpu / x.cpu));
 const fmt = (v: Pass[]) => `${median(v.map((p) => p.rate)).toFixed(1)} clips/s (${v.map((p) => p.rate.toFixed(0)).join(', ')}), CPU ${median(v.map((p) => p.cpu)).toFixed(2)} ms/clip`;
 console.log(`${clips} clips of 1 s at ${rate} Hz → ${fe.sampleRate} Hz, n_fft ${fe.nFft}, hop ${fe.hop}, ${fe.nMels} mels; ${rounds} interleaved rounds, load average ${load0.toFixed(1)} → ${os.loadavg()[0]!.toFixed(1)}`);
-console.log(`graft (1 thread, JS):                        ${fmt(g)}   (+ 224×224 image: ${graftImage.rate.toFixed(1)} clips/s)`);
+console.log(`graft (1 thread, JS + wasm SIMD):            ${fmt(g)}   (+ 224×224 image: ${graftImage.rate.toFixed(1)} clips/s)`);
 console.log(`torchaudio, cached Resample, graft's filter: ${fmt(tc)}   (2 threads: ${t2.rate.toFixed(1)} clips/s)`);
 console.log(`torchaudio, functional.resample defaults:    ${fmt(tf)}`);
 console.log(`graft / torchaudio, median of rounds (clips/s; CPU time): ${ratio(tc).toFixed(2)}×; ${cpuRatio(tc).toFixed(2)}× vs cached Resample with graft's filter (like for like) — ${ratio(tf).toFixed(2)}×; ${cpuRatio(tf).toFixed(2)}× vs functional.resample (defaults, per clip)`);

@@ -5,6 +5,8 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { resample, resampleReference } from '../src/audio/resample.js';
 import { frontendKey, audioFrontend, FRONTEND_VERSION } from '../src/audio/frontend.js';
+import { MelSpectrogram } from '../src/audio/mel.js';
+import { vtlpWarp } from '../src/audio/augment.js';
 
 const noise = (n: number, seed: number): Float32Array => {
   let s = seed;
@@ -41,6 +43,32 @@ test('SIMD polyphase resampler equals the float64 JS one within float32 rounding
   assert.ok(d < 1e-6, `48000→16000, 200000 samples: ${d}`);
   assert.throws(() => resample(x, 0, 16000), /positive integers/);
   assert.throws(() => resample(x, 22050.5, 16000), /positive integers/);
+});
+
+test('SIMD STFT + mel equals the JS path bit for bit (radix 2, 3, 4, 5; odd frame counts; VTLP-warped banks); JS where it cannot run', () => {
+  const configs = [
+    { sampleRate: 16000, nFft: 400, hop: 160, nMels: 128, fmin: 0, fmax: 8000, n: 16000 }, // 200 = 4·2·5·5
+    { sampleRate: 22050, nFft: 512, hop: 128, nMels: 64, fmin: 50, fmax: 7000, n: 11025 }, // 256 = 4·4·4·4
+    { sampleRate: 8000, nFft: 300, hop: 100, nMels: 40, fmin: 20, fmax: 4000, n: 4100 }, // 150 = 2·3·5·5, 42 frames
+    { sampleRate: 8000, nFft: 6, hop: 2, nMels: 2, fmin: 0, fmax: 4000, n: 9 }, // 3 points, 5 frames
+    { sampleRate: 16000, nFft: 400, hop: 160, nMels: 128, fmin: 0, fmax: 8000, n: 8000, warp: (f: number) => vtlpWarp(f, 1.1, 8000) },
+  ];
+  for (const [i, c] of configs.entries()) {
+    const x = noise(c.n, 11 + i);
+    const m = new MelSpectrogram(c);
+    const a = m.compute(x);
+    const b = m.compute(x, { simd: false });
+    assert.equal(a.frames, b.frames);
+    assert.deepEqual(a.data, b.data, `n_fft ${c.nFft}, ${c.n} samples`);
+    assert.ok(a.data.some((v) => v > 0));
+  }
+  // n_fft 14 (7 points: no SIMD radix), odd n_fft, magnitude: the JS path, still right.
+  for (const c of [{ nFft: 14 }, { nFft: 301 }, { nFft: 400, power: 1 }]) {
+    const m = new MelSpectrogram({ sampleRate: 8000, hop: 50, nMels: 8, fmin: 0, fmax: 4000, ...c });
+    const x = noise(1000, 2);
+    assert.deepEqual(m.compute(x).data, m.compute(x, { simd: false }).data);
+  }
+  assert.throws(() => new MelSpectrogram({ sampleRate: 16000, nFft: 400, hop: 160, nMels: 8, fmin: 0, fmax: 8000 }).compute(noise(150, 1)), /too short/);
 });
 
 test('the feature-store key names the front-end implementation', () => {

@@ -5,6 +5,7 @@
  * 10·log10(max(x, 1e-10)) floored at (max − top_db) over the whole spectrogram.
  */
 import { RealFft } from './fft.js';
+import { stftMel, type SimdMelPlan } from './wasm/stft.js';
 
 export interface MelOptions {
   sampleRate: number;
@@ -60,6 +61,8 @@ export class MelSpectrogram {
   private readonly frame: Float64Array;
   private readonly spec: Float64Array;
   readonly nFreqs: number;
+  /** The SIMD kernel's view of these tables (power 2, even n_fft with radices 2–5), else undefined: JS. */
+  private readonly simd?: SimdMelPlan;
 
   constructor(readonly o: MelOptions) {
     const { nFft, hop, nMels, sampleRate, fmin, fmax } = o;
@@ -85,6 +88,8 @@ export class MelSpectrogram {
     this.w = Float64Array.from(weights);
     this.frame = new Float64Array(nFft);
     this.spec = new Float64Array(nf);
+    const plan = (o.power ?? 2) === 2 ? this.fft.simdPlan() : undefined;
+    if (plan) this.simd = { nFft, hop, nMels, window: this.window, ...plan, w: this.w, off: this.off, lo: this.lo };
   }
 
   /** Frames a signal of n samples yields (centred). */
@@ -93,13 +98,14 @@ export class MelSpectrogram {
     return 1 + Math.floor((n + 2 * pad - this.o.nFft) / this.o.hop);
   }
 
-  /** Mel power (or magnitude) spectrogram of a mono signal. */
-  compute(x: Float32Array): Spectrogram {
+  /** Mel power (or magnitude) spectrogram of a mono signal: in WebAssembly SIMD where it can, else JS (identical numbers). */
+  compute(x: Float32Array, o: { simd?: boolean } = {}): Spectrogram {
     const { nFft, hop, nMels } = this.o;
     const power = this.o.power ?? 2;
     const pad = Math.floor(nFft / 2);
     if (x.length <= pad) throw new Error(`signal of ${x.length} samples is too short for n_fft ${nFft} (reflect padding needs more than ${pad})`);
     const frames = this.frameCount(x.length);
+    if (this.simd && o.simd !== false) return { data: stftMel(this.simd, x, frames), nMels, frames };
     const n = x.length;
     const { frame, spec, window, w, off, lo } = this;
     const out = new Float32Array(nMels * frames);

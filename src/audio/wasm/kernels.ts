@@ -11,6 +11,7 @@ import { KERNELS_WASM } from './kernels.wasm.js';
 interface Exports {
   memory: WebAssembly.Memory;
   polyphase(x: number, h: number, tp: number, L: number, M: number, K: number, y: number, n: number): void;
+  stft_mel(descriptor: number): void;
 }
 
 const PAGE = 65536;
