@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { resample, resampleReference } from '../src/audio/resample.js';
 import { frontendKey, audioFrontend, FRONTEND_VERSION } from '../src/audio/frontend.js';
-import { MelSpectrogram } from '../src/audio/mel.js';
+import { MelSpectrogram, amplitudeToDb, amplitudeToDbReference } from '../src/audio/mel.js';
 import { vtlpWarp } from '../src/audio/augment.js';
 
 const noise = (n: number, seed: number): Float32Array => {
@@ -69,6 +69,28 @@ test('SIMD STFT + mel equals the JS path bit for bit (radix 2, 3, 4, 5; odd fram
     assert.deepEqual(m.compute(x).data, m.compute(x, { simd: false }).data);
   }
   assert.throws(() => new MelSpectrogram({ sampleRate: 16000, nFft: 400, hop: 160, nMels: 8, fmin: 0, fmax: 8000 }).compute(noise(150, 1)), /too short/);
+});
+
+test('SIMD dB equals the Math.log loop: wide dynamic range, floors, magnitude, odd lengths, zeros, NaN, infinity, empty', () => {
+  let s = 5;
+  const r = () => ((s = (s * 1103515245 + 12345) % 2147483648), s / 2147483648);
+  const cases = [
+    Float32Array.from({ length: 50001 }, () => Math.exp(60 * (r() - 0.7))), // 1e-18 … 1e7
+    Float32Array.from([0, 1e-12, 1e-10, 1, NaN, 3e38, 2]),
+    Float32Array.from([Infinity, 1, 2, 0, 1e-3]),
+    new Float32Array(3),
+    new Float32Array(0),
+  ];
+  for (const c of cases)
+    for (const top of [80, 30, null])
+      for (const st of ['power', 'magnitude'] as const) {
+        const a = amplitudeToDb(c.slice(), top, st);
+        const b = amplitudeToDbReference(c.slice(), top, st);
+        assert.deepEqual(a, b, `${c.length} values, top_db ${top}, ${st}`);
+      }
+  const x = Float32Array.from([1, 0.01, 1e-4]);
+  assert.equal(amplitudeToDb(x, 30), x, 'in place');
+  assert.deepEqual([...x].map((v) => Math.round(v)), [0, -20, -30]);
 });
 
 test('the feature-store key names the front-end implementation', () => {

@@ -6,6 +6,7 @@
  */
 import { RealFft } from './fft.js';
 import { stftMel, type SimdMelPlan } from './wasm/stft.js';
+import { align, kernels } from './wasm/kernels.js';
 
 export interface MelOptions {
   sampleRate: number;
@@ -134,9 +135,29 @@ export class MelSpectrogram {
  * torchaudio AmplitudeToDB: multiplier·log10(max(x, amin)) with multiplier 10 for power (20 for
  * magnitude), ref 1; then floored at max − topDb when topDb is given. In place; returns the array.
  * (One pass for the maximum — log is monotonic, so it is the log of the largest value — and one for
- * log + floor; natural log times multiplier/ln 10, which is cheaper than log10.)
+ * log + floor; natural log times multiplier/ln 10.) Runs in WebAssembly SIMD (kernels.wat `db`: its
+ * own float64 ln, within ~1e-15 of Math.log, so the float32 results equal the JS loop's,
+ * `amplitudeToDbReference`, but for a rare last-bit rounding tie).
  */
 export function amplitudeToDb(x: Float32Array, topDb: number | null = 80, stype: 'power' | 'magnitude' = 'power'): Float32Array {
+  const k = (stype === 'power' ? 10 : 20) / Math.LN10;
+  const amin = 1e-10;
+  if (!x.length) return x;
+  const kern = kernels();
+  const at = kern.scratch(align(x.length * 4) + 16);
+  const v = kern.f32(at, (x.length + 3) & ~3);
+  v.set(x);
+  v.fill(0, x.length);
+  const top = kern.fn.max_f32(at, v.length / 4);
+  const big = top > amin ? top : amin;
+  const floor = topDb === null ? -Infinity : k * Math.log(big) - topDb;
+  kern.fn.db(at, (x.length + 1) >> 1, k, amin, floor);
+  x.set(kern.f32(at, x.length));
+  return x;
+}
+
+/** amplitudeToDb as a plain JS loop over Math.log: the reference the SIMD kernel is tested against. */
+export function amplitudeToDbReference(x: Float32Array, topDb: number | null = 80, stype: 'power' | 'magnitude' = 'power'): Float32Array {
   const k = (stype === 'power' ? 10 : 20) / Math.LN10;
   const amin = 1e-10;
   let big = amin;

@@ -12,6 +12,8 @@ interface Exports {
   memory: WebAssembly.Memory;
   polyphase(x: number, h: number, tp: number, L: number, M: number, K: number, y: number, n: number): void;
   stft_mel(descriptor: number): void;
+  max_f32(p: number, n4: number): number;
+  db(p: number, n2: number, k: number, amin: number, floor: number): void;
 }
 
 const PAGE = 65536;
