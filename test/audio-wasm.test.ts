@@ -7,6 +7,7 @@ import { resample, resampleReference } from '../src/audio/resample.js';
 import { frontendKey, audioFrontend, FRONTEND_VERSION } from '../src/audio/frontend.js';
 import { MelSpectrogram, amplitudeToDb, amplitudeToDbReference } from '../src/audio/mel.js';
 import { vtlpWarp } from '../src/audio/augment.js';
+import { kernels } from '../src/audio/wasm/kernels.js';
 
 const noise = (n: number, seed: number): Float32Array => {
   let s = seed;
@@ -41,6 +42,11 @@ test('SIMD polyphase resampler equals the float64 JS one within float32 rounding
   let d = 0;
   for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i]! - b[i]!));
   assert.ok(d < 1e-6, `48000→16000, 200000 samples: ${d}`);
+  assert.equal(resample(new Float32Array(0), 22050, 16000).length, 0);
+  const bad = x.slice(0, 2000);
+  bad[1000] = NaN;
+  const yb = resample(bad, 22050, 16000);
+  assert.ok(Number.isNaN(yb[725]!) && Number.isFinite(yb[0]!) && Number.isFinite(yb[1450]!), 'a NaN sample spoils only the outputs whose taps reach it');
   assert.throws(() => resample(x, 0, 16000), /positive integers/);
   assert.throws(() => resample(x, 22050.5, 16000), /positive integers/);
 });
@@ -69,6 +75,28 @@ test('SIMD STFT + mel equals the JS path bit for bit (radix 2, 3, 4, 5; odd fram
     assert.deepEqual(m.compute(x).data, m.compute(x, { simd: false }).data);
   }
   assert.throws(() => new MelSpectrogram({ sampleRate: 16000, nFft: 400, hop: 160, nMels: 8, fmin: 0, fmax: 8000 }).compute(noise(150, 1)), /too short/);
+  const nan = noise(4000, 3);
+  nan[2000] = NaN;
+  const mn = new MelSpectrogram({ sampleRate: 16000, nFft: 400, hop: 160, nMels: 16, fmin: 0, fmax: 8000 });
+  assert.deepEqual(mn.compute(nan).data, mn.compute(nan, { simd: false }).data, 'NaN input: the same NaN cells');
+});
+
+test('a long sound: the kernels module that grew past 32 MiB is dropped after the call, and the next one is right', () => {
+  const before = kernels();
+  const long = noise(9_000_000, 9); // 36 MB in, 26 MB out, plus margins
+  const y = resample(long, 22050, 16000);
+  assert.equal(y.length, Math.ceil((long.length * 16000) / 22050));
+  assert.notEqual(kernels(), before, 'a fresh instance after the long call');
+  const x = noise(5000, 4);
+  assert.deepEqual(resample(x, 22050, 16000).length, resampleReference(x, 22050, 16000).length);
+  let d = 0;
+  const a = resample(x, 22050, 16000);
+  const b = resampleReference(x, 22050, 16000);
+  for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i]! - b[i]!));
+  assert.ok(d < 1e-6, `after renewal: ${d}`);
+  // the long call's middle is the same as resampling that stretch alone (away from its edges)
+  const part = resample(long.subarray(441 * 1000, 441 * 1100), 22050, 16000);
+  for (let i = 100; i < 3000; i += 37) assert.ok(Math.abs(part[i]! - y[320 * 1000 + i]!) < 1e-6);
 });
 
 test('SIMD dB equals the Math.log loop: wide dynamic range, floors, magnitude, odd lengths, zeros, NaN, infinity, empty', () => {

@@ -6,7 +6,7 @@
  */
 import { RealFft } from './fft.js';
 import { stftMel, type SimdMelPlan } from './wasm/stft.js';
-import { align, kernels } from './wasm/kernels.js';
+import { align, kernels, release } from './wasm/kernels.js';
 
 export interface MelOptions {
   sampleRate: number;
@@ -153,6 +153,7 @@ export function amplitudeToDb(x: Float32Array, topDb: number | null = 80, stype:
   const floor = topDb === null ? -Infinity : k * Math.log(big) - topDb;
   kern.fn.db(at, (x.length + 1) >> 1, k, amin, floor);
   x.set(kern.f32(at, x.length));
+  release();
   return x;
 }
 

@@ -9,7 +9,7 @@
  * float32 taps and sums, four taps per instruction, as torchaudio's float32 convolution); the float64
  * JS loop it replaced is kept as `resampleReference`, which the kernel is tested against.
  */
-import { align, kernels } from './wasm/kernels.js';
+import { align, kernels, release } from './wasm/kernels.js';
 
 export interface ResampleOptions {
   /** Sinc zero crossings on each side (filter length); default 24. */
@@ -168,5 +168,7 @@ function polyphaseSimd(x: Float32Array, L: number, M: number, K: number, key: st
   xs.set(x, K);
   xs.fill(0, K + x.length);
   k.fn.polyphase(at + K * 4, h, tp, L, M, K, at + xBytes, outLen);
-  return k.f32(at + xBytes, outLen).slice();
+  const y = k.f32(at + xBytes, outLen).slice();
+  release();
+  return y;
 }

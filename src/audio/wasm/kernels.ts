@@ -4,7 +4,8 @@
  * memory manager. Residents (e.g. a resampler's polyphase table) stay in memory under a key until
  * space runs short; scratch space for one call starts after them. Every call is synchronous, so
  * callers lay out their own scratch and read results before the next call. Memory only grows, and a
- * growth detaches earlier views: take views (f32/f64) after `scratch`.
+ * growth detaches earlier views: take views (f32/f64) after `scratch`. `release()` after a call
+ * frees a module that grew large.
  */
 import { KERNELS_WASM } from './kernels.wasm.js';
 
@@ -17,7 +18,8 @@ interface Exports {
 }
 
 const PAGE = 65536;
-const MAX_RESIDENT = 32 << 20;
+const MAX_RESIDENT = 8 << 20;
+const KEEP_BYTES = 32 << 20;
 
 export class Kernels {
   readonly fn: Exports;
@@ -80,4 +82,13 @@ export function kernels(): Kernels {
     }
   }
   return instance;
+}
+
+/**
+ * Called after each kernel call, once its results are copied out: a module whose memory grew past
+ * 32 MiB (a long sound) is dropped, so the process does not keep that memory (wasm memory never
+ * shrinks); the next call starts a fresh instance and rebuilds its residents.
+ */
+export function release(): void {
+  if (instance && instance.fn.memory.buffer.byteLength > KEEP_BYTES) instance = undefined;
 }

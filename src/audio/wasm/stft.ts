@@ -4,7 +4,7 @@
  * src/audio/mel.ts and src/audio/fft.ts — so the two give identical numbers (tested).
  */
 import type { Pass } from '../fft.js';
-import { align, kernels } from './kernels.js';
+import { align, kernels, release } from './kernels.js';
 
 /** A mel front-end's tables, as the kernel reads them. */
 export interface SimdMelPlan {
@@ -73,5 +73,7 @@ export function stftMel(p: SimdMelPlan, x: Float32Array, frames: number): Float3
   for (let i = 0; i < pad; i++) sig[pad + n + i] = x[n - 2 - i]!; // x[n - 1 + j] = x[n - 1 - j]
   new Int32Array(k.fn.memory.buffer, o[0]!, 19).set([o[1]!, frames, p.hop, r.win, half, r.plan, p.stages.length, o[2]!, o[3]!, o[4]!, o[5]!, r.wc, r.ws, o[6]!, r.mw, r.off, r.lo, p.nMels, o[7]!]);
   k.fn.stft_mel(o[0]!);
-  return k.f32(o[7]!, p.nMels * frames).slice();
+  const out = k.f32(o[7]!, p.nMels * frames).slice();
+  release();
+  return out;
 }
