@@ -8,6 +8,9 @@
  * design (Kaiser, 24 zero crossings, rolloff 0.94, β 9); the second ratio is against
  * torchaudio.functional.resample with its defaults (a shorter Hann filter, rebuilt per clip).
  *
+ * Last, both sides' CPU time per clip by stage (decode + mono, resample, STFT + mel, dB; and graft's
+ * 224×224 image mapping, which is not part of the comparison).
+ *
  *   npm run bench:audio -- [--clips 200] [--rate 22050] [--rounds 5]
  */
 import fs from 'node:fs';
@@ -16,7 +19,11 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { encodeWav } from '../src/audio/wav.js';
-import { audioFrontend, fixLength, loadWaveform, logMel, audioToRgb } from '../src/audio/frontend.js';
+import { audioFrontend, fixLength, loadWaveform, logMel, audioToRgb, toGrey, resizeBilinear, greyToRgb } from '../src/audio/frontend.js';
+import { decodeAudio } from '../src/audio/decode.js';
+import { downmix } from '../src/audio/wav.js';
+import { resample } from '../src/audio/resample.js';
+import { MelSpectrogram, amplitudeToDb } from '../src/audio/mel.js';
 import { args } from './common.js';
 
 const a = args({ clips: { type: 'string', default: '200' }, rate: { type: 'string', default: '22050' }, rounds: { type: 'string', default: '5' } });
@@ -71,6 +78,11 @@ class Peer {
     if (r.done) throw new Error(`torchaudio peer failed (sudo apt-get install python3-torchaudio): ${this.err.trim().split('\n').slice(-3).join(' | ')}`);
     return r.value;
   }
+  /** torchaudio's CPU ms per clip by stage: decode, resample, mel, dB. */
+  async profile(): Promise<number[]> {
+    this.p.stdin.write('profile\n');
+    return (await this.next()).split(' ').map(Number);
+  }
   async pass(mode: 'cached' | 'call'): Promise<Pass> {
     this.p.stdin.write(`${mode}\n`);
     const [rate, cpu] = (await this.next()).split(' ').map(Number);
@@ -79,6 +91,29 @@ class Peer {
   close(): void {
     this.p.stdin.end();
   }
+}
+
+/** graft's CPU ms per clip by stage, each stage over all clips in turn. */
+async function profile(): Promise<number[]> {
+  const cpu = (f: () => void): number => {
+    const c = process.cpuUsage();
+    f();
+    const u = process.cpuUsage(c);
+    return (u.user + u.system) / 1000 / clips;
+  };
+  const c0 = process.cpuUsage();
+  const pcm = await Promise.all(bytes.map((b) => decodeAudio(b)));
+  const mono = pcm.map((p) => downmix(p));
+  const u0 = process.cpuUsage(c0);
+  const decode = (u0.user + u0.system) / 1000 / clips;
+  let x: Float32Array[] = [];
+  const rs = cpu(() => (x = mono.map((m, i) => fixLength(resample(m, pcm[i]!.sampleRate, fe.sampleRate), fe.sampleRate * fe.duration))));
+  const mel = new MelSpectrogram({ sampleRate: fe.sampleRate, nFft: fe.nFft, hop: fe.hop, nMels: fe.nMels, fmin: fe.fmin, fmax: fe.fmax });
+  let specs: { data: Float32Array; nMels: number; frames: number }[] = [];
+  const stft = cpu(() => (specs = x.map((v) => mel.compute(v))));
+  const db = cpu(() => specs.forEach((sp) => amplitudeToDb(sp.data, fe.topDb)));
+  const image = cpu(() => specs.forEach((sp) => greyToRgb(resizeBilinear(toGrey(sp, fe.topDb), sp.nMels, sp.frames, 224, 224))));
+  return [decode, rs, stft, db, image];
 }
 
 const median = (v: number[]): number => {
@@ -100,7 +135,9 @@ for (let r = 0; r < rounds; r++) {
   tc.push(await peer.pass('cached'));
   tf.push(await peer.pass('call'));
 }
+const peerStages = await peer.profile();
 peer.close();
+const graftStages = await profile();
 const graftImage = await ours(true);
 const peer2 = new Peer(2);
 await peer2.next();
@@ -111,7 +148,9 @@ const ratio = (t: Pass[]) => median(g.map((x, i) => x.rate / t[i]!.rate));
 const cpuRatio = (t: Pass[]) => median(g.map((x, i) => t[i]!.cpu / x.cpu));
 const fmt = (v: Pass[]) => `${median(v.map((p) => p.rate)).toFixed(1)} clips/s (${v.map((p) => p.rate.toFixed(0)).join(', ')}), CPU ${median(v.map((p) => p.cpu)).toFixed(2)} ms/clip`;
 console.log(`${clips} clips of 1 s at ${rate} Hz → ${fe.sampleRate} Hz, n_fft ${fe.nFft}, hop ${fe.hop}, ${fe.nMels} mels; ${rounds} interleaved rounds, load average ${load0.toFixed(1)} → ${os.loadavg()[0]!.toFixed(1)}`);
-console.log(`graft (1 thread, JS):                        ${fmt(g)}   (+ 224×224 image: ${graftImage.rate.toFixed(1)} clips/s)`);
+console.log(`graft (1 thread, JS + wasm SIMD):            ${fmt(g)}   (+ 224×224 image: ${graftImage.rate.toFixed(1)} clips/s)`);
 console.log(`torchaudio, cached Resample, graft's filter: ${fmt(tc)}   (2 threads: ${t2.rate.toFixed(1)} clips/s)`);
 console.log(`torchaudio, functional.resample defaults:    ${fmt(tf)}`);
+const st = (v: number[]) => `decode ${v[0]!.toFixed(2)} + resample ${v[1]!.toFixed(2)} + STFT/mel ${v[2]!.toFixed(2)} + dB ${v[3]!.toFixed(2)} = ${(v[0]! + v[1]! + v[2]! + v[3]!).toFixed(2)} ms`;
+console.log(`CPU per clip by stage: graft ${st(graftStages)} (+ 224×224 image ${graftStages[4]!.toFixed(2)} ms); torchaudio ${st(peerStages)}`);
 console.log(`graft / torchaudio, median of rounds (clips/s; CPU time): ${ratio(tc).toFixed(2)}×; ${cpuRatio(tc).toFixed(2)}× vs cached Resample with graft's filter (like for like) — ${ratio(tf).toFixed(2)}×; ${cpuRatio(tf).toFixed(2)}× vs functional.resample (defaults, per clip)`);

@@ -33,7 +33,7 @@ function factorize(n: number): number[] {
  * One Stockham pass of radix r: inputs x[q + s(p + k m)], outputs y[q + s(r p + j)] = w^{jp} ·
  * (r-point DFT)_j with w = e^{-2πi/(r m)}; `tw` holds (cos, sin) of w^{jp} at 2((r−1)p + j − 1).
  */
-interface Pass {
+export interface Pass {
   r: number;
   m: number;
   s: number;
@@ -78,6 +78,11 @@ export class ComplexFft {
     }
     this.tr = new Float64Array(n);
     this.ti = new Float64Array(n);
+  }
+
+  /** The passes, in order (the SIMD kernel runs the same plan: src/audio/wasm/stft.ts). */
+  get stages(): readonly Pass[] {
+    return this.passes;
   }
 
   /** X[k] = Σ x[j] e^{-2πi jk/n}, in place. */
@@ -259,6 +264,15 @@ export class RealFft {
       this.wc[k] = Math.cos((2 * Math.PI * k) / n);
       this.ws[k] = -Math.sin((2 * Math.PI * k) / n);
     }
+  }
+
+  /**
+   * What the SIMD kernel needs to run this transform (src/audio/wasm/stft.ts): the n/2-point complex
+   * plan and the unpack twiddles — when n is even and every radix is 2, 3, 4 or 5 (else undefined).
+   */
+  simdPlan(): { stages: readonly Pass[]; wc: Float64Array; ws: Float64Array } | undefined {
+    if (!this.half || this.half.stages.some((p) => p.r > 5)) return undefined;
+    return { stages: this.half.stages, wc: this.wc, ws: this.ws };
   }
 
   /** x: n real samples → outRe/outIm: n/2+1 bins each. */

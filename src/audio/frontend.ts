@@ -73,9 +73,18 @@ export function resolveFrontend(settings: AudioSettings | undefined, seconds: ()
   }
 }
 
-/** Stable JSON of a front-end (fixed key order), for preprocessKey. */
+/**
+ * The implementation's version, part of the feature-store key: bump it whenever a change moves the
+ * front-end's numbers at all (even by rounding), so features cached by an older build are never reused.
+ * 1: float64 JS throughout. 2: WebAssembly SIMD kernels — the polyphase resampler in float32 taps
+ * and sums (moves samples by ~1e-7); STFT + mel in float64, bit-identical to 1; dB with the kernel's
+ * own ln (equal to 1's float32 results in every value tested).
+ */
+export const FRONTEND_VERSION = 2;
+
+/** Stable JSON of a front-end (fixed key order) and the implementation's version, for preprocessKey. */
 export function frontendKey(fe: AudioFrontend): string {
-  return JSON.stringify([fe.sampleRate, fe.nFft, fe.hop, fe.nMels, fe.fmin, fe.fmax, fe.duration, fe.topDb]);
+  return JSON.stringify([fe.sampleRate, fe.nFft, fe.hop, fe.nMels, fe.fmin, fe.fmax, fe.duration, fe.topDb, `v${FRONTEND_VERSION}`]);
 }
 
 const plans = new Map<string, MelSpectrogram>();

@@ -5,6 +5,8 @@
  * 10·log10(max(x, 1e-10)) floored at (max − top_db) over the whole spectrogram.
  */
 import { RealFft } from './fft.js';
+import { stftMel, type SimdMelPlan } from './wasm/stft.js';
+import { align, kernels, release } from './wasm/kernels.js';
 
 export interface MelOptions {
   sampleRate: number;
@@ -60,6 +62,8 @@ export class MelSpectrogram {
   private readonly frame: Float64Array;
   private readonly spec: Float64Array;
   readonly nFreqs: number;
+  /** The SIMD kernel's view of these tables (power 2, even n_fft with radices 2–5), else undefined: JS. */
+  private readonly simd?: SimdMelPlan;
 
   constructor(readonly o: MelOptions) {
     const { nFft, hop, nMels, sampleRate, fmin, fmax } = o;
@@ -85,6 +89,8 @@ export class MelSpectrogram {
     this.w = Float64Array.from(weights);
     this.frame = new Float64Array(nFft);
     this.spec = new Float64Array(nf);
+    const plan = (o.power ?? 2) === 2 ? this.fft.simdPlan() : undefined;
+    if (plan) this.simd = { nFft, hop, nMels, window: this.window, ...plan, w: this.w, off: this.off, lo: this.lo };
   }
 
   /** Frames a signal of n samples yields (centred). */
@@ -93,13 +99,14 @@ export class MelSpectrogram {
     return 1 + Math.floor((n + 2 * pad - this.o.nFft) / this.o.hop);
   }
 
-  /** Mel power (or magnitude) spectrogram of a mono signal. */
-  compute(x: Float32Array): Spectrogram {
+  /** Mel power (or magnitude) spectrogram of a mono signal: in WebAssembly SIMD where it can, else JS (identical numbers). */
+  compute(x: Float32Array, o: { simd?: boolean } = {}): Spectrogram {
     const { nFft, hop, nMels } = this.o;
     const power = this.o.power ?? 2;
     const pad = Math.floor(nFft / 2);
     if (x.length <= pad) throw new Error(`signal of ${x.length} samples is too short for n_fft ${nFft} (reflect padding needs more than ${pad})`);
     const frames = this.frameCount(x.length);
+    if (this.simd && o.simd !== false) return { data: stftMel(this.simd, x, frames), nMels, frames };
     const n = x.length;
     const { frame, spec, window, w, off, lo } = this;
     const out = new Float32Array(nMels * frames);
@@ -128,9 +135,30 @@ export class MelSpectrogram {
  * torchaudio AmplitudeToDB: multiplier·log10(max(x, amin)) with multiplier 10 for power (20 for
  * magnitude), ref 1; then floored at max − topDb when topDb is given. In place; returns the array.
  * (One pass for the maximum — log is monotonic, so it is the log of the largest value — and one for
- * log + floor; natural log times multiplier/ln 10, which is cheaper than log10.)
+ * log + floor; natural log times multiplier/ln 10.) Runs in WebAssembly SIMD (kernels.wat `db`: its
+ * own float64 ln, within ~1e-15 of Math.log, so the float32 results equal the JS loop's,
+ * `amplitudeToDbReference`, but for a rare last-bit rounding tie).
  */
 export function amplitudeToDb(x: Float32Array, topDb: number | null = 80, stype: 'power' | 'magnitude' = 'power'): Float32Array {
+  const k = (stype === 'power' ? 10 : 20) / Math.LN10;
+  const amin = 1e-10;
+  if (!x.length) return x;
+  const kern = kernels();
+  const at = kern.scratch(align(x.length * 4) + 16);
+  const v = kern.f32(at, (x.length + 3) & ~3);
+  v.set(x);
+  v.fill(0, x.length);
+  const top = kern.fn.max_f32(at, v.length / 4);
+  const big = top > amin ? top : amin;
+  const floor = topDb === null ? -Infinity : k * Math.log(big) - topDb;
+  kern.fn.db(at, (x.length + 1) >> 1, k, amin, floor);
+  x.set(kern.f32(at, x.length));
+  release();
+  return x;
+}
+
+/** amplitudeToDb as a plain JS loop over Math.log: the reference the SIMD kernel is tested against. */
+export function amplitudeToDbReference(x: Float32Array, topDb: number | null = 80, stype: 'power' | 'magnitude' = 'power'): Float32Array {
   const k = (stype === 'power' ? 10 : 20) / Math.LN10;
   const amin = 1e-10;
   let big = amin;

@@ -5,8 +5,11 @@
  * the new Nyquist first: no aliasing) and K = zeroCrossings / c taps each side. When L is small the
  * L phases' taps are tabulated once (cached per design) and the output is computed phase by phase —
  * outputs j, j + L, j + 2L, … use the same taps, so eight of them are summed at once; outside the
- * signal counts as zero.
+ * signal counts as zero. That tabulated path runs in WebAssembly SIMD (src/audio/wasm/kernels.wat:
+ * float32 taps and sums, four taps per instruction, as torchaudio's float32 convolution); the float64
+ * JS loop it replaced is kept as `resampleReference`, which the kernel is tested against.
  */
+import { align, kernels, release } from './wasm/kernels.js';
 
 export interface ResampleOptions {
   /** Sinc zero crossings on each side (filter length); default 24. */
@@ -39,7 +42,17 @@ function besselI0(x: number): number {
   return sum;
 }
 
+/** Band-limited resampling of x from `fromRate` to `toRate` Hz (see the top of this file). */
 export function resample(x: Float32Array, fromRate: number, toRate: number, o: ResampleOptions = {}): Float32Array {
+  return run(x, fromRate, toRate, o, true);
+}
+
+/** The same in float64 JS (the implementation before the SIMD kernel): the reference for tests. */
+export function resampleReference(x: Float32Array, fromRate: number, toRate: number, o: ResampleOptions = {}): Float32Array {
+  return run(x, fromRate, toRate, o, false);
+}
+
+function run(x: Float32Array, fromRate: number, toRate: number, o: ResampleOptions, simd: boolean): Float32Array {
   if (!(fromRate > 0 && toRate > 0) || !Number.isInteger(fromRate) || !Number.isInteger(toRate)) {
     throw new Error(`resample: rates must be positive integers, got ${fromRate} → ${toRate}`);
   }
@@ -62,6 +75,7 @@ export function resample(x: Float32Array, fromRate: number, toRate: number, o: R
   // taps for phase p (fraction p/L): n = n0 - K + 1 + k, τ = p/L + K - 1 - k
   let table: Float64Array | undefined;
   const key = `${L}/${M}/${c}/${K}/${beta}`;
+  if (simd && L <= MAX_TABLE_PHASES && L * M < 2 ** 31) return polyphaseSimd(x, L, M, K, key, kernel);
   if (L <= MAX_TABLE_PHASES) {
     table = tables.get(key);
     if (!table) {
@@ -129,4 +143,32 @@ function dot(x: Float32Array | Float64Array, h: Float64Array, base: number, star
   const off = start - base;
   for (let k = base + k0; k < base + k1; k++) acc += x[off + k]! * h[k]!;
   return acc;
+}
+
+/**
+ * The tabulated path in WebAssembly: the float32 table (phase rows padded with zero taps to a
+ * multiple of four) stays resident in the kernels' memory; x is copied in between K zeros before and
+ * K + 8 after, so every output is one uniform dot product (outside the signal reads zeros).
+ */
+function polyphaseSimd(x: Float32Array, L: number, M: number, K: number, key: string, kernel: (tau: number) => number): Float32Array {
+  const k = kernels();
+  const taps = 2 * K;
+  const tp = (taps + 3) & ~3;
+  const h = k.resident(`resample ${key}`, L * tp * 4, (at) => {
+    const t = k.f32(at, L * tp);
+    t.fill(0);
+    for (let p = 0; p < L; p++) for (let i = 0; i < taps; i++) t[p * tp + i] = kernel(p / L + K - 1 - i);
+  });
+  const outLen = Math.ceil((x.length * L) / M);
+  const padded = K + x.length + K + 8;
+  const xBytes = align(padded * 4);
+  const at = k.scratch(xBytes + outLen * 4);
+  const xs = k.f32(at, padded);
+  xs.fill(0, 0, K);
+  xs.set(x, K);
+  xs.fill(0, K + x.length);
+  k.fn.polyphase(at + K * 4, h, tp, L, M, K, at + xBytes, outLen);
+  const y = k.f32(at + xBytes, outLen).slice();
+  release();
+  return y;
 }
