@@ -15,6 +15,7 @@ interface Exports {
   stft_mel(descriptor: number): void;
   max_f32(p: number, n4: number): number;
   db(p: number, n2: number, k: number, amin: number, floor: number): void;
+  grey_image(spec: number, sh: number, sw: number, floor: number, top: number, h: number, w: number, ax: number, ay: number, grey: number, rows: number, out: number): void;
 }
 
 const PAGE = 65536;
