@@ -15,7 +15,7 @@ const noise = (n: number, seed: number): Float32Array => {
   return Float32Array.from({ length: n }, () => ((s = (s * 1103515245 + 12345) % 2147483648), s / 2147483648 - 0.5));
 };
 
-test('kernels.wasm.ts is what kernels.wat compiles to (npm run build:wasm)', () => {
+test('kernels.wasm.ts is what src/audio/wasm/*.wat compile to (npm run build:wasm)', () => {
   const r = spawnSync(process.execPath, [path.join(import.meta.dirname, '..', 'scripts', 'build-wasm.mjs'), '--check'], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
 });

@@ -2,7 +2,7 @@
  * A dB spectrogram → the backbone's 8-bit RGB input: grey levels (loudest cell white, `topDb` below
  * it black, high frequencies in row 0) → bilinear resize with half-pixel centres → three equal
  * 8-bit channels. `spectrogramToRgb` runs the three steps in one WebAssembly SIMD kernel
- * (kernels.wat `grey_image`, the same float64 operations and float32 roundings in the same order:
+ * (src/audio/wasm/image.wat `grey_image`, the same float64 operations and float32 roundings in the same order:
  * identical bytes, tested); the JS functions below are its reference and stay exported.
  */
 import { align, kernels, release } from './wasm/kernels.js';
