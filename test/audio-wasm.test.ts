@@ -8,6 +8,7 @@ import { frontendKey, audioFrontend, FRONTEND_VERSION } from '../src/audio/front
 import { MelSpectrogram, amplitudeToDb, amplitudeToDbReference } from '../src/audio/mel.js';
 import { vtlpWarp } from '../src/audio/augment.js';
 import { kernels } from '../src/audio/wasm/kernels.js';
+import { preprocessKey } from '../src/data/decode.js';
 import { spectrogramToRgb, toGrey, resizeBilinear, greyToRgb } from '../src/audio/image.js';
 
 const noise = (n: number, seed: number): Float32Array => {
@@ -142,4 +143,7 @@ test('SIMD spectrogram → RGB image equals toGrey → resizeBilinear → greyTo
 
 test('the feature-store key names the front-end implementation', () => {
   assert.match(frontendKey(audioFrontend({})), new RegExp(`"v${FRONTEND_VERSION}"`));
+  const pre = { size: [224, 224] as [number, number], resize: 'squash' as const, mean: [0, 0, 0], std: [1, 1, 1], audio: audioFrontend({}) };
+  assert.ok(preprocessKey(pre).includes(`v${FRONTEND_VERSION}`), 'and so does the preprocess key the feature store hashes');
+  assert.ok(FRONTEND_VERSION >= 2, 'the SIMD resampler moved the numbers: version 1 features must not be reused');
 });
