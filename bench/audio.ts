@@ -19,7 +19,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { encodeWav } from '../src/audio/wav.js';
-import { audioFrontend, fixLength, loadWaveform, logMel, audioToRgb, toGrey, resizeBilinear, greyToRgb } from '../src/audio/frontend.js';
+import { audioFrontend, fixLength, loadWaveform, logMel, audioToRgb, spectrogramToRgb } from '../src/audio/frontend.js';
 import { decodeAudio } from '../src/audio/decode.js';
 import { downmix } from '../src/audio/wav.js';
 import { resample } from '../src/audio/resample.js';
@@ -112,7 +112,7 @@ async function profile(): Promise<number[]> {
   let specs: { data: Float32Array; nMels: number; frames: number }[] = [];
   const stft = cpu(() => (specs = x.map((v) => mel.compute(v))));
   const db = cpu(() => specs.forEach((sp) => amplitudeToDb(sp.data, fe.topDb)));
-  const image = cpu(() => specs.forEach((sp) => greyToRgb(resizeBilinear(toGrey(sp, fe.topDb), sp.nMels, sp.frames, 224, 224))));
+  const image = cpu(() => specs.forEach((sp) => spectrogramToRgb(sp, fe.topDb, [224, 224])));
   return [decode, rs, stft, db, image];
 }
 

@@ -8,13 +8,15 @@ import { frontendKey, audioFrontend, FRONTEND_VERSION } from '../src/audio/front
 import { MelSpectrogram, amplitudeToDb, amplitudeToDbReference } from '../src/audio/mel.js';
 import { vtlpWarp } from '../src/audio/augment.js';
 import { kernels } from '../src/audio/wasm/kernels.js';
+import { preprocessKey } from '../src/data/decode.js';
+import { spectrogramToRgb, toGrey, resizeBilinear, greyToRgb } from '../src/audio/image.js';
 
 const noise = (n: number, seed: number): Float32Array => {
   let s = seed;
   return Float32Array.from({ length: n }, () => ((s = (s * 1103515245 + 12345) % 2147483648), s / 2147483648 - 0.5));
 };
 
-test('kernels.wasm.ts is what kernels.wat compiles to (npm run build:wasm)', () => {
+test('kernels.wasm.ts is what src/audio/wasm/*.wat compile to (npm run build:wasm)', () => {
   const r = spawnSync(process.execPath, [path.join(import.meta.dirname, '..', 'scripts', 'build-wasm.mjs'), '--check'], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
 });
@@ -121,6 +123,27 @@ test('SIMD dB equals the Math.log loop: wide dynamic range, floors, magnitude, o
   assert.deepEqual([...x].map((v) => Math.round(v)), [0, -20, -30]);
 });
 
+test('SIMD spectrogram → RGB image equals toGrey → resizeBilinear → greyToRgb byte for byte (down/up-scaling, odd sizes, flat and NaN spectrograms)', () => {
+  const m = new MelSpectrogram({ sampleRate: 16000, nFft: 400, hop: 160, nMels: 128, fmin: 0, fmax: 8000 });
+  const spec = m.compute(noise(16000, 21));
+  amplitudeToDb(spec.data, 80);
+  const ref = (sp: typeof spec, top: number, h: number, w: number) => greyToRgb(resizeBilinear(toGrey(sp, top), sp.nMels, sp.frames, h, w));
+  for (const [h, w] of [[224, 224], [64, 48], [33, 17], [1, 1], [299, 301], [128, 101]] as const) {
+    for (const top of [80, 30]) assert.deepEqual(spectrogramToRgb(spec, top, [h, w]), ref(spec, top, h, w), `${h}×${w}, top_db ${top}`);
+  }
+  const tiny = { data: Float32Array.from([-3, 5, 1, 0, -80, 2]), nMels: 2, frames: 3 };
+  assert.deepEqual(spectrogramToRgb(tiny, 80, [5, 7]), ref(tiny, 80, 5, 7));
+  const flat = { data: new Float32Array(12).fill(-20), nMels: 3, frames: 4 };
+  assert.deepEqual(spectrogramToRgb(flat, 80, [8, 8]), ref(flat, 80, 8, 8));
+  assert.ok(spectrogramToRgb(flat, 80, [8, 8]).every((v) => v === 0));
+  const nan = { data: Float32Array.from([1, NaN, 3, 4]), nMels: 2, frames: 2 };
+  assert.deepEqual(spectrogramToRgb(nan, 80, [4, 4]), ref(nan, 80, 4, 4));
+  assert.throws(() => spectrogramToRgb(spec, 80, [0, 10]), /positive integers/);
+});
+
 test('the feature-store key names the front-end implementation', () => {
   assert.match(frontendKey(audioFrontend({})), new RegExp(`"v${FRONTEND_VERSION}"`));
+  const pre = { size: [224, 224] as [number, number], resize: 'squash' as const, mean: [0, 0, 0], std: [1, 1, 1], audio: audioFrontend({}) };
+  assert.ok(preprocessKey(pre).includes(`v${FRONTEND_VERSION}`), 'and so does the preprocess key the feature store hashes');
+  assert.ok(FRONTEND_VERSION >= 2, 'the SIMD resampler moved the numbers: version 1 features must not be reused');
 });

@@ -5,7 +5,7 @@
  * (torchaudio's definition, src/audio/mel.ts) → dB with a `topDb` floor → grey levels
  * (v = (dB − (max − topDb)) / topDb, so the loudest cell is white and everything `topDb` below it
  * black; low frequencies at the bottom) → bilinear resize (half-pixel centres) to the backbone's
- * H×W → 8-bit, three identical channels. The result then goes through the backbone's own mean/std
+ * H×W → 8-bit, three identical channels (src/audio/image.ts). The result then goes through the backbone's own mean/std
  * like any decoded image. Its parameters live in `Preprocess.audio`, so they are saved in bundles
  * and are part of the feature store's key.
  */
@@ -14,6 +14,9 @@ import { AUDIO_EXTENSIONS, checkContainer, decodeAudio, sniffSound } from './dec
 import { resample } from './resample.js';
 import { MelSpectrogram, amplitudeToDb } from './mel.js';
 import { specView, vtlpWarp, warpOf, waveView, type AudioView } from './augment.js';
+import { spectrogramToRgb } from './image.js';
+
+export { toGrey, resizeBilinear, greyToRgb, spectrogramToRgb } from './image.js';
 
 export interface AudioFrontend {
   sampleRate: number;
@@ -123,80 +126,10 @@ export function logMel(x: Float32Array, fe: AudioFrontend, view: AudioView = 'no
   return spec;
 }
 
-/** dB spectrogram (nMels × frames) → grey levels in [0,1], high frequencies in row 0. */
-export function toGrey(spec: { data: Float32Array; nMels: number; frames: number }, topDb: number): Float32Array {
-  const { data, nMels, frames } = spec;
-  let max = -Infinity;
-  let min = Infinity;
-  for (const v of data) ((max = Math.max(max, v)), (min = Math.min(min, v)));
-  const out = new Float32Array(nMels * frames);
-  if (!(max - min > 1e-6)) return out; // silence (or a constant): black
-  const floor = max - topDb;
-  for (let m = 0; m < nMels; m++) {
-    const src = m * frames;
-    const dst = (nMels - 1 - m) * frames;
-    for (let t = 0; t < frames; t++) out[dst + t] = Math.max(0, (data[src + t]! - floor) / topDb);
-  }
-  return out;
-}
-
-/** One axis of a half-pixel bilinear resize: for each output index, the two source indices and the weight of the second. */
-function axis(n: number, sn: number): { i0: Int32Array; i1: Int32Array; f: Float64Array } {
-  const i0 = new Int32Array(n);
-  const i1 = new Int32Array(n);
-  const f = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    const x = Math.min(sn - 1, Math.max(0, ((i + 0.5) * sn) / n - 0.5));
-    i0[i] = Math.floor(x);
-    i1[i] = Math.min(sn - 1, i0[i]! + 1);
-    f[i] = x - i0[i]!;
-  }
-  return { i0, i1, f };
-}
-
-/**
- * Bilinear resize with half-pixel centres (ONNX Resize linear / half_pixel), clamped at the edges.
- * Separable: each source row is interpolated along x once, then output rows blend two of those.
- */
-export function resizeBilinear(src: Float32Array, sh: number, sw: number, h: number, w: number): Float32Array {
-  const out = new Float32Array(h * w);
-  const ys = axis(h, sh);
-  const { i0: x0, i1: x1, f: fx } = axis(w, sw);
-  const rows = new Float64Array(sh * w);
-  for (let r = 0; r < sh; r++) {
-    const s = r * sw;
-    const d = r * w;
-    for (let x = 0; x < w; x++) rows[d + x] = src[s + x0[x]!]! * (1 - fx[x]!) + src[s + x1[x]!]! * fx[x]!;
-  }
-  for (let y = 0; y < h; y++) {
-    const a = ys.i0[y]! * w;
-    const b = ys.i1[y]! * w;
-    const fy = ys.f[y]!;
-    const gy = 1 - fy;
-    const o = y * w;
-    for (let x = 0; x < w; x++) out[o + x] = rows[a + x]! * gy + rows[b + x]! * fy;
-  }
-  return out;
-}
-
-/** Grey [0,1] H×W → 8-bit RGB (three equal channels). */
-export function greyToRgb(grey: Float32Array): Buffer {
-  const out = new Uint8Array(grey.length * 3);
-  for (let i = 0, j = 0; i < grey.length; i++, j += 3) {
-    const g = grey[i]! * 255 + 0.5; // Math.round for g ≥ 0; below 0 both clamp to 0, NaN gives 0
-    const v = g < 1 ? 0 : g >= 255 ? 255 : g | 0;
-    out[j] = v;
-    out[j + 1] = v;
-    out[j + 2] = v;
-  }
-  return Buffer.from(out.buffer, out.byteOffset, out.length);
-}
-
 /** A waveform (at fe.sampleRate, any length) → the backbone's H×W 8-bit RGB input. */
 export function waveformToRgb(x: Float32Array, fe: AudioFrontend, size: [number, number], view: AudioView = 'none'): Buffer {
   const clip = waveView(fixLength(x, Math.round(fe.duration * fe.sampleRate)), view, fe.sampleRate);
-  const spec = logMel(clip, fe, view);
-  return greyToRgb(resizeBilinear(toGrey(spec, fe.topDb), spec.nMels, spec.frames, size[0], size[1]));
+  return spectrogramToRgb(logMel(clip, fe, view), fe.topDb, size);
 }
 
 /** A sound file's bytes → the backbone's H×W 8-bit RGB input. */

@@ -135,7 +135,7 @@ export class MelSpectrogram {
  * torchaudio AmplitudeToDB: multiplier·log10(max(x, amin)) with multiplier 10 for power (20 for
  * magnitude), ref 1; then floored at max − topDb when topDb is given. In place; returns the array.
  * (One pass for the maximum — log is monotonic, so it is the log of the largest value — and one for
- * log + floor; natural log times multiplier/ln 10.) Runs in WebAssembly SIMD (kernels.wat `db`: its
+ * log + floor; natural log times multiplier/ln 10.) Runs in WebAssembly SIMD (src/audio/wasm/db.wat: its
  * own float64 ln, within ~1e-15 of Math.log, so the float32 results equal the JS loop's,
  * `amplitudeToDbReference`, but for a rare last-bit rounding tie).
  */

@@ -5,7 +5,7 @@
  * the new Nyquist first: no aliasing) and K = zeroCrossings / c taps each side. When L is small the
  * L phases' taps are tabulated once (cached per design) and the output is computed phase by phase —
  * outputs j, j + L, j + 2L, … use the same taps, so eight of them are summed at once; outside the
- * signal counts as zero. That tabulated path runs in WebAssembly SIMD (src/audio/wasm/kernels.wat:
+ * signal counts as zero. That tabulated path runs in WebAssembly SIMD (src/audio/wasm/resample.wat:
  * float32 taps and sums, four taps per instruction, as torchaudio's float32 convolution); the float64
  * JS loop it replaced is kept as `resampleReference`, which the kernel is tested against.
  */

@@ -1,6 +1,6 @@
 /**
- * graft's WebAssembly SIMD kernels (kernels.wat, compiled to kernels.wasm.ts by
- * `npm run build:wasm`): one module instance per process, instantiated on first use, with a small
+ * graft's WebAssembly SIMD kernels (resample.wat, fft.wat, db.wat, image.wat, compiled into
+ * kernels.wasm.ts by `npm run build:wasm`): one module instance per process, instantiated on first use, with a small
  * memory manager. Residents (e.g. a resampler's polyphase table) stay in memory under a key until
  * space runs short; scratch space for one call starts after them. Every call is synchronous, so
  * callers lay out their own scratch and read results before the next call. Memory only grows, and a
@@ -15,6 +15,7 @@ interface Exports {
   stft_mel(descriptor: number): void;
   max_f32(p: number, n4: number): number;
   db(p: number, n2: number, k: number, amin: number, floor: number): void;
+  grey_image(spec: number, sh: number, sw: number, floor: number, top: number, h: number, w: number, ax: number, ay: number, grey: number, rows: number, out: number): void;
 }
 
 const PAGE = 65536;

@@ -1,5 +1,5 @@
 /**
- * The log-mel spectrogram's STFT → power → mel in WebAssembly SIMD (kernels.wat `stft_mel`), two
+ * The log-mel spectrogram's STFT → power → mel in WebAssembly SIMD (src/audio/wasm/fft.wat `stft_mel`), two
  * frames per f64x2 lane pair, with the same float64 operations in the same order as the JS path in
  * src/audio/mel.ts and src/audio/fft.ts — so the two give identical numbers (tested).
  */
