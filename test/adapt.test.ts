@@ -146,7 +146,7 @@ test('graft adapt end to end on a small MNIST → MNIST-M-like pair: single and 
   assert.ok(res.target.skipped.some((s) => s.file.endsWith('broken.png')), 'the corrupt target file is skipped and reported');
   assert.equal(res.target.labels, 'target-folders');
   for (const [m, r] of Object.entries(res.methods)) {
-    assert.ok(r && r.sourceValAccuracy !== null && r.devRisk !== null && Number.isFinite(r.devRisk) && Number.isFinite(r.snd), `${m}: scored by DEV and SND`);
+    assert.ok(r && r.sourceValAccuracy !== null && r.devRisk !== null && Number.isFinite(r.devRisk) && Number.isFinite(r.snd) && Number.isFinite(r.im) && Number.isFinite(r.bnm), `${m}: scored by DEV, SND, IM and BNM`);
     assert.equal(r!.selectionScore, r!.devRisk, `${m}: DEV is the default criterion`);
     assert.ok(r!.targetAccuracy !== null && r!.targetAccuracy >= 0 && r!.targetAccuracy <= 1);
     assert.ok(fs.existsSync(path.join(r!.bundle, 'graft.json')), `${m}: bundle written`);
@@ -154,7 +154,8 @@ test('graft adapt end to end on a small MNIST → MNIST-M-like pair: single and 
   const lowest = Object.entries(res.methods).reduce((a, b) => (b[1]!.devRisk! < a[1]!.devRisk! ? b : a))[0];
   const densest = Object.entries(res.methods).reduce((a, b) => (b[1]!.snd > a[1]!.snd ? b : a))[0];
   assert.equal(res.chosen, lowest, 'the lowest DEV risk is chosen');
-  assert.deepEqual(res.selection.picks, { dev: lowest, snd: densest });
+  const highest = (c: 'im' | 'bnm') => Object.entries(res.methods).reduce((a, b) => (b[1]![c] > a[1]![c] ? b : a))[0];
+  assert.deepEqual(res.selection.picks, { dev: lowest, snd: densest, im: highest('im'), bnm: highest('bnm') });
   assert.equal(res.selection.criterion, 'dev');
   assert.equal(res.selection.chosenBy, 'dev');
   const best = res.selection.oracleBest!;
