@@ -194,6 +194,12 @@ export async function adapt(o: AdaptOptions): Promise<AdaptResult> {
           evalProbs = ev ? (ev.kind === 'target-folders' ? tgtProbs : headProbabilities(fit.model, ev.x, ev.n, run.dim)) : undefined;
           await save();
         }
+        if (!single) {
+          // The target predictions of every method (n×k float32, the target's image order), for criteria computed afterwards.
+          fs.mkdirSync(path.join(out, 'target-probabilities'), { recursive: true });
+          writeFileAtomic(path.join(out, 'target-probabilities', `${m}.f32`), new Uint8Array(tgtProbs.buffer, tgtProbs.byteOffset, tgtProbs.byteLength));
+          if (ev?.kind === 'target-folders' && m === methods[0]) writeFileAtomic(path.join(out, 'target-probabilities', 'labels.oracle.i32'), new Uint8Array(Int32Array.from(ev.y).buffer));
+        }
         const target = ev && evalProbs ? evaluateScores(evalProbs, ev.y, run.ds.labels) : undefined;
         const sc = single ? undefined : await scoreMethod(domainViewOf(m, fit, ctx), weightCache, valProbs, sp.val.y, tgtProbs, ctx);
         if (sc) scores[m] = sc;
