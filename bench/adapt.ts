@@ -3,7 +3,7 @@
  * MNIST → MNIST-M-like (digits blended with patches of Debian python3-skimage photos), MNIST →
  * digits rendered from Debian fonts, MNIST → blurred inverted MNIST — printing target accuracy
  * (oracle: target labels are used only here, to score) next to source-only, what DEV, SND,
- * IM and BNM choose without target labels (and how far below the best that is), and the time per method
+ * IM, BNM and EnsV choose without target labels (and how far below the best that is), and the time per method
  * (features cached by a first pass).
  *
  *   npm run bench:adapt -- [--source-per-class 300] [--target-per-class 200] [--seed 0]
@@ -12,7 +12,7 @@
 import path from 'node:path';
 import { adapt, parseMethod, type AdaptResult } from '../src/recipes/adapt.js';
 import { args, benchCache } from './common.js';
-import { SELECTIONS } from '../src/recipes/adapt-select.js';
+import { CRITERION_NAME as NAME, SELECTIONS } from '../src/recipes/adapt-select.js';
 import { domainPairs, PAIR_KEYS, type PairKey } from './domain-pairs.js';
 
 const a = args({
@@ -29,10 +29,9 @@ const { source, pairs } = await domainPairs(sp, tp, a.pairs.split(',') as PairKe
 const pct = (v: number | null) => (v === null ? '—' : `${(100 * v).toFixed(1)}%`);
 const pts = (v: number) => `${v >= 0 ? '+' : ''}${v.toFixed(1)}`;
 const f4 = (v: number | null) => (v === null || !Number.isFinite(v) ? '—' : v.toFixed(4));
-const NAME = { dev: 'DEV', snd: 'SND', im: 'IM', bnm: 'BNM' } as const;
-const TAG = { dev: 'D', snd: 'S', im: 'I', bnm: 'B' } as const;
-const agree = { dev: 0, snd: 0, im: 0, bnm: 0 };
-const within2 = { dev: 0, snd: 0, im: 0, bnm: 0 };
+const TAG = { dev: 'D', snd: 'S', im: 'I', bnm: 'B', ensv: 'E' } as const;
+const agree = { dev: 0, snd: 0, im: 0, bnm: 0, ensv: 0 };
+const within2 = { dev: 0, snd: 0, im: 0, bnm: 0, ensv: 0 };
 for (const p of pairs) {
   const out = path.join(benchCache(), 'adapt', `run-${path.basename(p.target)}`);
   const o = { source, target: p.target, out, method, seed: Number(a.seed) };
@@ -40,12 +39,12 @@ for (const p of pairs) {
   const r: AdaptResult = await adapt(o);
   const base = r.methods['source-only']?.targetAccuracy ?? null;
   console.log(`\n${p.name}: source ${r.source.train}/${r.source.val}/${r.source.test} images, target ${r.target.images} (labels used only to score)`);
-  console.log(`${'method'.padEnd(28)} target acc  vs source-only  source val  DEV risk (w̄)          SND      IM     BNM   seconds`);
+  console.log(`${'method'.padEnd(28)} target acc  vs source-only  source val  DEV risk (w̄)          SND      IM     BNM    EnsV   seconds`);
   for (const [m, x] of Object.entries(r.methods)) {
     const tag = [...SELECTIONS.map((c) => (m === r.selection.picks[c] ? TAG[c] : '')), m === r.selection.oracleBest ? 'best' : ''].filter(Boolean).join(',');
     const vs = base === null ? '—' : `${pts(100 * (x!.targetAccuracy! - base))} pts`;
     const w = `(${x!.devMeanWeight?.toPrecision(2) ?? '—'})`;
-    console.log(`${(m + (tag ? ` [${tag}]` : '')).padEnd(28)} ${pct(x!.targetAccuracy).padStart(10)}  ${vs.padStart(14)}  ${pct(x!.sourceValAccuracy).padStart(10)}  ${f4(x!.devRisk).padStart(8)} ${w.padEnd(9)}  ${f4(x!.snd).padStart(7)} ${f4(x!.im).padStart(7)} ${f4(x!.bnm).padStart(7)}  ${x!.seconds.toFixed(1).padStart(7)}`);
+    console.log(`${(m + (tag ? ` [${tag}]` : '')).padEnd(28)} ${pct(x!.targetAccuracy).padStart(10)}  ${vs.padStart(14)}  ${pct(x!.sourceValAccuracy).padStart(10)}  ${f4(x!.devRisk).padStart(8)} ${w.padEnd(9)}  ${f4(x!.snd).padStart(7)} ${f4(x!.im).padStart(7)} ${f4(x!.bnm).padStart(7)} ${f4(x!.ensv).padStart(7)}  ${x!.seconds.toFixed(1).padStart(7)}`);
   }
   const s = r.selection;
   const best = s.oracleBest!;

@@ -6,7 +6,7 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf, initTf } from '../src/engine/tfjs.js';
-import { batchNuclearNorm, devRisk, informationMaximization, softNeighbourhoodDensity, symmetricEigenvalues } from '../src/strategies/adapt/selection.js';
+import { batchNuclearNorm, devRisk, ensembleAgreement, informationMaximization, softNeighbourhoodDensity, symmetricEigenvalues } from '../src/strategies/adapt/selection.js';
 import { chooseBy, domainViewOf, parseSelection, scoreMethod, viewWeights, type DomainView } from '../src/recipes/adapt-select.js';
 import { accuracyOf, type AdaptContext } from '../src/recipes/adapt-methods.js';
 import { fitFeatureMethod } from '../src/recipes/adapt-stack.js';
@@ -55,16 +55,29 @@ test('IM and BNM: hand-computed values; a collapsed confident head scores below 
   assert.ok(Math.abs(e[0]! + e[1]! + e[2]! - 12) < 1e-9 && Math.abs(e[0]! * e[1]! * e[2]! - 43) < 1e-9, `eigenvalues ${e}`);
 });
 
-test('chooseBy: DEV takes the lowest risk, SND / IM / BNM the highest, unscored methods are skipped; criteria parse', () => {
-  const s = { a: { devRisk: 0.3, meanWeight: 1, snd: 2, im: 0.5, bnm: 0.1 }, b: { devRisk: 0.1, meanWeight: 1, snd: 1, im: 0.9, bnm: 0.2 }, c: { devRisk: null, meanWeight: null, snd: 5, im: 0.1, bnm: 0.3 } };
+test('EnsV: each candidate scored by its agreement with the arg-max of the mean of all candidates', () => {
+  const k = 2;
+  const oneHot = (cls: number[]) => Float32Array.from(cls.flatMap((c) => (c === 0 ? [1, 0] : [0, 1])));
+  // Rows 0–3: A = [0,0,1,1], B = [0,1,1,1], C = [0,0,0,1] → the mean's arg-max [0,0,1,1] (row 1: 2 of 3 say 0; row 2: 2 of 3 say 1).
+  const pool = [oneHot([0, 0, 1, 1]), oneHot([0, 1, 1, 1]), oneHot([0, 0, 0, 1])];
+  assert.deepEqual(ensembleAgreement(pool, 4, k), [1, 0.75, 0.75]);
+  // Soft probabilities: the mean, not a vote — one very confident member outweighs two hesitant ones.
+  const soft = [Float32Array.from([0.45, 0.55]), Float32Array.from([0.45, 0.55]), Float32Array.from([1, 0])];
+  assert.deepEqual(ensembleAgreement(soft, 1, k), [0, 0, 1]);
+  assert.deepEqual(ensembleAgreement([], 4, k), []);
+});
+
+test('chooseBy: DEV takes the lowest risk, SND / IM / BNM / EnsV the highest, unscored methods are skipped; criteria parse', () => {
+  const s = { a: { devRisk: 0.3, meanWeight: 1, snd: 2, im: 0.5, bnm: 0.1, ensv: 0.9 }, b: { devRisk: 0.1, meanWeight: 1, snd: 1, im: 0.9, bnm: 0.2, ensv: null }, c: { devRisk: null, meanWeight: null, snd: 5, im: 0.1, bnm: 0.3, ensv: 0.4 } };
   assert.equal(chooseBy('dev', s, ['a', 'b', 'c']), 'b');
   assert.equal(chooseBy('snd', s, ['a', 'b', 'c']), 'c');
   assert.equal(chooseBy('im', s, ['a', 'b', 'c']), 'b');
   assert.equal(chooseBy('bnm', s, ['a', 'b', 'c']), 'c');
+  assert.equal(chooseBy('ensv', s, ['a', 'b', 'c']), 'a');
   assert.equal(chooseBy('dev', {}, ['a']), null);
   assert.equal(parseSelection('snd'), 'snd');
   assert.equal(parseSelection('im'), 'im');
-  assert.throws(() => parseSelection('oracle'), /unknown selection criterion "oracle" \(criteria: dev, snd, im, bnm\)/);
+  assert.throws(() => parseSelection('oracle'), /unknown selection criterion "oracle" \(criteria: dev, snd, im, bnm, ensv\)/);
   assert.deepEqual(parseMethod('source-only,coral+self-train'), ['source-only', 'coral+self-train']);
   assert.throws(() => parseMethod('coral,magic'), /unknown adapt method "magic"/);
 });

@@ -5,7 +5,7 @@ import type { Series } from '../report/plot.js';
 import type { EpochLogs } from '../train/trainer.js';
 import type { AdaptContext, AdaptMethod, MethodFit } from './adapt-methods.js';
 import type { AdaptResult } from './adapt.js';
-import { SELECTIONS } from './adapt-select.js';
+import { CRITERION_NAME as NAME, SELECTIONS } from './adapt-select.js';
 
 function curvesOf(method: AdaptMethod, fit: MethodFit): { method: string; series: Series[]; ylabel: string } | undefined {
   if (fit.details.rounds) {
@@ -22,8 +22,7 @@ function curvesOf(method: AdaptMethod, fit: MethodFit): { method: string; series
   return { method, series, ylabel: method === 'dann' ? 'loss / accuracy' : 'loss / accuracy' };
 }
 
-const CRITERION = { dev: 'lowest DEV risk', snd: 'highest SND', im: 'highest IM', bnm: 'highest BNM' } as const;
-const NAME = { dev: 'DEV', snd: 'SND', im: 'IM', bnm: 'BNM' } as const;
+const CRITERION = { dev: 'lowest DEV risk', snd: 'highest SND', im: 'highest IM', bnm: 'highest BNM', ensv: 'highest EnsV (agreement with all methods’ ensemble)' } as const;
 
 export async function adaptReport(
   dir: string,
@@ -63,6 +62,6 @@ export async function adaptReport(
     curves: methods.map((m) => (d.fits[m] ? curvesOf(m, d.fits[m]!) : undefined)).filter((c) => c !== undefined),
     scatters,
     oracleNote:
-      'Target accuracy uses target labels and is an oracle number: it is reported, never used to choose. The choice uses DEV (You et al. 2019: source validation error weighted by density ratios from a domain classifier on each method’s own representation, with DEV’s control variate) or, with --selection snd|im|bnm, a score of the target predictions alone: SND (Saito et al. 2021: soft neighbourhood density), IM (information maximisation, H(mean p) − mean H(p); Liang et al. 2020) or BNM (batch nuclear norm; Cui et al. 2020); IM and BNM as validators as in Musgrave et al. 2022.',
+      'Target accuracy uses target labels and is an oracle number: it is reported, never used to choose. The choice uses DEV (You et al. 2019: source validation error weighted by density ratios from a domain classifier on each method’s own representation, with DEV’s control variate) or, with --selection snd|im|bnm|ensv, a score of the target predictions alone: SND (Saito et al. 2021: soft neighbourhood density), IM (information maximisation, H(mean p) − mean H(p); Liang et al. 2020), BNM (batch nuclear norm; Cui et al. 2020) — IM and BNM as validators as in Musgrave et al. 2022 — or EnsV (Hu et al. 2024: agreement with the ensemble of all methods).',
   });
 }

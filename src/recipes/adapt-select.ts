@@ -9,6 +9,9 @@
  *     H(mean target prediction) − mean H(target prediction). Higher is better.
  *   - BNM (batch nuclear norm; Cui et al. 2020; a validator in Musgrave et al. 2022): nuclear norm
  *     of the target prediction matrix / n. Higher is better.
+ *   - EnsV (Hu et al. 2024): agreement of each method's target arg-max with the arg-max of the mean
+ *     of all methods' target probabilities (a pool-level score, filled in after the last method).
+ *     Higher is better.
  * `selection` says which one chooses; all are reported for every method.
  */
 import { batchNuclearNorm, densityRatios, devRisk, informationMaximization, rowErrors, softNeighbourhoodDensity } from '../strategies/adapt/selection.js';
@@ -17,8 +20,9 @@ import type { AdaptContext, MethodFit } from './adapt-methods.js';
 import { headProbabilities } from './run.js';
 import { fitHead } from './train.js';
 
-export const SELECTIONS = ['dev', 'snd', 'im', 'bnm'] as const;
+export const SELECTIONS = ['dev', 'snd', 'im', 'bnm', 'ensv'] as const;
 export type Selection = (typeof SELECTIONS)[number];
+export const CRITERION_NAME: Record<Selection, string> = { dev: 'DEV', snd: 'SND', im: 'IM', bnm: 'BNM', ensv: 'EnsV' };
 
 export function parseSelection(s: string): Selection {
   if (!(SELECTIONS as readonly string[]).includes(s)) throw new Error(`unknown selection criterion "${s}" (criteria: ${SELECTIONS.join(', ')})`);
@@ -90,6 +94,8 @@ export interface MethodScores {
   im: number;
   /** Batch nuclear norm of the target predictions (higher is better). */
   bnm: number;
+  /** EnsV: agreement with the pool's ensemble on the target (higher is better); null until the pool is complete. */
+  ensv: number | null;
 }
 
 /** A criterion's score of a method (null when it cannot be scored) and whether higher is better. */
@@ -97,7 +103,7 @@ export function scoreOf(criterion: Selection, s: MethodScores | undefined): numb
   if (!s) return null;
   return criterion === 'dev' ? s.devRisk : s[criterion];
 }
-const HIGHER_IS_BETTER: Record<Selection, boolean> = { dev: false, snd: true, im: true, bnm: true };
+const HIGHER_IS_BETTER: Record<Selection, boolean> = { dev: false, snd: true, im: true, bnm: true, ensv: true };
 
 /** Both criteria for one method: its source val probabilities, its target probabilities, its representation. */
 export async function scoreMethod(
@@ -118,10 +124,11 @@ export async function scoreMethod(
     snd: softNeighbourhoodDensity(tgtProbs, tgtProbs.length / k, k),
     im: informationMaximization(tgtProbs, tgtProbs.length / k, k),
     bnm: batchNuclearNorm(tgtProbs, tgtProbs.length / k, k),
+    ensv: null,
   };
 }
 
-/** The method a criterion chooses among scored ones (DEV: lowest risk; SND, IM, BNM: highest); null when none is scored. */
+/** The method a criterion chooses among scored ones (DEV: lowest risk; SND, IM, BNM, EnsV: highest); null when none is scored. */
 export function chooseBy<M extends string>(criterion: Selection, scores: Partial<Record<M, MethodScores>>, methods: readonly M[]): M | null {
   const score = (m: M) => scoreOf(criterion, scores[m]);
   const better = (a: number, b: number) => (HIGHER_IS_BETTER[criterion] ? a > b : a < b);

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Skipped } from '../data/types.js';
 import { evaluateScores, type Evaluation } from '../eval/metrics.js';
-import { meanEntropy } from '../strategies/adapt/selection.js';
+import { ensembleAgreement, meanEntropy } from '../strategies/adapt/selection.js';
 import type { BatchSource, Examples } from '../train/trainer.js';
 import { writeDirAtomic, writeFileAtomic } from '../util/fs.js';
 import { ADAPT_METHODS, accuracyOf, type AdaptMethod, type MethodFit, type MethodSettings } from './adapt-methods.js';
@@ -68,6 +68,8 @@ export interface MethodResult {
   im: number;
   /** Batch nuclear norm of the target predictions / n (higher is better). */
   bnm: number;
+  /** EnsV: share of target rows where this method's arg-max equals that of all methods' mean prediction (higher is better; null for a single method). */
+  ensv: number | null;
   /** Oracle: accuracy on target labels (null without them). */
   targetAccuracy: number | null;
   /** Mean entropy of the target predictions (nats). */
@@ -164,6 +166,7 @@ export async function adapt(o: AdaptOptions): Promise<AdaptResult> {
     const fits: Partial<Record<AdaptMethod, MethodFit>> = {};
     const scores: Partial<Record<AdaptMethod, MethodScores>> = {};
     const weightCache = new Map<string, Float64Array | undefined>();
+    const pool = new Map<AdaptMethod, Float32Array>();
     const adabn: { domains?: Promise<AdabnDomains> } = {};
     const single = methods.length === 1;
     try {
@@ -203,6 +206,7 @@ export async function adapt(o: AdaptOptions): Promise<AdaptResult> {
         const target = ev && evalProbs ? evaluateScores(evalProbs, ev.y, run.ds.labels) : undefined;
         const sc = single ? undefined : await scoreMethod(domainViewOf(m, fit, ctx), weightCache, valProbs, sp.val.y, tgtProbs, ctx);
         if (sc) scores[m] = sc;
+        if (!single) pool.set(m, tgtProbs);
         results[m] = {
           bundle,
           sourceValAccuracy: valProbs ? accuracyOf(valProbs, sp.val.y, k) : null,
@@ -212,6 +216,7 @@ export async function adapt(o: AdaptOptions): Promise<AdaptResult> {
           snd: sc?.snd ?? NaN,
           im: sc?.im ?? NaN,
           bnm: sc?.bnm ?? NaN,
+          ensv: null,
           targetAccuracy: target ? target.accuracy : null,
           targetEntropy: meanEntropy(tgtProbs, t.m.n, k),
           seconds: (performance.now() - tm) / 1000,
@@ -221,6 +226,13 @@ export async function adapt(o: AdaptOptions): Promise<AdaptResult> {
         const r = results[m]!;
         run.reporter.info(`${m}: source val ${fmtPct(r.sourceValAccuracy)}${sc ? `, DEV ${r.devRisk?.toFixed(4) ?? '—'} (mean weight ${r.devMeanWeight?.toPrecision(2) ?? '—'}), SND ${r.snd.toFixed(4)}, IM ${r.im.toFixed(4)}, BNM ${r.bnm.toFixed(4)}` : ''}${target ? `, target ${fmtPct(target.accuracy)} (oracle)` : ''} (${r.seconds.toFixed(1)} s)`);
       }
+      // EnsV needs the whole pool: every method's target probabilities are in by now.
+      const scored = methods.filter((m) => scores[m] && pool.has(m));
+      ensembleAgreement(scored.map((m) => pool.get(m)!), t.m.n, k).forEach((a, i) => {
+        scores[scored[i]!]!.ensv = a;
+        results[scored[i]!]!.ensv = a;
+      });
+      for (const m of methods) if (scores[m]) results[m]!.selectionScore = scoreOf(criterion, scores[m]);
       const picks = Object.fromEntries(SELECTIONS.map((c) => [c, chooseBy(c, scores, methods)])) as Record<Selection, AdaptMethod | null>;
       const chosen = single ? methods[0] : (picks[criterion] ?? methods[0]);
       if (!single && criterion === 'dev') {

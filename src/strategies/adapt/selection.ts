@@ -138,6 +138,29 @@ export function symmetricEigenvalues(a: Float64Array, k: number): Float64Array {
 }
 
 /**
+ * EnsV (Hu, Luo, Liang & Foo 2024, "Towards reliable model selection for unsupervised domain
+ * adaptation"): the candidates' target probabilities averaged into an ensemble, and each candidate
+ * scored by the share of target rows where its arg-max equals the ensemble's. Needs the whole pool;
+ * higher is better. Ties in an arg-max go to the lower class index.
+ */
+export function ensembleAgreement(pool: Float32Array[], n: number, k: number): number[] {
+  if (!pool.length) return [];
+  const mean = new Float64Array(n * k);
+  for (const p of pool) for (let i = 0; i < n * k; i++) mean[i] += p[i];
+  const arg = (p: ArrayLike<number>, i: number) => {
+    let b = 0;
+    for (let j = 1; j < k; j++) if (p[i * k + j] > p[i * k + b]) b = j;
+    return b;
+  };
+  const ens = Int32Array.from({ length: n }, (_, i) => arg(mean, i));
+  return pool.map((p) => {
+    let same = 0;
+    for (let i = 0; i < n; i++) if (arg(p, i) === ens[i]) same++;
+    return same / Math.max(1, n);
+  });
+}
+
+/**
  * Soft Neighbourhood Density (Saito et al. 2021, "Tune it the right way"): the target predictions'
  * rows are L2-normalised, their pairwise similarities (self excluded) turned into a softmax per
  * row at temperature `t` (the paper's 0.05), and SND is the mean entropy of those rows — higher
