@@ -147,13 +147,12 @@ test('graft adapt end to end on a small MNIST → MNIST-M-like pair: single and 
   assert.equal(res.target.labels, 'target-folders');
   for (const [m, r] of Object.entries(res.methods)) {
     assert.ok(r && r.sourceValAccuracy !== null && r.devRisk !== null && Number.isFinite(r.devRisk) && Number.isFinite(r.snd) && Number.isFinite(r.im) && Number.isFinite(r.bnm) && r.ensv !== null && r.ensv >= 0 && r.ensv <= 1, `${m}: scored by DEV, SND, IM, BNM and EnsV`);
-    assert.equal(r!.selectionScore, r!.devRisk, `${m}: DEV is the default criterion`);
+    assert.equal(r!.selectionScore, r!.ensv, `${m}: EnsV is the default criterion`);
     assert.ok(r!.targetAccuracy !== null && r!.targetAccuracy >= 0 && r!.targetAccuracy <= 1);
     assert.ok(fs.existsSync(path.join(r!.bundle, 'graft.json')), `${m}: bundle written`);
   }
   const lowest = Object.entries(res.methods).reduce((a, b) => (b[1]!.devRisk! < a[1]!.devRisk! ? b : a))[0];
   const densest = Object.entries(res.methods).reduce((a, b) => (b[1]!.snd > a[1]!.snd ? b : a))[0];
-  assert.equal(res.chosen, lowest, 'the lowest DEV risk is chosen');
   const highest = (c: 'im' | 'bnm') => Object.entries(res.methods).reduce((a, b) => (b[1]![c] > a[1]![c] ? b : a))[0];
   const agreeing = Object.entries(res.methods).reduce((a, b) => (b[1]!.ensv! > a[1]!.ensv! ? b : a))[0];
   assert.deepEqual(res.selection.picks, { dev: lowest, snd: densest, im: highest('im'), bnm: highest('bnm'), ensv: agreeing });
@@ -163,8 +162,9 @@ test('graft adapt end to end on a small MNIST → MNIST-M-like pair: single and 
   assert.ok(pool.every((p) => p.length === res.target.images * k), 'n×k target probabilities per method');
   const recomputed = ensembleAgreement(pool, res.target.images, k);
   list.forEach((m, i) => assert.ok(Math.abs(recomputed[i]! - res.methods[m]!.ensv!) < 1e-12, `${m}: EnsV ${res.methods[m]!.ensv} = ${recomputed[i]}`));
-  assert.equal(res.selection.criterion, 'dev');
-  assert.equal(res.selection.chosenBy, 'dev');
+  assert.equal(res.chosen, agreeing, 'the highest EnsV is chosen');
+  assert.equal(res.selection.criterion, 'ensv');
+  assert.equal(res.selection.chosenBy, 'ensv');
   const best = res.selection.oracleBest!;
   assert.equal(res.selection.oracleAgreement!.snd, densest === best);
   assert.ok(Math.abs(res.selection.belowBest!.dev - 100 * (res.methods[best]!.targetAccuracy! - res.methods[lowest]!.targetAccuracy!)) < 1e-9);
@@ -194,6 +194,11 @@ test('graft adapt end to end on a small MNIST → MNIST-M-like pair: single and 
   assert.equal(bySnd.chosen, sndBest);
   assert.equal(bySnd.selection.chosenBy, 'snd');
   assert.equal(bySnd.methods.coral!.selectionScore, bySnd.methods.coral!.snd);
+  // --selection dev: the lowest DEV risk chooses.
+  const byDev = await adapt({ ...o, out: path.join(tmp, 'da4'), method: ['source-only', 'coral'], selection: 'dev' });
+  assert.equal(byDev.chosen, byDev.methods['source-only']!.devRisk! <= byDev.methods.coral!.devRisk! ? 'source-only' : 'coral');
+  assert.equal(byDev.selection.chosenBy, 'dev');
+  assert.equal(byDev.methods.coral!.selectionScore, byDev.methods.coral!.devRisk);
 });
 
 test('adapt: clear one-line errors for bad targets, unknown classes and methods', async () => {

@@ -13,7 +13,7 @@ import { ensembleAgreement, meanEntropy } from '../strategies/adapt/selection.js
 import type { BatchSource, Examples } from '../train/trainer.js';
 import { writeDirAtomic, writeFileAtomic } from '../util/fs.js';
 import { ADAPT_METHODS, accuracyOf, type AdaptMethod, type MethodFit, type MethodSettings } from './adapt-methods.js';
-import { chooseBy, domainViewOf, scoreMethod, scoreOf, SELECTIONS, type MethodScores, type Selection } from './adapt-select.js';
+import { chooseBy, DEFAULT_SELECTION, domainViewOf, scoreMethod, scoreOf, SELECTIONS, type MethodScores, type Selection } from './adapt-select.js';
 import { fitFeatureMethod, type FeatureMethod } from './adapt-stack.js';
 import { adaptReport } from './adapt-report.js';
 import { finishRun, headProbabilities, openFeatureRun, runSpec, type RunOptions } from './run.js';
@@ -37,7 +37,7 @@ export interface AdaptOptions extends Omit<RunOptions, 'data' | 'report'>, HeadF
   targetTest?: string;
   /** Default `auto`: every method, one chosen by `selection` without target labels. */
   method?: AdaptChoice;
-  /** How `auto`, `all` and a list choose: DEV (default; lowest risk), SND, IM or BNM (highest). */
+  /** How `auto`, `all` and a list choose: EnsV (default), SND, IM, BNM (highest) or DEV (lowest risk). */
   selection?: Selection;
   seed?: number;
   /** Continue an interrupted DANN run from its checkpoint. */
@@ -56,7 +56,7 @@ export interface AdaptOptions extends Omit<RunOptions, 'data' | 'report'>, HeadF
 export interface MethodResult {
   bundle: string;
   sourceValAccuracy: number | null;
-  /** The choosing criterion's score: DEV risk (lower is better) or SND / IM / BNM (higher is better). */
+  /** The choosing criterion's score: DEV risk (lower is better) or EnsV / SND / IM / BNM (higher is better). */
   selectionScore: number | null;
   /** DEV risk: source val 0/1 error weighted by density ratios in this method's representation (lower is better). */
   devRisk: number | null;
@@ -160,7 +160,7 @@ export async function adapt(o: AdaptOptions): Promise<AdaptResult> {
       checkpoint: path.join(out, '.dann.ckpt'),
       resume: o.resume,
     };
-    const criterion = o.selection ?? 'dev';
+    const criterion = o.selection ?? DEFAULT_SELECTION;
     if (sp.val.n < 2 && methods.length > 1) run.reporter.warn('the source validation split is too small for DEV: methods cannot be compared by DEV (raise --val-percent)');
     const results: Partial<Record<AdaptMethod, MethodResult>> = {};
     const fits: Partial<Record<AdaptMethod, MethodFit>> = {};

@@ -7,7 +7,7 @@ import { defineCommand, pick } from '../spec.js';
 export default defineCommand({
   name: 'adapt',
   summary: 'domain adaptation: labelled source folder + unlabelled target folder → adapted bundle (CORAL, AdaBN, DANN, self-training, stacks of them, vs source-only)',
-  usage: ['graft adapt --source DIR --target DIR --out DIR [--target-test DIR] [--method auto|all|METHOD[,METHOD…]] [--selection dev|snd|im|bnm|ensv]'],
+  usage: ['graft adapt --source DIR --target DIR --out DIR [--target-test DIR] [--method auto|all|METHOD[,METHOD…]] [--selection ensv|dev|snd|im|bnm]'],
   groups: [
     [
       'adapt options',
@@ -19,7 +19,7 @@ export default defineCommand({
           default: 'auto',
           help: 'auto or all (every method, one chosen without target labels), one method, or a comma-separated list to choose among: source-only, coral, dann, self-train, coral+self-train, dann+self-train, adabn, adabn+coral, adabn+self-train, adabn+coral+self-train (adabn*: the whole backbone\u2019s BatchNorm re-estimated per domain)',
         },
-        selection: { type: 'string', arg: 'dev|snd|im|bnm|ensv', default: 'dev', help: 'how auto/all/a list choose without target labels: dev (Deep Embedded Validation, lowest risk); snd (soft neighbourhood density), im (information maximisation), bnm (batch nuclear norm) of the target predictions, or ensv (agreement with the ensemble of all methods), highest' },
+        selection: { type: 'string', arg: 'ensv|dev|snd|im|bnm', default: 'ensv', help: 'how auto/all/a list choose without target labels: ensv (agreement with the ensemble of all methods, Hu et al. 2024), snd (soft neighbourhood density), im (information maximisation) or bnm (batch nuclear norm) of the target predictions — highest —, or dev (Deep Embedded Validation, lowest risk)' },
         out: { type: 'string', short: 'o', arg: 'DIR', help: 'DIR/model (the chosen bundle), DIR/methods/<method>/, adapt.json, report.html (required)' },
         unfreeze: { type: 'string', arg: 'K', default: '0', help: 'K ≥ 1: fine-tune the last K blocks (source-only, Deep CORAL, DANN, AdaBN on the tail); 0: frozen features' },
         epochs: { type: 'string', arg: 'N', default: '6', help: '--unfreeze K: unfrozen epochs (after 2 head-only epochs)' },
@@ -65,7 +65,7 @@ export default defineCommand({
       targetTest: str(v, 'target-test'),
       out,
       method: parseMethod(str(v, 'method') ?? 'auto'),
-      selection: parseSelection(str(v, 'selection') ?? 'dev'),
+      selection: parseSelection(str(v, 'selection') ?? 'ensv'),
       head,
       hidden: str(v, 'hidden')?.split(',').map(Number),
       dropout: num(v, 'dropout'),
