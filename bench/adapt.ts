@@ -2,8 +2,8 @@
  * `npm run bench:adapt`: `graft adapt` methods on offline domain pairs, same splits and seeds —
  * MNIST → MNIST-M-like (digits blended with patches of Debian python3-skimage photos), MNIST →
  * digits rendered from Debian fonts, MNIST → blurred inverted MNIST — printing target accuracy
- * (oracle: target labels are used only here, to score) next to source-only, what DEV and SND
- * choose without target labels (and how far below the best that is), and the time per method
+ * (oracle: target labels are used only here, to score) next to source-only, what DEV, SND,
+ * IM, BNM and EnsV choose without target labels (and how far below the best that is), and the time per method
  * (features cached by a first pass).
  *
  *   npm run bench:adapt -- [--source-per-class 300] [--target-per-class 200] [--seed 0]
@@ -12,6 +12,7 @@
 import path from 'node:path';
 import { adapt, parseMethod, type AdaptResult } from '../src/recipes/adapt.js';
 import { args, benchCache } from './common.js';
+import { CRITERION_NAME as NAME, SELECTIONS } from '../src/recipes/adapt-select.js';
 import { domainPairs, PAIR_KEYS, type PairKey } from './domain-pairs.js';
 
 const a = args({
@@ -28,7 +29,9 @@ const { source, pairs } = await domainPairs(sp, tp, a.pairs.split(',') as PairKe
 const pct = (v: number | null) => (v === null ? '—' : `${(100 * v).toFixed(1)}%`);
 const pts = (v: number) => `${v >= 0 ? '+' : ''}${v.toFixed(1)}`;
 const f4 = (v: number | null) => (v === null || !Number.isFinite(v) ? '—' : v.toFixed(4));
-const agree = { dev: 0, snd: 0 };
+const TAG = { dev: 'D', snd: 'S', im: 'I', bnm: 'B', ensv: 'E' } as const;
+const agree = { dev: 0, snd: 0, im: 0, bnm: 0, ensv: 0 };
+const within2 = { dev: 0, snd: 0, im: 0, bnm: 0, ensv: 0 };
 for (const p of pairs) {
   const out = path.join(benchCache(), 'adapt', `run-${path.basename(p.target)}`);
   const o = { source, target: p.target, out, method, seed: Number(a.seed) };
@@ -36,19 +39,22 @@ for (const p of pairs) {
   const r: AdaptResult = await adapt(o);
   const base = r.methods['source-only']?.targetAccuracy ?? null;
   console.log(`\n${p.name}: source ${r.source.train}/${r.source.val}/${r.source.test} images, target ${r.target.images} (labels used only to score)`);
-  console.log(`${'method'.padEnd(24)} target acc  vs source-only  source val  DEV risk (w̄)       SND   seconds`);
+  console.log(`${'method'.padEnd(28)} target acc  vs source-only  source val  DEV risk (w̄)          SND      IM     BNM    EnsV   seconds`);
   for (const [m, x] of Object.entries(r.methods)) {
-    const tag = [m === r.selection.picks.dev ? 'D' : '', m === r.selection.picks.snd ? 'S' : '', m === r.selection.oracleBest ? 'best' : ''].filter(Boolean).join(',');
+    const tag = [...SELECTIONS.map((c) => (m === r.selection.picks[c] ? TAG[c] : '')), m === r.selection.oracleBest ? 'best' : ''].filter(Boolean).join(',');
     const vs = base === null ? '—' : `${pts(100 * (x!.targetAccuracy! - base))} pts`;
-    console.log(`${(m + (tag ? ` [${tag}]` : '')).padEnd(24)} ${pct(x!.targetAccuracy).padStart(10)}  ${vs.padStart(14)}  ${pct(x!.sourceValAccuracy).padStart(10)}  ${f4(x!.devRisk).padStart(8)} (${x!.devMeanWeight?.toPrecision(2) ?? '—'})  ${f4(x!.snd).padStart(7)}  ${x!.seconds.toFixed(1).padStart(7)}`);
+    const w = `(${x!.devMeanWeight?.toPrecision(2) ?? '—'})`;
+    console.log(`${(m + (tag ? ` [${tag}]` : '')).padEnd(28)} ${pct(x!.targetAccuracy).padStart(10)}  ${vs.padStart(14)}  ${pct(x!.sourceValAccuracy).padStart(10)}  ${f4(x!.devRisk).padStart(8)} ${w.padEnd(9)}  ${f4(x!.snd).padStart(7)} ${f4(x!.im).padStart(7)} ${f4(x!.bnm).padStart(7)} ${f4(x!.ensv).padStart(7)}  ${x!.seconds.toFixed(1).padStart(7)}`);
   }
   const s = r.selection;
   const best = s.oracleBest!;
   const gain = base === null ? '' : `, ${pts(100 * (r.methods[best]!.targetAccuracy! - base))} pts over source-only`;
-  console.log(`best: ${best} (${pct(r.methods[best]!.targetAccuracy)}${gain}); DEV chose ${s.picks.dev}: ${s.belowBest!.dev.toFixed(1)} pts below the best; SND chose ${s.picks.snd}: ${s.belowBest!.snd.toFixed(1)} pts below`);
-  if (s.oracleAgreement!.dev) agree.dev++;
-  if (s.oracleAgreement!.snd) agree.snd++;
+  console.log(`best (oracle): ${best} (${pct(r.methods[best]!.targetAccuracy)}${gain}); ${SELECTIONS.map((c) => `${NAME[c]} chose ${s.picks[c]} (${s.belowBest![c].toFixed(1)} pts below)`).join('; ')}`);
+  for (const c of SELECTIONS) {
+    if (s.oracleAgreement![c]) agree[c]++;
+    if (s.belowBest![c] <= 2) within2[c]++;
+  }
   const dd = r.methods.dann?.details.domainAccuracy as number[] | undefined;
   if (dd) console.log(`DANN domain-classifier accuracy by epoch: ${dd.map((v) => v.toFixed(2)).join(' ')}`);
 }
-console.log(`\npicked the oracle-best method: DEV ${agree.dev}/${pairs.length} pairs, SND ${agree.snd}/${pairs.length}`);
+console.log(`\npicked the oracle-best method: ${SELECTIONS.map((c) => `${NAME[c]} ${agree[c]}/${pairs.length}`).join(', ')}; within 2 points of it: ${SELECTIONS.map((c) => `${NAME[c]} ${within2[c]}/${pairs.length}`).join(', ')}`);

@@ -6,7 +6,7 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf, initTf } from '../src/engine/tfjs.js';
-import { devRisk, softNeighbourhoodDensity } from '../src/strategies/adapt/selection.js';
+import { batchNuclearNorm, devRisk, ensembleAgreement, informationMaximization, softNeighbourhoodDensity, symmetricEigenvalues } from '../src/strategies/adapt/selection.js';
 import { chooseBy, domainViewOf, parseSelection, scoreMethod, viewWeights, type DomainView } from '../src/recipes/adapt-select.js';
 import { accuracyOf, type AdaptContext } from '../src/recipes/adapt-methods.js';
 import { fitFeatureMethod } from '../src/recipes/adapt-stack.js';
@@ -36,13 +36,48 @@ test('SND: identical predictions give log(n−1); confident, clustered predictio
   assert.throws(() => softNeighbourhoodDensity(same, 1, k), /at least 2 target rows/);
 });
 
-test('chooseBy: DEV takes the lowest risk, SND the highest density, unscored methods are skipped; criteria parse', () => {
-  const s = { a: { devRisk: 0.3, meanWeight: 1, snd: 2 }, b: { devRisk: 0.1, meanWeight: 1, snd: 1 }, c: { devRisk: null, meanWeight: null, snd: 5 } };
+test('IM and BNM: hand-computed values; a collapsed confident head scores below a confident one that spreads the classes', () => {
+  const k = 3;
+  // Six confident rows, two per class: IM = log 3 − 0; BNM = (3 singular values √2) / 6.
+  const spread = Float32Array.from({ length: 18 }, (_, i) => (i % k === Math.floor(i / k) % k ? 1 : 0));
+  assert.ok(Math.abs(informationMaximization(spread, 6, k) - Math.log(3)) < 1e-9);
+  assert.ok(Math.abs(batchNuclearNorm(spread, 6, k) - (3 * Math.SQRT2) / 6) < 1e-9);
+  // Everything sent to class 0, confidently: IM = 0, BNM = √6 / 6.
+  const collapsed = Float32Array.from({ length: 18 }, (_, i) => (i % k === 0 ? 1 : 0));
+  assert.ok(Math.abs(informationMaximization(collapsed, 6, k)) < 1e-9);
+  assert.ok(Math.abs(batchNuclearNorm(collapsed, 6, k) - Math.sqrt(6) / 6) < 1e-9);
+  // Uniform rows: IM = log 3 − log 3 = 0, BNM = the one singular value √(6/3) / 6.
+  const uniform = new Float32Array(18).fill(1 / 3);
+  assert.ok(Math.abs(informationMaximization(uniform, 6, k)) < 1e-6);
+  assert.ok(Math.abs(batchNuclearNorm(uniform, 6, k) - Math.sqrt(2) / 6) < 1e-6);
+  // Jacobi eigenvalues of a symmetric matrix: trace 12, determinant 43.
+  const e = symmetricEigenvalues(Float64Array.from([4, 1, 2, 1, 3, 0, 2, 0, 5]), 3);
+  assert.ok(Math.abs(e[0]! + e[1]! + e[2]! - 12) < 1e-9 && Math.abs(e[0]! * e[1]! * e[2]! - 43) < 1e-9, `eigenvalues ${e}`);
+});
+
+test('EnsV: each candidate scored by its agreement with the arg-max of the mean of all candidates', () => {
+  const k = 2;
+  const oneHot = (cls: number[]) => Float32Array.from(cls.flatMap((c) => (c === 0 ? [1, 0] : [0, 1])));
+  // Rows 0–3: A = [0,0,1,1], B = [0,1,1,1], C = [0,0,0,1] → the mean's arg-max [0,0,1,1] (row 1: 2 of 3 say 0; row 2: 2 of 3 say 1).
+  const pool = [oneHot([0, 0, 1, 1]), oneHot([0, 1, 1, 1]), oneHot([0, 0, 0, 1])];
+  assert.deepEqual(ensembleAgreement(pool, 4, k), [1, 0.75, 0.75]);
+  // Soft probabilities: the mean, not a vote — one very confident member outweighs two hesitant ones.
+  const soft = [Float32Array.from([0.45, 0.55]), Float32Array.from([0.45, 0.55]), Float32Array.from([1, 0])];
+  assert.deepEqual(ensembleAgreement(soft, 1, k), [0, 0, 1]);
+  assert.deepEqual(ensembleAgreement([], 4, k), []);
+});
+
+test('chooseBy: DEV takes the lowest risk, SND / IM / BNM / EnsV the highest, unscored methods are skipped; criteria parse', () => {
+  const s = { a: { devRisk: 0.3, meanWeight: 1, snd: 2, im: 0.5, bnm: 0.1, ensv: 0.9 }, b: { devRisk: 0.1, meanWeight: 1, snd: 1, im: 0.9, bnm: 0.2, ensv: null }, c: { devRisk: null, meanWeight: null, snd: 5, im: 0.1, bnm: 0.3, ensv: 0.4 } };
   assert.equal(chooseBy('dev', s, ['a', 'b', 'c']), 'b');
   assert.equal(chooseBy('snd', s, ['a', 'b', 'c']), 'c');
+  assert.equal(chooseBy('im', s, ['a', 'b', 'c']), 'b');
+  assert.equal(chooseBy('bnm', s, ['a', 'b', 'c']), 'c');
+  assert.equal(chooseBy('ensv', s, ['a', 'b', 'c']), 'a');
   assert.equal(chooseBy('dev', {}, ['a']), null);
   assert.equal(parseSelection('snd'), 'snd');
-  assert.throws(() => parseSelection('oracle'), /unknown selection criterion "oracle" \(criteria: dev, snd\)/);
+  assert.equal(parseSelection('im'), 'im');
+  assert.throws(() => parseSelection('oracle'), /unknown selection criterion "oracle" \(criteria: dev, snd, im, bnm, ensv\)/);
   assert.deepEqual(parseMethod('source-only,coral+self-train'), ['source-only', 'coral+self-train']);
   assert.throws(() => parseMethod('coral,magic'), /unknown adapt method "magic"/);
 });

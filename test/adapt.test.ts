@@ -8,7 +8,7 @@ import { tf, initTf } from '../src/engine/tfjs.js';
 import { applyCoral, fitCoral, meanAndCovariance, sqrtAndInvSqrt } from '../src/strategies/adapt/coral.js';
 import { dannLambda, dannLr, gradReverse } from '../src/strategies/adapt/dann.js';
 import { argmaxRows, classBalancedPseudoLabels } from '../src/strategies/adapt/pseudo.js';
-import { densityRatios, devRisk } from '../src/strategies/adapt/selection.js';
+import { densityRatios, devRisk, ensembleAgreement } from '../src/strategies/adapt/selection.js';
 import { writeDomainFolder } from '../src/data/domains.js';
 import { loadDataset } from '../src/data/index.js';
 import { adapt } from '../src/recipes/adapt.js';
@@ -131,7 +131,7 @@ test('DEV: with unit weights it is the mean loss; the control variate corrects a
   assert.ok(Math.abs(r.risk - 1) < 1e-12, `a constant loss has risk 1 whatever the weights, got ${r.risk}`);
 });
 
-test('graft adapt end to end on a small MNIST → MNIST-M-like pair: single and stacked methods, DEV and SND picks, ordinary bundles, same seed same weights', async () => {
+test('graft adapt end to end on a small MNIST → MNIST-M-like pair: single and stacked methods, DEV / SND / IM / BNM / EnsV picks, ordinary bundles, same seed same weights', async () => {
   const src = path.join(tmp, 'mnist');
   const tgt = path.join(tmp, 'mnistm');
   const classes = [0, 1, 2, 3];
@@ -146,17 +146,25 @@ test('graft adapt end to end on a small MNIST → MNIST-M-like pair: single and 
   assert.ok(res.target.skipped.some((s) => s.file.endsWith('broken.png')), 'the corrupt target file is skipped and reported');
   assert.equal(res.target.labels, 'target-folders');
   for (const [m, r] of Object.entries(res.methods)) {
-    assert.ok(r && r.sourceValAccuracy !== null && r.devRisk !== null && Number.isFinite(r.devRisk) && Number.isFinite(r.snd), `${m}: scored by DEV and SND`);
-    assert.equal(r!.selectionScore, r!.devRisk, `${m}: DEV is the default criterion`);
+    assert.ok(r && r.sourceValAccuracy !== null && r.devRisk !== null && Number.isFinite(r.devRisk) && Number.isFinite(r.snd) && Number.isFinite(r.im) && Number.isFinite(r.bnm) && r.ensv !== null && r.ensv >= 0 && r.ensv <= 1, `${m}: scored by DEV, SND, IM, BNM and EnsV`);
+    assert.equal(r!.selectionScore, r!.ensv, `${m}: EnsV is the default criterion`);
     assert.ok(r!.targetAccuracy !== null && r!.targetAccuracy >= 0 && r!.targetAccuracy <= 1);
     assert.ok(fs.existsSync(path.join(r!.bundle, 'graft.json')), `${m}: bundle written`);
   }
   const lowest = Object.entries(res.methods).reduce((a, b) => (b[1]!.devRisk! < a[1]!.devRisk! ? b : a))[0];
   const densest = Object.entries(res.methods).reduce((a, b) => (b[1]!.snd > a[1]!.snd ? b : a))[0];
-  assert.equal(res.chosen, lowest, 'the lowest DEV risk is chosen');
-  assert.deepEqual(res.selection.picks, { dev: lowest, snd: densest });
-  assert.equal(res.selection.criterion, 'dev');
-  assert.equal(res.selection.chosenBy, 'dev');
+  const highest = (c: 'im' | 'bnm') => Object.entries(res.methods).reduce((a, b) => (b[1]![c] > a[1]![c] ? b : a))[0];
+  const agreeing = Object.entries(res.methods).reduce((a, b) => (b[1]!.ensv! > a[1]!.ensv! ? b : a))[0];
+  assert.deepEqual(res.selection.picks, { dev: lowest, snd: densest, im: highest('im'), bnm: highest('bnm'), ensv: agreeing });
+  // EnsV recomputed from the target probabilities the run wrote: each method against the mean of all.
+  const k = classes.length;
+  const pool = list.map((m) => new Float32Array(new Uint8Array(fs.readFileSync(path.join(o.out, 'target-probabilities', `${m}.f32`))).buffer));
+  assert.ok(pool.every((p) => p.length === res.target.images * k), 'n×k target probabilities per method');
+  const recomputed = ensembleAgreement(pool, res.target.images, k);
+  list.forEach((m, i) => assert.ok(Math.abs(recomputed[i]! - res.methods[m]!.ensv!) < 1e-12, `${m}: EnsV ${res.methods[m]!.ensv} = ${recomputed[i]}`));
+  assert.equal(res.chosen, agreeing, 'the highest EnsV is chosen');
+  assert.equal(res.selection.criterion, 'ensv');
+  assert.equal(res.selection.chosenBy, 'ensv');
   const best = res.selection.oracleBest!;
   assert.equal(res.selection.oracleAgreement!.snd, densest === best);
   assert.ok(Math.abs(res.selection.belowBest!.dev - 100 * (res.methods[best]!.targetAccuracy! - res.methods[lowest]!.targetAccuracy!)) < 1e-9);
@@ -186,6 +194,11 @@ test('graft adapt end to end on a small MNIST → MNIST-M-like pair: single and 
   assert.equal(bySnd.chosen, sndBest);
   assert.equal(bySnd.selection.chosenBy, 'snd');
   assert.equal(bySnd.methods.coral!.selectionScore, bySnd.methods.coral!.snd);
+  // --selection dev: the lowest DEV risk chooses.
+  const byDev = await adapt({ ...o, out: path.join(tmp, 'da4'), method: ['source-only', 'coral'], selection: 'dev' });
+  assert.equal(byDev.chosen, byDev.methods['source-only']!.devRisk! <= byDev.methods.coral!.devRisk! ? 'source-only' : 'coral');
+  assert.equal(byDev.selection.chosenBy, 'dev');
+  assert.equal(byDev.methods.coral!.selectionScore, byDev.methods.coral!.devRisk);
 });
 
 test('adapt: clear one-line errors for bad targets, unknown classes and methods', async () => {

@@ -5,6 +5,7 @@ import type { Series } from '../report/plot.js';
 import type { EpochLogs } from '../train/trainer.js';
 import type { AdaptContext, AdaptMethod, MethodFit } from './adapt-methods.js';
 import type { AdaptResult } from './adapt.js';
+import { CRITERION_NAME as NAME, SELECTIONS } from './adapt-select.js';
 
 function curvesOf(method: AdaptMethod, fit: MethodFit): { method: string; series: Series[]; ylabel: string } | undefined {
   if (fit.details.rounds) {
@@ -21,7 +22,7 @@ function curvesOf(method: AdaptMethod, fit: MethodFit): { method: string; series
   return { method, series, ylabel: method === 'dann' ? 'loss / accuracy' : 'loss / accuracy' };
 }
 
-const CRITERION = { dev: 'lowest DEV risk', snd: 'highest SND' } as const;
+const CRITERION = { dev: 'lowest DEV risk', snd: 'highest SND', im: 'highest IM', bnm: 'highest BNM', ensv: 'highest EnsV (agreement with all methods’ ensemble)' } as const;
 
 export async function adaptReport(
   dir: string,
@@ -50,9 +51,9 @@ export async function adaptReport(
       source: `${res.source.folder}: ${res.source.train} train / ${res.source.val} val / ${res.source.test} test images`,
       target: `${res.target.folder}: ${res.target.images} images (labels ${res.target.labels === null ? 'none' : res.target.labels === 'target-test' ? 'from --target-test' : 'from its class folders, evaluation only'})`,
       chosen: `${res.chosen} (${res.selection.chosenBy === 'user' ? 'asked for' : `${CRITERION[res.selection.chosenBy]}, no target labels used`})`,
-      ...(res.selection.chosenBy !== 'user' ? { 'picks': `DEV: ${res.selection.picks.dev ?? '—'}; SND: ${res.selection.picks.snd ?? '—'}` } : {}),
+      ...(res.selection.chosenBy !== 'user' ? { picks: SELECTIONS.map((c) => `${NAME[c]}: ${res.selection.picks[c] ?? '—'}`).join('; ') } : {}),
       ...(res.selection.oracleBest && res.selection.belowBest
-        ? { 'best by target labels (oracle)': `${res.selection.oracleBest}; DEV's pick ${res.selection.belowBest.dev.toFixed(1)} points below it, SND's ${res.selection.belowBest.snd.toFixed(1)}` }
+        ? { 'best by target labels (oracle)': `${res.selection.oracleBest}; points below it: ${SELECTIONS.map((c) => `${NAME[c]}'s pick ${res.selection.belowBest![c].toFixed(1)}`).join(', ')}` }
         : {}),
       seconds: +res.seconds.toFixed(1),
     },
@@ -61,6 +62,6 @@ export async function adaptReport(
     curves: methods.map((m) => (d.fits[m] ? curvesOf(m, d.fits[m]!) : undefined)).filter((c) => c !== undefined),
     scatters,
     oracleNote:
-      'Target accuracy uses target labels and is an oracle number: it is reported, never used to choose. The choice uses DEV (You et al. 2019: source validation error weighted by density ratios from a domain classifier on each method’s own representation, with DEV’s control variate) or, with --selection snd, SND (Saito et al. 2021: soft neighbourhood density of the target predictions).',
+      'Target accuracy uses target labels and is an oracle number: it is reported, never used to choose. The choice uses DEV (You et al. 2019: source validation error weighted by density ratios from a domain classifier on each method’s own representation, with DEV’s control variate) or, with --selection snd|im|bnm|ensv, a score of the target predictions alone: SND (Saito et al. 2021: soft neighbourhood density), IM (information maximisation, H(mean p) − mean H(p); Liang et al. 2020), BNM (batch nuclear norm; Cui et al. 2020) — IM and BNM as validators as in Musgrave et al. 2022 — or EnsV (Hu et al. 2024: agreement with the ensemble of all methods).',
   });
 }

@@ -9,11 +9,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Skipped } from '../data/types.js';
 import { evaluateScores, type Evaluation } from '../eval/metrics.js';
-import { meanEntropy } from '../strategies/adapt/selection.js';
+import { ensembleAgreement, meanEntropy } from '../strategies/adapt/selection.js';
 import type { BatchSource, Examples } from '../train/trainer.js';
 import { writeDirAtomic, writeFileAtomic } from '../util/fs.js';
 import { ADAPT_METHODS, accuracyOf, type AdaptMethod, type MethodFit, type MethodSettings } from './adapt-methods.js';
-import { chooseBy, domainViewOf, scoreMethod, type MethodScores, type Selection } from './adapt-select.js';
+import { chooseBy, DEFAULT_SELECTION, domainViewOf, scoreMethod, scoreOf, SELECTIONS, type MethodScores, type Selection } from './adapt-select.js';
 import { fitFeatureMethod, type FeatureMethod } from './adapt-stack.js';
 import { adaptReport } from './adapt-report.js';
 import { finishRun, headProbabilities, openFeatureRun, runSpec, type RunOptions } from './run.js';
@@ -37,7 +37,7 @@ export interface AdaptOptions extends Omit<RunOptions, 'data' | 'report'>, HeadF
   targetTest?: string;
   /** Default `auto`: every method, one chosen by `selection` without target labels. */
   method?: AdaptChoice;
-  /** How `auto`, `all` and a list choose: DEV (default; lowest risk) or SND (highest density). */
+  /** How `auto`, `all` and a list choose: EnsV (default), SND, IM, BNM (highest) or DEV (lowest risk). */
   selection?: Selection;
   seed?: number;
   /** Continue an interrupted DANN run from its checkpoint. */
@@ -56,7 +56,7 @@ export interface AdaptOptions extends Omit<RunOptions, 'data' | 'report'>, HeadF
 export interface MethodResult {
   bundle: string;
   sourceValAccuracy: number | null;
-  /** The choosing criterion's score: DEV risk (lower is better) or SND (higher is better). */
+  /** The choosing criterion's score: DEV risk (lower is better) or EnsV / SND / IM / BNM (higher is better). */
   selectionScore: number | null;
   /** DEV risk: source val 0/1 error weighted by density ratios in this method's representation (lower is better). */
   devRisk: number | null;
@@ -64,6 +64,12 @@ export interface MethodResult {
   devMeanWeight: number | null;
   /** Soft neighbourhood density of the target predictions (higher is better). */
   snd: number;
+  /** Information maximisation of the target predictions, H(mean p) − mean H(p) (higher is better). */
+  im: number;
+  /** Batch nuclear norm of the target predictions / n (higher is better). */
+  bnm: number;
+  /** EnsV: share of target rows where this method's arg-max equals that of all methods' mean prediction (higher is better; null for a single method). */
+  ensv: number | null;
   /** Oracle: accuracy on target labels (null without them). */
   targetAccuracy: number | null;
   /** Mean entropy of the target predictions (nats). */
@@ -154,12 +160,13 @@ export async function adapt(o: AdaptOptions): Promise<AdaptResult> {
       checkpoint: path.join(out, '.dann.ckpt'),
       resume: o.resume,
     };
-    const criterion = o.selection ?? 'dev';
+    const criterion = o.selection ?? DEFAULT_SELECTION;
     if (sp.val.n < 2 && methods.length > 1) run.reporter.warn('the source validation split is too small for DEV: methods cannot be compared by DEV (raise --val-percent)');
     const results: Partial<Record<AdaptMethod, MethodResult>> = {};
     const fits: Partial<Record<AdaptMethod, MethodFit>> = {};
     const scores: Partial<Record<AdaptMethod, MethodScores>> = {};
     const weightCache = new Map<string, Float64Array | undefined>();
+    const pool = new Map<AdaptMethod, Float32Array>();
     const adabn: { domains?: Promise<AdabnDomains> } = {};
     const single = methods.length === 1;
     try {
@@ -190,16 +197,26 @@ export async function adapt(o: AdaptOptions): Promise<AdaptResult> {
           evalProbs = ev ? (ev.kind === 'target-folders' ? tgtProbs : headProbabilities(fit.model, ev.x, ev.n, run.dim)) : undefined;
           await save();
         }
+        if (!single) {
+          // The target predictions of every method (n×k float32, the target's image order), for criteria computed afterwards.
+          fs.mkdirSync(path.join(out, 'target-probabilities'), { recursive: true });
+          writeFileAtomic(path.join(out, 'target-probabilities', `${m}.f32`), new Uint8Array(tgtProbs.buffer, tgtProbs.byteOffset, tgtProbs.byteLength));
+          if (ev?.kind === 'target-folders' && m === methods[0]) writeFileAtomic(path.join(out, 'target-probabilities', 'labels.oracle.i32'), new Uint8Array(Int32Array.from(ev.y).buffer));
+        }
         const target = ev && evalProbs ? evaluateScores(evalProbs, ev.y, run.ds.labels) : undefined;
         const sc = single ? undefined : await scoreMethod(domainViewOf(m, fit, ctx), weightCache, valProbs, sp.val.y, tgtProbs, ctx);
         if (sc) scores[m] = sc;
+        if (!single) pool.set(m, tgtProbs);
         results[m] = {
           bundle,
           sourceValAccuracy: valProbs ? accuracyOf(valProbs, sp.val.y, k) : null,
-          selectionScore: sc ? (criterion === 'dev' ? sc.devRisk : sc.snd) : null,
+          selectionScore: scoreOf(criterion, sc),
           devRisk: sc?.devRisk ?? null,
           devMeanWeight: sc?.meanWeight ?? null,
           snd: sc?.snd ?? NaN,
+          im: sc?.im ?? NaN,
+          bnm: sc?.bnm ?? NaN,
+          ensv: null,
           targetAccuracy: target ? target.accuracy : null,
           targetEntropy: meanEntropy(tgtProbs, t.m.n, k),
           seconds: (performance.now() - tm) / 1000,
@@ -207,9 +224,16 @@ export async function adapt(o: AdaptOptions): Promise<AdaptResult> {
           details: { ...fit.details, history: fit.history },
         };
         const r = results[m]!;
-        run.reporter.info(`${m}: source val ${fmtPct(r.sourceValAccuracy)}${sc ? `, DEV ${r.devRisk?.toFixed(4) ?? '—'} (mean weight ${r.devMeanWeight?.toPrecision(2) ?? '—'}), SND ${r.snd.toFixed(4)}` : ''}${target ? `, target ${fmtPct(target.accuracy)} (oracle)` : ''} (${r.seconds.toFixed(1)} s)`);
+        run.reporter.info(`${m}: source val ${fmtPct(r.sourceValAccuracy)}${sc ? `, DEV ${r.devRisk?.toFixed(4) ?? '—'} (mean weight ${r.devMeanWeight?.toPrecision(2) ?? '—'}), SND ${r.snd.toFixed(4)}, IM ${r.im.toFixed(4)}, BNM ${r.bnm.toFixed(4)}` : ''}${target ? `, target ${fmtPct(target.accuracy)} (oracle)` : ''} (${r.seconds.toFixed(1)} s)`);
       }
-      const picks = { dev: chooseBy('dev', scores, methods), snd: chooseBy('snd', scores, methods) };
+      // EnsV needs the whole pool: every method's target probabilities are in by now.
+      const scored = methods.filter((m) => scores[m] && pool.has(m));
+      ensembleAgreement(scored.map((m) => pool.get(m)!), t.m.n, k).forEach((a, i) => {
+        scores[scored[i]!]!.ensv = a;
+        results[scored[i]!]!.ensv = a;
+      });
+      for (const m of methods) if (scores[m]) results[m]!.selectionScore = scoreOf(criterion, scores[m]);
+      const picks = Object.fromEntries(SELECTIONS.map((c) => [c, chooseBy(c, scores, methods)])) as Record<Selection, AdaptMethod | null>;
       const chosen = single ? methods[0] : (picks[criterion] ?? methods[0]);
       if (!single && criterion === 'dev') {
         // E[w] over source rows is 1 for a true density ratio; far below, the domain classifier separates the domains and DEV degenerates to plain source validation.
@@ -231,8 +255,8 @@ export async function adapt(o: AdaptOptions): Promise<AdaptResult> {
           picks,
           oracleBest,
           agreesWithOracle: oracleBest ? oracleBest === chosen : null,
-          oracleAgreement: oracleBest ? { dev: picks.dev === oracleBest, snd: picks.snd === oracleBest } : null,
-          belowBest: oracleBest ? { dev: 100 * (accOf(oracleBest) - accOf(picks.dev)), snd: 100 * (accOf(oracleBest) - accOf(picks.snd)) } : null,
+          oracleAgreement: oracleBest ? (Object.fromEntries(SELECTIONS.map((c) => [c, picks[c] === oracleBest])) as Record<Selection, boolean>) : null,
+          belowBest: oracleBest ? (Object.fromEntries(SELECTIONS.map((c) => [c, 100 * (accOf(oracleBest) - accOf(picks[c]))])) as Record<Selection, number>) : null,
         },
         source: { folder: o.source, images: run.used, train: sp.train.n, val: sp.val.n, test: sp.test.n, skipped: run.skipped },
         target: { folder: o.target, images: t.m.n, skipped: t.skipped, labels: ev?.kind ?? null, evaluated: ev?.n ?? 0 },

@@ -1,6 +1,6 @@
 /**
  * `report.html` for `graft adapt`: the comparison table (source validation accuracy, the DEV
- * risk and SND selection scores, and — marked as oracle numbers — target accuracy), learning curves, DANN's
+ * risk and SND / IM / BNM / EnsV selection scores, and — marked as oracle numbers — target accuracy), learning curves, DANN's
  * domain-classifier accuracy, and 2-D PCA pictures of source and target rows before and after
  * adaptation, coloured by domain and by class.
  */
@@ -16,6 +16,9 @@ export interface AdaptReportRow {
   sourceValAccuracy: number | null;
   devRisk: number | null;
   snd: number;
+  im: number;
+  bnm: number;
+  ensv: number | null;
   targetAccuracy: number | null;
   targetEntropy: number;
   seconds: number;
@@ -58,8 +61,8 @@ export async function writeAdaptReport(dir: string, r: AdaptReportInput): Promis
     '<section id="methods"><h2>Methods</h2>',
     `<p>${esc(r.oracleNote)}</p>`,
     table(
-      ['method', 'chosen', 'source val accuracy', 'DEV risk (lower is better)', 'SND (higher is better)', 'target accuracy (oracle)', 'target entropy', 'seconds'],
-      r.rows.map((x) => [x.method, x.chosen ? '✓' : '', pct(x.sourceValAccuracy), x.devRisk === null ? '—' : +x.devRisk.toFixed(4), Number.isFinite(x.snd) ? +x.snd.toFixed(4) : '—', pct(x.targetAccuracy), +x.targetEntropy.toFixed(3), +x.seconds.toFixed(1)]),
+      ['method', 'chosen', 'source val accuracy', 'DEV risk (lower is better)', 'SND', 'IM', 'BNM', 'EnsV (these four: higher is better)', 'target accuracy (oracle)', 'target entropy', 'seconds'],
+      r.rows.map((x) => [x.method, x.chosen ? '✓' : '', pct(x.sourceValAccuracy), x.devRisk === null ? '—' : +x.devRisk.toFixed(4), ...[x.snd, x.im, x.bnm, x.ensv ?? NaN].map((v) => (Number.isFinite(v) ? +v.toFixed(4) : '—')), pct(x.targetAccuracy), +x.targetEntropy.toFixed(3), +x.seconds.toFixed(1)]),
       'class="methods"',
     ),
     '</section>',

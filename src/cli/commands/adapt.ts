@@ -7,7 +7,7 @@ import { defineCommand, pick } from '../spec.js';
 export default defineCommand({
   name: 'adapt',
   summary: 'domain adaptation: labelled source folder + unlabelled target folder → adapted bundle (CORAL, AdaBN, DANN, self-training, stacks of them, vs source-only)',
-  usage: ['graft adapt --source DIR --target DIR --out DIR [--target-test DIR] [--method auto|all|METHOD[,METHOD…]] [--selection dev|snd]'],
+  usage: ['graft adapt --source DIR --target DIR --out DIR [--target-test DIR] [--method auto|all|METHOD[,METHOD…]] [--selection ensv|dev|snd|im|bnm]'],
   groups: [
     [
       'adapt options',
@@ -19,7 +19,7 @@ export default defineCommand({
           default: 'auto',
           help: 'auto or all (every method, one chosen without target labels), one method, or a comma-separated list to choose among: source-only, coral, dann, self-train, coral+self-train, dann+self-train, adabn, adabn+coral, adabn+self-train, adabn+coral+self-train (adabn*: the whole backbone\u2019s BatchNorm re-estimated per domain)',
         },
-        selection: { type: 'string', arg: 'dev|snd', default: 'dev', help: 'how auto/all/a list choose without target labels: dev (Deep Embedded Validation, lowest risk) or snd (soft neighbourhood density, highest)' },
+        selection: { type: 'string', arg: 'ensv|dev|snd|im|bnm', default: 'ensv', help: 'how auto/all/a list choose without target labels: ensv (agreement with the ensemble of all methods, Hu et al. 2024), snd (soft neighbourhood density), im (information maximisation) or bnm (batch nuclear norm) of the target predictions — highest —, or dev (Deep Embedded Validation, lowest risk)' },
         out: { type: 'string', short: 'o', arg: 'DIR', help: 'DIR/model (the chosen bundle), DIR/methods/<method>/, adapt.json, report.html (required)' },
         unfreeze: { type: 'string', arg: 'K', default: '0', help: 'K ≥ 1: fine-tune the last K blocks (source-only, Deep CORAL, DANN, AdaBN on the tail); 0: frozen features' },
         epochs: { type: 'string', arg: 'N', default: '6', help: '--unfreeze K: unfrozen epochs (after 2 head-only epochs)' },
@@ -54,7 +54,7 @@ export default defineCommand({
     const out = str(v, 'out');
     if (!source || !target || !out) throw new Error('usage: graft adapt --source DIR --target DIR --out DIR');
     const { adapt, parseMethod } = await import('../../recipes/adapt.js');
-    const { parseSelection } = await import('../../recipes/adapt-select.js');
+    const { CRITERION_NAME, parseSelection } = await import('../../recipes/adapt-select.js');
     const head = str(v, 'head', ['linear', 'mlp'] as const);
     const res = await adapt({
       ...dataOpts(v),
@@ -65,7 +65,7 @@ export default defineCommand({
       targetTest: str(v, 'target-test'),
       out,
       method: parseMethod(str(v, 'method') ?? 'auto'),
-      selection: parseSelection(str(v, 'selection') ?? 'dev'),
+      selection: parseSelection(str(v, 'selection') ?? 'ensv'),
       head,
       hidden: str(v, 'hidden')?.split(',').map(Number),
       dropout: num(v, 'dropout'),
@@ -87,7 +87,7 @@ export default defineCommand({
     const json = {
       chosen: res.chosen,
       bundle: res.bundle,
-      methods: Object.fromEntries(Object.entries(res.methods).map(([m, x]) => [m, { bundle: x!.bundle, sourceValAccuracy: x!.sourceValAccuracy, selectionScore: x!.selectionScore, devRisk: x!.devRisk, snd: x!.snd, targetAccuracy: x!.targetAccuracy, targetEntropy: x!.targetEntropy, seconds: x!.seconds }])),
+      methods: Object.fromEntries(Object.entries(res.methods).map(([m, x]) => [m, { bundle: x!.bundle, sourceValAccuracy: x!.sourceValAccuracy, selectionScore: x!.selectionScore, devRisk: x!.devRisk, snd: x!.snd, im: x!.im, bnm: x!.bnm, ensv: x!.ensv, targetAccuracy: x!.targetAccuracy, targetEntropy: x!.targetEntropy, seconds: x!.seconds }])),
       selection: res.selection,
       source: res.source,
       target: res.target,
@@ -98,12 +98,12 @@ export default defineCommand({
     };
     emit(!!v.json, json, () =>
       [
-        `${'method'.padEnd(24)} source val  DEV risk     SND  target (oracle)  seconds`,
+        `${'method'.padEnd(24)} source val  DEV risk     SND     IM    BNM   EnsV  target (oracle)  seconds`,
         ...Object.entries(res.methods).map(
           ([m, x]) =>
-            `${(m + (m === res.chosen ? ' *' : '')).padEnd(24)} ${(x!.sourceValAccuracy === null ? '—' : pct(x!.sourceValAccuracy)).padStart(10)}  ${(x!.devRisk === null ? '—' : x!.devRisk.toFixed(4)).padStart(8)}  ${(Number.isFinite(x!.snd) ? x!.snd.toFixed(3) : '—').padStart(6)}  ${(x!.targetAccuracy === null ? '—' : pct(x!.targetAccuracy)).padStart(15)}  ${x!.seconds.toFixed(1).padStart(7)}`,
+            `${(m + (m === res.chosen ? ' *' : '')).padEnd(24)} ${(x!.sourceValAccuracy === null ? '—' : pct(x!.sourceValAccuracy)).padStart(10)}  ${(x!.devRisk === null ? '—' : x!.devRisk.toFixed(4)).padStart(8)}  ${[x!.snd, x!.im, x!.bnm, x!.ensv ?? NaN].map((v) => (Number.isFinite(v) ? v.toFixed(3) : '—').padStart(6)).join(' ')}  ${(x!.targetAccuracy === null ? '—' : pct(x!.targetAccuracy)).padStart(15)}  ${x!.seconds.toFixed(1).padStart(7)}`,
         ),
-        `chosen: ${res.chosen} (${res.selection.chosenBy === 'user' ? 'asked for' : `${res.selection.chosenBy === 'dev' ? 'lowest DEV risk' : 'highest SND'}; no target labels used`})${res.selection.chosenBy !== 'user' ? `; DEV picks ${res.selection.picks.dev ?? '—'}, SND picks ${res.selection.picks.snd ?? '—'}` : ''}${res.selection.oracleBest ? `; best by target labels: ${res.selection.oracleBest}` : ''}`,
+        `chosen: ${res.chosen} (${res.selection.chosenBy === 'user' ? 'asked for' : `${res.selection.chosenBy === 'dev' ? 'lowest DEV risk' : `highest ${CRITERION_NAME[res.selection.chosenBy]}`}; no target labels used`})${res.selection.chosenBy !== 'user' ? `; picks: ${Object.entries(res.selection.picks).map(([c, m]) => `${CRITERION_NAME[c as keyof typeof CRITERION_NAME]} ${m ?? '—'}`).join(', ')}` : ''}${res.selection.oracleBest ? `; best by target labels: ${res.selection.oracleBest}` : ''}`,
         `bundle: ${res.bundle}`,
         `report: ${res.report}`,
       ].join('\n'),

@@ -74,6 +74,93 @@ export function meanEntropy(probs: Float32Array, n: number, k: number): number {
 }
 
 /**
+ * Information maximisation (IM; the objective of SHOT, Liang et al. 2020, scored as a validator by
+ * Musgrave et al. 2022): H(mean prediction) − mean H(prediction), in nats. High when each target
+ * row is confident *and* the predicted classes are spread (a head that sends the whole target to
+ * one class scores low however confident it is). Higher is better; at most log k.
+ */
+export function informationMaximization(probs: Float32Array, n: number, k: number): number {
+  const mean = new Float64Array(k);
+  for (let i = 0; i < n; i++) for (let j = 0; j < k; j++) mean[j] += probs[i * k + j] / n;
+  let h = 0;
+  for (const p of mean) if (p > 0) h -= p * Math.log(p);
+  return h - meanEntropy(probs, n, k);
+}
+
+/**
+ * Batch nuclear-norm (BNM; Cui et al. 2020, proposed as a validator by Musgrave et al. 2022): the
+ * nuclear norm of the n×k target prediction matrix divided by n — the sum of its singular values,
+ * i.e. of the square roots of the eigenvalues of PᵀP (k×k, Jacobi rotations). Large when the
+ * predictions are confident and span many classes. Higher is better.
+ */
+export function batchNuclearNorm(probs: Float32Array, n: number, k: number): number {
+  const a = new Float64Array(k * k);
+  for (let i = 0; i < n; i++)
+    for (let r = 0; r < k; r++) {
+      const pr = probs[i * k + r];
+      if (pr !== 0) for (let c = 0; c < k; c++) a[r * k + c] += pr * probs[i * k + c];
+    }
+  const eig = symmetricEigenvalues(a, k);
+  let s = 0;
+  for (const l of eig) s += Math.sqrt(Math.max(0, l));
+  return s / Math.max(1, n);
+}
+
+/** Eigenvalues of a symmetric k×k matrix (row-major, overwritten) by cyclic Jacobi rotations. */
+export function symmetricEigenvalues(a: Float64Array, k: number): Float64Array {
+  for (let sweep = 0; sweep < 100; sweep++) {
+    let off = 0;
+    for (let p = 0; p < k; p++) for (let q = p + 1; q < k; q++) off += a[p * k + q] ** 2;
+    if (off < 1e-22) break;
+    for (let p = 0; p < k; p++)
+      for (let q = p + 1; q < k; q++) {
+        const apq = a[p * k + q];
+        if (Math.abs(apq) < 1e-300) continue;
+        const theta = (a[q * k + q] - a[p * k + p]) / (2 * apq);
+        const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
+        const c = 1 / Math.sqrt(t * t + 1);
+        const sn = t * c;
+        for (let r = 0; r < k; r++) {
+          const arp = a[r * k + p];
+          const arq = a[r * k + q];
+          a[r * k + p] = c * arp - sn * arq;
+          a[r * k + q] = sn * arp + c * arq;
+        }
+        for (let r = 0; r < k; r++) {
+          const apr = a[p * k + r];
+          const aqr = a[q * k + r];
+          a[p * k + r] = c * apr - sn * aqr;
+          a[q * k + r] = sn * apr + c * aqr;
+        }
+      }
+  }
+  return Float64Array.from({ length: k }, (_, i) => a[i * k + i]);
+}
+
+/**
+ * EnsV (Hu, Luo, Liang & Foo 2024, "Towards reliable model selection for unsupervised domain
+ * adaptation"): the candidates' target probabilities averaged into an ensemble, and each candidate
+ * scored by the share of target rows where its arg-max equals the ensemble's. Needs the whole pool;
+ * higher is better. Ties in an arg-max go to the lower class index.
+ */
+export function ensembleAgreement(pool: Float32Array[], n: number, k: number): number[] {
+  if (!pool.length) return [];
+  const mean = new Float64Array(n * k);
+  for (const p of pool) for (let i = 0; i < n * k; i++) mean[i] += p[i];
+  const arg = (p: ArrayLike<number>, i: number) => {
+    let b = 0;
+    for (let j = 1; j < k; j++) if (p[i * k + j] > p[i * k + b]) b = j;
+    return b;
+  };
+  const ens = Int32Array.from({ length: n }, (_, i) => arg(mean, i));
+  return pool.map((p) => {
+    let same = 0;
+    for (let i = 0; i < n; i++) if (arg(p, i) === ens[i]) same++;
+    return same / Math.max(1, n);
+  });
+}
+
+/**
  * Soft Neighbourhood Density (Saito et al. 2021, "Tune it the right way"): the target predictions'
  * rows are L2-normalised, their pairwise similarities (self excluded) turned into a softmax per
  * row at temperature `t` (the paper's 0.05), and SND is the mean entropy of those rows — higher
