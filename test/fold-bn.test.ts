@@ -27,7 +27,7 @@ function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
 
 /**
  * A MobileNetV2-like block with seeded weights and non-trivial BN statistics: expand 1×1 → BN →
- * ReLU6 → pad + depthwise 3×3 stride 2 → BN → ReLU6 → project 1×1 (with a bias) → BN → 1×1 → BN →
+ * ReLU6 → zero padding + depthwise 3×3 stride 2 (valid) → BN → ReLU6 → project 1×1 (with a bias) → BN → 1×1 → BN →
  * ReLU → pool. The first conv is fed by the input (its input gradient is not needed).
  */
 function block(): tfl.LayersModel {
@@ -80,6 +80,8 @@ test('folded BN: same outputs and weight gradients as the unfolded tail', async 
   const tags = (m: tfl.LayersModel) => m.layers.flatMap((l) => (l instanceof tfl.LayersModel ? l.layers : [l])).filter((l) => (l as unknown as { __graft?: Set<string> }).__graft?.has('bn-folded')).map((l) => l.name);
   assert.deepEqual(tags(folded.model).sort(), ['dw', 'expand', 'last', 'project'], 'every conv → BN pair is folded');
   assert.deepEqual(tags(plain.model), []);
+  const padLayer = folded.model.layers.flatMap((l) => (l instanceof tfl.LayersModel ? l.layers : [l])).find((l) => l.name === 'pad')!;
+  assert.ok((padLayer as unknown as { __graft: Set<string> }).__graft.has('folded-into-conv'), 'the zero padding becomes the depthwise conv\'s');
   assert.deepEqual(folded.weights.map((w) => w.shape), plain.weights.map((w) => w.shape));
   const x = tf.tensor2d(inputs(5, 1), [5, 486]);
   const probe = tf.tensor2d(Float32Array.from({ length: 15 }, (_, k) => Math.sin(k)), [5, 3]);

@@ -16,11 +16,13 @@ import { tf } from './tfjs.js';
 import { MASK_GRAD_KERNEL } from './kernels/activation-grad.js';
 
 export type ConvActivation = 'linear' | 'relu' | 'relu6';
+/** 'same', 'valid' or explicit NHWC padding [[0, 0], [top, bottom], [left, right], [0, 0]]. */
+export type ConvPad = 'same' | 'valid' | [[number, number], [number, number], [number, number], [number, number]];
 
 export interface ConvActOptions {
   depthwise: boolean;
   strides: number | [number, number];
-  pad: 'same' | 'valid';
+  pad: ConvPad;
   activation: ConvActivation;
 }
 
@@ -29,7 +31,7 @@ export const CONV_ACT_KERNEL = 'GraftConvAct';
 const TINY = 2 ** -149;
 const BELOW_6 = 6 - 2 ** -21;
 
-type Attrs = { depthwise: boolean; strides: number | [number, number]; pad: 'same' | 'valid'; activation: ConvActivation };
+type Attrs = { depthwise: boolean; strides: number | [number, number]; pad: ConvPad; activation: ConvActivation };
 
 function forward(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs: tf.NamedAttrMap }, backendName: string): tf.TensorInfo {
   const { depthwise, strides, pad, activation } = args.attrs as unknown as Attrs;
