@@ -7,8 +7,8 @@
  *   npm run bench:finetune -- [--blocks 1|4|all] [--batch 16] [--seconds 10] [--profile]
  * --blocks 1: block 16 + Conv_1 on [7,7,160] activations (graft `finetune --unfreeze 2`);
  * --blocks 4: blocks 13–16 + Conv_1 on [14,14,96] (`--unfreeze 5`); --blocks all: the whole
- * network on [224,224,3] images. --profile: per-kernel times of a few steps instead (no peer);
- * add --by-shape to split them by input shapes.
+ * network on [224,224,3] images. --profile: per-kernel times of a few steps instead (no peer;
+ * --steps N of them); add --by-shape to split them by input shapes.
  * Last line: {"graft_img_s":…,"pytorch_img_s":…,"ratio":…}
  */
 import * as tfl from '@tensorflow/tfjs-layers';
@@ -29,6 +29,7 @@ const a = args({
   blocks: { type: 'string', default: '1' },
   profile: { type: 'boolean', default: false },
   'by-shape': { type: 'boolean', default: false },
+  steps: { type: 'string', default: '' },
 });
 const batch = Number(a.batch);
 const seconds = Number(a.seconds);
@@ -67,7 +68,7 @@ const trainer = (epochs: number, onEpoch?: (s: number, t: Trainer) => void) =>
 
 if (a.profile) {
   await trainer(1).fit(examples(batch * 2)); // warm up
-  const nSteps = blocks === 'all' ? 2 : 5;
+  const nSteps = a.steps ? Number(a.steps) : blocks === 'all' ? 2 : 5;
   const data = examples(batch * nSteps);
   const times = timeKernels(a['by-shape']);
   const t0 = performance.now();

@@ -209,6 +209,12 @@ test('conv2d gradients (Conv2DBackpropInput, Conv2DBackpropFilter) match cpu', a
   for (const c of fixed) await checkConv(c, seed++);
   const r = rand(7);
   for (let i = 0; i < 24; i++) await checkConv(randomConv(r), seed++);
+  // The filter gradient's xᵀ·dy with MLAS taking Aᵀ at any k (AVX-512) and only up to k = 128 (else).
+  for (const maxK of ['128', '1e9']) {
+    await withEnv('GRAFT_TRANS_A_MAX_K', maxK, async () => {
+      for (const c of fixed.filter((f) => f.Cin >= 64 || f.Cout >= 64)) await checkConv(c, seed++);
+    });
+  }
 });
 
 test('conv2d gradients match cpu through the XNNPACK fallback too (GRAFT_NATIVE_GEMM=0)', async () => {
@@ -545,10 +551,11 @@ test('Conv2D / FusedConv2D 1×1 forward (native GEMM or stock) matches cpu: stri
 test('BatchMatMul as one GEMM (transposes, rank 3 batch 1) matches cpu, natively and through the fallback', async () => {
   await initTf('wasm');
   const r = rand(41);
-  // k = 65 and 128: MLAS takes transA itself (TRANS_A_MAX_K); k = 129 and 1280: A is transposed first.
+  // k = 65 and 128: MLAS takes transA itself (TRANS_A_MAX_K); k = 129 and 1280: A is transposed
+  // first, unless transA is taken at any k (AVX-512 CPUs; GRAFT_TRANS_A_MAX_K=1e9 here).
   const shapes: [number, number, number][] = [[16, 1280, 10], [1, 1, 1], [7, 3, 5], [33, 65, 17], [40, 128, 24], [24, 129, 16]];
-  for (const mode of ['1', '0']) {
-    await withEnv('GRAFT_NATIVE_GEMM', mode, async () => {
+  for (const [mode, maxK] of [['1', '128'], ['1', '1e9'], ['0', '128']]) {
+    await withEnv('GRAFT_TRANS_A_MAX_K', maxK, () => withEnv('GRAFT_NATIVE_GEMM', mode, async () => {
       for (const [m, k, n] of shapes) {
         for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]]) {
           const av = r.data(m * k);
@@ -564,7 +571,7 @@ test('BatchMatMul as one GEMM (transposes, rank 3 batch 1) matches cpu, natively
       const av = r.data(3 * 4 * 5);
       const bv = r.data(3 * 6 * 5);
       await check(`batched matMul native ${mode}`, () => tf.matMul(tf.tensor3d(av, [3, 4, 5]), tf.tensor3d(bv, [3, 6, 5]), false, true));
-    });
+    }));
   }
 });
 

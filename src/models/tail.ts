@@ -9,6 +9,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { tf } from '../engine/tfjs.js';
 import type { Backbone, BackboneSpec } from './types.js';
 import { floatBatch } from '../data/decode.js';
+import { foldBatchNorms, type BnAffine } from './fold-bn.js';
 type Tensor = tf.Tensor;
 
 /** The cut point before the first layer: fine-tune the whole network from the image input. */
@@ -26,7 +27,17 @@ export function inputBackbone(spec: BackboneSpec, weightsHash: string, layer = I
 export interface TailOptions {
   /** Keep BatchNormalization layers in inference mode while training (default true, Keras guide). */
   freezeBatchNorm?: boolean;
+  /**
+   * Fold each frozen BatchNorm (and a ReLU/ReLU6 after it) into the convolution before it
+   * (`fold-bn.ts`; default true, or GRAFT_FOLD_BN=0 to turn it off). Same function up to float32
+   * rounding, fewer passes per step. The layers are shared with the source model, so the fold
+   * applies to every graph they are in (they stay in the same order there).
+   */
+  foldBatchNorm?: boolean;
 }
+
+/** The frozen BNs' constants, for `foldBatchNorms`. */
+const frozenAffine = new WeakMap<tfl.layers.Layer, BnAffine>();
 
 type Sym = tfl.SymbolicTensor;
 
@@ -86,6 +97,7 @@ function freezeBatchNorm(layer: tfl.layers.Layer): void {
     const { a, b } = affine();
     return tf.add(tf.mul(x, a), b);
   })) return;
+  frozenAffine.set(layer, affine);
   layer.trainable = false;
   const dispose = layer.dispose.bind(layer);
   layer.dispose = () => {
@@ -124,6 +136,8 @@ function unfuseInputConv(layer: tfl.layers.Layer): void {
     activation?: { apply(x: Tensor): Tensor };
   };
   const c = layer as unknown as ConvInternals;
+  const tags = (layer as unknown as { __graft?: Set<string> }).__graft;
+  if (tags?.has('bn-folded')) return; // its folded op's gradient skips the input's by itself
   if (layer.getClassName() !== 'Conv2D' || c.dataFormat !== 'channelsLast' || !['same', 'valid'].includes(c.padding)) return;
   replaceCall(layer, 'unfused-conv', (x) => {
     let y: Tensor = tf.conv2d(x as tf.Tensor4D, c.kernel.read() as tf.Tensor4D, c.strides, c.padding as 'same' | 'valid', 'NHWC', c.dilationRate);
@@ -186,7 +200,10 @@ export function buildTail(model: tfl.LayersModel, cut: string, output: string, o
   }
   const out = outNode && mapped.get(tensorId(outNode.outputTensors[0]));
   if (!out) throw new Error(`layer "${output}" is not reachable from the cut "${cut}"`);
-  return tfl.model({ inputs: input, outputs: out, name: `tail_${cut}` });
+  const tail = tfl.model({ inputs: input, outputs: out, name: `tail_${cut}` });
+  const fold = opts.foldBatchNorm ?? process.env.GRAFT_FOLD_BN !== '0';
+  if (fold && opts.freezeBatchNorm !== false) foldBatchNorms(tail, (bn) => frozenAffine.get(bn));
+  return tail;
 }
 
 /**

@@ -20,7 +20,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { type WasmBackend, type TensorInfo, alloc, assertFloat32, assertNHWC, crop, f32, free, run, subsample, transpose, view, convGradInfo } from './backend.js';
-import { gemm, nativeFor } from './gemm.js';
+import { gemm, nativeFor, transAMaxK } from './gemm.js';
 import { im2col } from './im2col.js';
 
 /** Largest im2col buffer (floats) built at once. */
@@ -57,7 +57,9 @@ export function conv2DBackpropFilter(args: { inputs: tf.NamedTensorInfoMap; back
     // dW = xᵀ·dy, or (dyᵀ·x)ᵀ. Natively, the left operand is transposed explicitly: make it the
     // narrower of x and dy. XNNPACK (the wasm fallback) repacks its right-hand operand on every
     // call: there, make that the narrower (2× faster on 160→960 at 3136 rows).
-    const dyFirst = nativeFor(Math.min(M, maxTerms())) ? Cout < Cin : Cout > Cin;
+    // When MLAS takes Aᵀ itself, x goes first (no transpose at all).
+    const native = nativeFor(Math.min(M, maxTerms()));
+    const dyFirst = native ? Math.min(M, maxTerms()) > transAMaxK() && Cout < Cin : Cout > Cin;
     const rowsPerChunk = Math.max(1, maxTerms());
     let total: TensorInfo | undefined;
     for (let m0 = 0; m0 < M; m0 += rowsPerChunk) {

@@ -2,12 +2,14 @@
  * Conv2D and FusedConv2D (forward) for the wasm backend: a 1×1 convolution is one GEMM,
  * x[N·OH·OW, Cin] × W[Cin, Cout] (x first subsampled if strided or padded), which runs natively
  * (`gemm.ts`; 2–4× the stock XNNPACK convolution when Cin ≥ NATIVE_MIN_K). FusedConv2D's bias and
- * activation (linear, relu, relu6, elu, sigmoid, leakyrelu) follow as the backend's own kernels.
+ * activation (linear, relu, relu6, elu, sigmoid, leakyrelu) follow as the backend's own kernels,
+ * except bias + relu / relu6: one SIMD pass in place (`addClipRows`).
  * Everything else — other filter sizes, fewer input channels, PReLU, NCHW, or no native GEMM —
  * goes to the stock kernel.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { type WasmBackend, type TensorInfo, free, run, subsample, view } from './backend.js';
+import { type WasmBackend, type TensorInfo, free, ptr, run, subsample, view } from './backend.js';
+import { simdOps } from './simd.js';
 import { gemm, nativeFor } from './gemm.js';
 import { runStock } from './stock.js';
 
@@ -23,6 +25,8 @@ interface Attrs {
 
 /** FusedConv2D activations applied after the product: the kernel that computes each. */
 const ACTIVATION: Record<string, string | undefined> = { relu: 'Relu', relu6: 'Relu6', elu: 'Elu', sigmoid: 'Sigmoid', leakyrelu: 'LeakyRelu' };
+/** Activations that are a clip: with a bias, added and clipped in one SIMD pass (`addClipRows`). */
+const CLIP: Record<string, [number, number] | undefined> = { relu: [0, Infinity], relu6: [0, 6] };
 
 type Args = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs: tf.NamedAttrMap };
 
@@ -44,6 +48,12 @@ function conv1x1(name: string, args: Args): TensorInfo {
   const xs = direct ? undefined : subsample(backend, x, info);
   let y = gemm(backend, view(xs ?? x, [N * OH * OW, Cin]), view(filter, [Cin, Cout]));
   free(backend, xs);
+  const clip = CLIP[activation];
+  if (bias && clip) {
+    // bias and ReLU/ReLU6 in one pass, in place on the product's output
+    simdOps(backend).addClipRows(ptr(backend, y), ptr(backend, y), ptr(backend, bias), Cout, N * OH * OW, clip[0], clip[1]);
+    return view(y, [N, OH, OW, Cout]);
+  }
   if (bias) {
     const t = run(backend, 'Add', { a: y, b: bias });
     free(backend, y);

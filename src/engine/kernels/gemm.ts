@@ -7,7 +7,7 @@
  * like the wasm code. Inputs are read and the output written in place in the wasm heap (ORT
  * tensors over heap views; the output is pre-allocated), so no copies. A one-node ONNX graph
  * `Gemm(transA, transB)` per flag pair, built once. A is transposed explicitly when the inner
- * dimension is long (MLAS was up to 2–4× slower with transA on an AVX2 machine — 784×160 → 960
+ * dimension is long on a CPU without AVX-512 (`transAMaxK`) (MLAS was up to 2–4× slower with transA on an AVX2 machine — 784×160 → 960
  * from [784,160]: 9.0 vs 4.2 ms, the transpose 0.6 ms — while transB costs nothing), but not
  * when it is at most TRANS_A_MAX_K, as in a dense layer's weight gradient xᵀ·dy over a batch:
  * there the transpose is a large share of the work (AVX-512 Xeon, [64,1280]ᵀ·[64,512]: 0.99 ms
@@ -20,6 +20,7 @@
  * backend's BatchMatMul without transpose flags (its fast XNNPACK path; with a flag it is ~13×
  * slower), transposing operands explicitly first.
  */
+import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as ort from 'onnxruntime-node';
 import { DataType, encodeModel } from '../../convert/onnx-proto.js';
@@ -56,6 +57,34 @@ export const NATIVE_MIN_K = 64;
 
 /** Longest inner dimension for which MLAS takes op(A) = Aᵀ itself (see above). */
 export const TRANS_A_MAX_K = 128;
+
+let avx512: boolean | undefined;
+
+/** Whether this CPU has AVX-512 (Linux: the flags in /proc/cpuinfo; false elsewhere). */
+function hasAvx512(): boolean {
+  if (avx512 === undefined) {
+    try {
+      avx512 = /\bavx512f\b/.test(fs.readFileSync('/proc/cpuinfo', 'utf8'));
+    } catch {
+      avx512 = false;
+    }
+  }
+  return avx512;
+}
+
+/**
+ * Longest inner dimension for which MLAS takes Aᵀ itself: any on an AVX-512 CPU, where MLAS's
+ * transposed-A path was as fast or faster for every shape measured (2-core Xeon: the whole-network
+ * step's filter gradients + transposes fell from 0.88–1.02× the forward 1×1 products' time to
+ * 0.68–0.76×; 784×320 → 1280 5.4 vs 8.7 ms), TRANS_A_MAX_K elsewhere (AVX2 EPYC: 2–4× slower at
+ * k = 784). A fixed rule per machine, not a timed pick, so runs stay reproducible (the two orders
+ * differ in the last bits for some shapes). GRAFT_TRANS_A_MAX_K overrides it (measurements, tests).
+ */
+export function transAMaxK(): number {
+  const v = Number(process.env.GRAFT_TRANS_A_MAX_K);
+  if (Number.isFinite(v) && v > 0) return v;
+  return hasAvx512() ? Infinity : TRANS_A_MAX_K;
+}
 
 /** True when products (with inner dimension ≥ NATIVE_MIN_K) run in ORT's native SGEMM. */
 export function nativeGemm(): boolean {
@@ -121,7 +150,7 @@ export function gemm(backend: WasmBackend, a: TensorInfo, b: TensorInfo, transA 
     free(backend, at, bt);
     return c;
   }
-  const nativeTransA = transA && ka <= TRANS_A_MAX_K;
+  const nativeTransA = transA && ka <= transAMaxK();
   const at = transA && !nativeTransA ? transpose(backend, a, [1, 0]) : undefined;
   const left = at ?? a;
   const c = alloc(backend, [m, n]);

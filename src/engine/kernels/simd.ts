@@ -26,6 +26,8 @@
  *     for i < n: dst[i] = √x[i]
  *   mulRows(dst, a, w, c, count) / addRows(dst, a, w, c, count):
  *     for j < count, i < c: dst[j·c + i] = a[j·c + i] · w[i]  (or + w[i]): a per-channel broadcast
+ *   addClipRows(dst, a, w, c, count, lo, hi):
+ *     for j < count, i < c: dst[j·c + i] = min(max(a[j·c + i] + w[i], lo), hi): bias + ReLU/ReLU6
  *   adam(x, m, v, g, ox, om, ov, n, b1, omb1, b2, omb2, c1, c2, negLr, eps, decay): for i < n,
  *     tfjs-core's Adam step in its own operation order, then a decoupled weight decay factor:
  *       om = m·b1 + g·omb1;  ov = v·b2 + (g·g)·omb2;
@@ -51,6 +53,7 @@ export interface SimdOps {
   sqrt(dst: number, x: number, n: number): void;
   mulRows(dst: number, a: number, w: number, c: number, count: number): void;
   addRows(dst: number, a: number, w: number, c: number, count: number): void;
+  addClipRows(dst: number, a: number, w: number, c: number, count: number, lo: number, hi: number): void;
   copyRows(dst: number, src: number, c: number, count: number, dstStep: number, srcStep: number): void;
   accRows(dst: number, src: number, c: number, count: number, dstStep: number, srcStep: number): void;
   adam(x: number, m: number, v: number, g: number, ox: number, om: number, ov: number, n: number,
@@ -136,6 +139,10 @@ const op = {
   f32x4Lt: [0xfd, 0x43],
   v128AndNot: [0xfd, 0x4f],
   f32Abs: [0x8b],
+  f32Min: [0x96],
+  f32Max: [0x97],
+  f32x4Min: [0xfd, ...uleb(232)],
+  f32x4Max: [0xfd, ...uleb(233)],
   f32Lt: [0x5d],
 };
 
@@ -379,17 +386,26 @@ function sqrtBody(): number[] {
  * mulRows / addRows(dst, a, w, c, count): dst[j·c + i] = a[j·c + i] ⊙ w[i], row after row.
  * params 0..4; locals 5 i, 6 vecEnd, 7 cBytes, 8 j, 9 pd, 10 pa (i32).
  */
-function rowsBody(vecOp: number[], scalarOp: number[]): number[] {
-  const [dst, a, w, c, count, i, vecEnd, cBytes, j, pd, pa] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+function rowsBody(vecOp: number[], scalarOp: number[], clip = false): number[] {
+  // addClipRows has two more (f32) params, lo and hi, so its locals start at 7; 13 lov, 14 hiv (v128).
+  const p = clip ? 2 : 0;
+  const [dst, a, w, c, count] = [0, 1, 2, 3, 4];
+  const [lo, hi] = [5, 6];
+  const [i, vecEnd, cBytes, j, pd, pa] = [5, 6, 7, 8, 9, 10].map((k) => k + p);
+  const [lov, hiv] = [13, 14];
+  const clamp = (vector: boolean) => !clip ? [] : vector
+    ? [op.get(lov), op.f32x4Max, op.get(hiv), op.f32x4Min]
+    : [op.get(lo), op.f32Max, op.get(hi), op.f32Min];
   const elem = (load: number[], binop: number[], store: number[], size: number) => [
     op.get(pd), op.get(i), op.i32Add,
     op.get(pa), op.get(i), op.i32Add, load,
     op.get(w), op.get(i), op.i32Add, load,
-    binop, store,
+    binop, ...clamp(size === 16), store,
     op.get(i), op.i32(size), op.i32Add, op.set(i),
   ];
   const code: number[][] = [
     ...byteLimits(c, cBytes, vecEnd),
+    ...(clip ? [op.get(lo), op.f32x4Splat, op.set(lov), op.get(hi), op.f32x4Splat, op.set(hiv)] : []),
     op.get(dst), op.set(pd), op.get(a), op.set(pa), op.get(count), op.set(j),
     ...countDown(j, [
       op.i32(0), op.set(i),
@@ -398,7 +414,7 @@ function rowsBody(vecOp: number[], scalarOp: number[]): number[] {
       ...addTo(pd, cBytes), ...addTo(pa, cBytes),
     ]),
   ];
-  return body([[6, I32]], code);
+  return body(clip ? [[6, I32], [2, V128]] : [[6, I32]], code);
 }
 
 /**
@@ -469,7 +485,7 @@ function adamBody(): number[] {
   return body([[3, I32], [11, V128], [2, F32]], code);
 }
 
-const FUNCS = ['dotAcc', 'mulAddRows', 'addTo', 'maxPoolPixel', 'inRange', 'sqrt', 'mulRows', 'addRows', 'copyRows', 'accRows', 'adam'] as const;
+const FUNCS = ['dotAcc', 'mulAddRows', 'addTo', 'maxPoolPixel', 'inRange', 'sqrt', 'mulRows', 'addRows', 'copyRows', 'accRows', 'adam', 'addClipRows'] as const;
 
 /** The module bytes: imports env.mem, exports the functions in FUNCS. */
 export function simdModuleBytes(): Uint8Array<ArrayBuffer> {
@@ -482,12 +498,14 @@ export function simdModuleBytes(): Uint8Array<ArrayBuffer> {
     [0x60, ...vec(i32s(5)), 0], // mulRows, addRows
     [0x60, ...vec(i32s(6)), 0], // copyRows, accRows
     [0x60, ...vec([...i32s(8), ...Array.from({ length: 9 }, () => [F32])]), 0], // adam
+    [0x60, ...vec([...i32s(5), [F32], [F32]]), 0], // addClipRows
   ]));
   const imports = section(2, vec([[...name('env'), ...name('mem'), 0x02, 0x00, 0x00]]));
-  const funcs = section(3, vec([[0], [0], [1], [2], [3], [1], [4], [4], [5], [5], [6]]));
+  const funcs = section(3, vec([[0], [0], [1], [2], [3], [1], [4], [4], [5], [5], [6], [7]]));
   const exports = section(7, vec(FUNCS.map((f, k) => [...name(f), 0x00, k])));
   const code = section(10, vec([dotAccBody(), mulAddRowsBody(), addToBody(), maxPoolPixelBody(), inRangeBody(), sqrtBody(),
-    rowsBody(op.f32x4Mul, op.f32Mul), rowsBody(op.f32x4Add, op.f32Add), moveRowsBody(false), moveRowsBody(true), adamBody()]));
+    rowsBody(op.f32x4Mul, op.f32Mul), rowsBody(op.f32x4Add, op.f32Add), moveRowsBody(false), moveRowsBody(true), adamBody(),
+    rowsBody(op.f32x4Add, op.f32Add, true)]));
   return new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, ...types, ...imports, ...funcs, ...exports, ...code]);
 }
 
@@ -567,6 +585,12 @@ function jsOps(backend: WasmBackend): SimdOps {
       const [d, as, ws] = [dst >>> 2, a >>> 2, w >>> 2];
       for (let k = 0; k < c * count; k++) h[d + k] = h[as + k] + h[ws + (k % c)];
     },
+    addClipRows(dst, a, w, c, count, lo, hi) {
+      const h = backend.wasm.HEAPF32;
+      const [d, as, ws] = [dst >>> 2, a >>> 2, w >>> 2];
+      const [l, u] = [Math.fround(lo), Math.fround(hi)];
+      for (let k = 0; k < c * count; k++) h[d + k] = Math.min(Math.max(Math.fround(h[as + k] + h[ws + (k % c)]), l), u);
+    },
     copyRows(dst, src, c, count, dstStep, srcStep) {
       const h = backend.wasm.HEAPF32;
       for (let j = 0; j < count; j++) h.copyWithin((dst + j * dstStep) >>> 2, (src + j * srcStep) >>> 2, ((src + j * srcStep) >>> 2) + c);
@@ -618,7 +642,7 @@ export function simdOps(backend: WasmBackend, allowSimd = process.env.GRAFT_NO_S
   }
   const e = inst.exports as unknown as Omit<SimdOps, 'simd'>;
   ops = { simd: true, dotAcc: e.dotAcc, mulAddRows: e.mulAddRows, addTo: e.addTo, maxPoolPixel: e.maxPoolPixel, inRange: e.inRange, sqrt: e.sqrt,
-    mulRows: e.mulRows, addRows: e.addRows, copyRows: e.copyRows, accRows: e.accRows, adam: e.adam };
+    mulRows: e.mulRows, addRows: e.addRows, addClipRows: e.addClipRows, copyRows: e.copyRows, accRows: e.accRows, adam: e.adam };
   perMemory.set(memory, ops);
   return ops;
 }
