@@ -251,7 +251,12 @@ test("AdaBN sets every tail BatchNorm layer's statistics to those of its input o
   const { cut } = resolveCut(spec, { unfreeze: 2 });
   const shape = (full.getLayer(cut).output as { shape: number[] }).shape.slice(1);
   const dim = shape.reduce((a, b) => a * b, 1);
-  const { model } = buildTailModel(spec, full, cut, dim, 3, { seed: 1 });
+  const { model: other } = await spec.load(); // folding patches the shared layers: a copy of its own
+  const folded = buildTailModel(spec, other, cut, dim, 3, { seed: 1 }).model; // fine-tuning's default: frozen BN folded into the convolutions
+  assert.throws(() => adaBn(folded, { x: new Float32Array(dim), n: 1, dim }), /BatchNorm .* is folded into its convolution/, 'a folded tail is refused, not silently mis-estimated');
+  folded.dispose();
+  other.dispose();
+  const { model } = buildTailModel(spec, full, cut, dim, 3, { seed: 1, foldBatchNorm: false });
   const n = 24;
   const r = rng(7);
   const x = Float32Array.from({ length: n * dim }, () => Math.max(0, r() * 3 - 1)); // ReLU6-like activations

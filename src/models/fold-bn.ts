@@ -44,7 +44,8 @@ function setCall(layer: tfl.layers.Layer, tag: string, f: (x: Tensor) => Tensor)
   own.__graft.add(tag);
 }
 
-function isFolded(layer: tfl.layers.Layer): boolean {
+/** Whether `layer` (a BN or activation) was folded into the convolution before it (it then passes its input through). */
+export function isFolded(layer: tfl.layers.Layer): boolean {
   return (layer as unknown as Own).__graft?.has('folded-into-conv') ?? false;
 }
 

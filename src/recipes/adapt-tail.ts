@@ -44,6 +44,8 @@ async function fitTail(c: TailContext, method: TailMethod, objective?: (model: t
       objective,
       lrAt,
       onEpoch: (h) => void history.splice(0, history.length, ...h),
+      // AdaBN re-estimates the tail's BN statistics afterwards: they must stay real layers, not folded constants.
+      foldBatchNorm: method === 'adabn' ? false : undefined,
     });
     const head: TailHeadSpec = { kind: 'tail', cut: c.cut, blocks: c.blocks, inputShape: fitted.inputShape, numClasses: c.numClasses, dropout: c.dropout ?? 0.2, trainBn: false };
     const terms = fitted.history.map((h) => h.terms);

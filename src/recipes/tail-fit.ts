@@ -78,6 +78,8 @@ export type TailFitOptions = TailSchedule & {
    * DANN, Deep CORAL), built once the network exists; the head-only stage stays plain.
    */
   objective?: (model: tfl.LayersModel) => Objective;
+  /** Fold frozen BatchNorm into the convolutions (default true; false where BN statistics are re-estimated afterwards, as AdaBN does). */
+  foldBatchNorm?: boolean;
   /**
    * Train the head-only (and gradual) stages on `objective` too (distillation: unlabelled rows
    * carry no cross-entropy, only the teacher's soft targets).
@@ -126,8 +128,8 @@ const minutes = (s: number) => (s / 60).toFixed(s < 600 ? 1 : 0);
  * Flattened cut activations → the tail of `full` from `cut` (sharing its layers) → the backbone's
  * features: the symbolic graph every tail model starts from (`graft pretrain` trains it alone).
  */
-export function tailFeatures(spec: BackboneSpec, full: tfl.LayersModel, cut: string, dim: number, o: { trainBn?: boolean } = {}): { input: tfl.SymbolicTensor; features: tfl.SymbolicTensor; inputShape: number[] } {
-  const tail = buildTail(full, cut, spec.featureLayer, { freezeBatchNorm: !o.trainBn });
+export function tailFeatures(spec: BackboneSpec, full: tfl.LayersModel, cut: string, dim: number, o: { trainBn?: boolean; foldBatchNorm?: boolean } = {}): { input: tfl.SymbolicTensor; features: tfl.SymbolicTensor; inputShape: number[] } {
+  const tail = buildTail(full, cut, spec.featureLayer, { freezeBatchNorm: !o.trainBn, foldBatchNorm: o.foldBatchNorm });
   const shape = tail.inputs[0].shape.slice(1) as number[];
   const input = tfl.input({ shape: [dim], name: 'cut_activations' });
   const x = tfl.layers.reshape({ targetShape: shape, name: 'to_nhwc' }).apply(input) as tfl.SymbolicTensor;
@@ -144,7 +146,7 @@ export function buildTailModel(
   cut: string,
   dim: number,
   numClasses: number,
-  o: { dropout?: number; seed?: number; trainBn?: boolean } = {},
+  o: { dropout?: number; seed?: number; trainBn?: boolean; foldBatchNorm?: boolean } = {},
 ): { model: tfl.LayersModel; inputShape: number[] } {
   const seed = o.seed ?? 0;
   const dropout = o.dropout ?? 0.2;
@@ -169,7 +171,7 @@ export async function fitTailModel(spec: BackboneSpec, full: tfl.LayersModel, cu
   const lr = o.lr ?? 1e-2; // measured on digits: 1e-3 barely moves a new head in a few one-cycle epochs
   const lrBody = o.lrBody ?? lr / 10;
   const dropout = o.dropout ?? 0.2;
-  const { model, inputShape: shape } = buildTailModel(spec, full, cut, train.dim, numClasses, { dropout, seed, trainBn: o.trainBn });
+  const { model, inputShape: shape } = buildTailModel(spec, full, cut, train.dim, numClasses, { dropout, seed, trainBn: o.trainBn, foldBatchNorm: o.foldBatchNorm });
   try {
     const isHead = (name: string) => name.startsWith('logits/');
     const trainableParams = model.trainableWeights.reduce((a, w) => a + (w.shape as number[]).reduce((p, q) => p * q, 1), 0);

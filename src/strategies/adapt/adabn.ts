@@ -8,6 +8,7 @@
 import * as tfl from '@tensorflow/tfjs-layers';
 import { tf } from '../../engine/tfjs.js';
 import type { TargetRows } from './target-batch.js';
+import { isFolded } from '../../models/fold-bn.js';
 
 interface BnVars {
   movingMean: tfl.LayerVariable;
@@ -44,6 +45,8 @@ export function adaBn(model: tfl.LayersModel, target: TargetRows, chunk = 128): 
   const tail = tailOf(model);
   const shape = tail.inputs[0].shape.slice(1) as number[];
   const bns = tail.layers.filter((l) => l.getClassName() === 'BatchNormalization');
+  const folded = bns.filter((l) => isFolded(l));
+  if (folded.length) throw new Error(`adaBn: BatchNorm ${folded[0]!.name} is folded into its convolution (a tail built with foldBatchNorm: false can have its statistics re-estimated)`);
   for (const bn of bns) {
     const sub = inputModel(tail, bn);
     let sum: tf.Tensor1D | undefined;
